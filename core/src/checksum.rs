@@ -1,0 +1,54 @@
+//! CRC-32C (Castagnoli), the checksum of every Strata record and block.
+//!
+//! Stored checksums are *masked* (rotated and offset, as LevelDB does) so that a checksum of
+//! data that itself contains checksums does not degenerate.
+
+use crc::{Crc, Table};
+
+/// Slice-by-16 table: ~3 GB/s on the reference machines, and the table is built at compile time.
+static CRC32C: Crc<u32, Table<16>> = Crc::<u32, Table<16>>::new(&crc::CRC_32_ISCSI);
+
+const MASK_DELTA: u32 = 0xa282_ead8;
+
+/// CRC-32C of `data`.
+pub fn crc32c(data: &[u8]) -> u32 {
+    CRC32C.checksum(data)
+}
+
+/// CRC-32C of the concatenation of `parts`, without concatenating them.
+pub fn crc32c_parts(parts: &[&[u8]]) -> u32 {
+    let mut digest = CRC32C.digest();
+    for part in parts {
+        digest.update(part);
+    }
+    digest.finalize()
+}
+
+/// The form a checksum is stored in.
+pub const fn mask(crc: u32) -> u32 {
+    crc.rotate_right(15).wrapping_add(MASK_DELTA)
+}
+
+/// Inverse of [`mask`].
+pub const fn unmask(masked: u32) -> u32 {
+    masked.wrapping_sub(MASK_DELTA).rotate_left(15)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn castagnoli_check_value() {
+        assert_eq!(crc32c(b"123456789"), 0xe306_9283);
+        assert_eq!(crc32c_parts(&[b"1234", b"56789"]), 0xe306_9283);
+    }
+
+    #[test]
+    fn mask_round_trips_and_differs() {
+        for v in [0u32, 1, 0xe306_9283, u32::MAX] {
+            assert_eq!(unmask(mask(v)), v);
+            assert_ne!(mask(v), v);
+        }
+    }
+}

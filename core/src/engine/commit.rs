@@ -1,0 +1,162 @@
+//! The commit path. One call commits a group of transactions with one WAL write and at most
+//! one sync; the host's commit thread gathers the groups.
+
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
+
+use strata_vfs::Vfs;
+
+use super::recovery::{create_segment, insert_op};
+use super::{CommitState, Engine};
+use crate::batch::WriteBatch;
+use crate::wal::SegmentHeader;
+use crate::{Error, Result, SeqNo};
+
+/// One transaction asking to commit.
+#[derive(Debug)]
+pub struct CommitRequest {
+    /// Its writes. The header is stamped by the commit path.
+    pub batch: WriteBatch,
+    /// The snapshot it read at: any key it writes that was committed after this conflicts.
+    pub read_seq: SeqNo,
+    /// `true` for [`crate::Durability::Immediate`]: answer only after the WAL is synced.
+    pub sync: bool,
+}
+
+impl<V: Vfs> Engine<V> {
+    /// Commits one transaction. See [`Engine::commit_group`].
+    pub fn commit(&self, request: CommitRequest) -> Result<SeqNo> {
+        let mut group = [request];
+        let mut results = self.commit_group(&mut group);
+        results.pop().unwrap_or(Err(Error::Closed))
+    }
+
+    /// Commits a group of transactions in order, returning one result per request: the
+    /// sequence number it committed at, or why it did not.
+    ///
+    /// Each request is checked for write-write conflicts against everything committed after
+    /// its snapshot, including earlier members of the same group. The accepted batches are
+    /// appended to the WAL and flushed to the OS once; if any member asked for
+    /// [`crate::Durability::Immediate`] the WAL is synced once, and only then are the writes
+    /// made visible and the callers answered. An empty batch commits trivially.
+    ///
+    /// A failed WAL write or sync poisons the engine: every member that had been accepted gets
+    /// an error (none of them is acknowledged), and later writes fail with
+    /// [`Error::Poisoned`] until the database is reopened.
+    pub fn commit_group(&self, requests: &mut [CommitRequest]) -> Vec<Result<SeqNo>> {
+        let mut st = self.commit.lock();
+        let mut results: Vec<Result<SeqNo>> = Vec::with_capacity(requests.len());
+        if let Err(e) = self.check_open() {
+            results.push(Err(e));
+            results.extend(requests.iter().skip(1).map(|_| Err(Error::Closed)));
+            return results;
+        }
+        if self.is_poisoned() {
+            results.extend(requests.iter().map(|_| Err(Error::Poisoned)));
+            return results;
+        }
+
+        // Order the group: conflict checks, sequence numbers, timestamps.
+        let mut accepted: Vec<(usize, SeqNo, crate::Timestamp)> = Vec::new();
+        let mut want_sync = false;
+        let mut fingerprints = Vec::new();
+        for (i, req) in requests.iter_mut().enumerate() {
+            if req.batch.is_empty() {
+                results.push(Ok(st.last_seq));
+                continue;
+            }
+            fingerprints.clear();
+            fingerprints.extend(req.batch.ops().flatten().map(|op| st.oracle.fingerprint(op.key())));
+            if st.oracle.conflicts(req.read_seq, &fingerprints) {
+                self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
+                results.push(Err(Error::TransactionConflict));
+                continue;
+            }
+            let seq = st.last_seq + 1;
+            let ts = self.clock.now_ns().max(st.last_ts + 1);
+            req.batch.stamp(seq, ts);
+            st.last_seq = seq;
+            st.last_ts = ts;
+            st.oracle.record(seq, &fingerprints);
+            want_sync |= req.sync;
+            accepted.push((i, seq, ts));
+            results.push(Ok(seq));
+        }
+        if accepted.is_empty() {
+            return results;
+        }
+
+        if let Err(e) = self.write_wal(&mut st, requests, &accepted, want_sync) {
+            self.poison();
+            let mut first = Some(e);
+            for &(i, _, _) in &accepted {
+                if let Some(slot) = results.get_mut(i) {
+                    *slot = Err(first.take().unwrap_or(Error::Poisoned));
+                }
+            }
+            return results;
+        }
+
+        // Durable as asked: make the group visible, oldest first, then publish.
+        let view = self.current_view();
+        if let Some(mem) = view.memtables.first() {
+            for &(i, seq, ts) in &accepted {
+                let Some(req) = requests.get(i) else { continue };
+                for op in req.batch.ops().flatten() {
+                    insert_op(mem, &op, seq, ts);
+                }
+            }
+        }
+        self.snapshots.publish(st.last_seq);
+        self.stats.commits.fetch_add(accepted.len() as u64, Ordering::Relaxed);
+        self.stats.commit_groups.fetch_add(1, Ordering::Relaxed);
+        let oldest = self.snapshots.oldest();
+        st.oracle.prune(oldest);
+        results
+    }
+
+    fn write_wal(
+        &self,
+        st: &mut CommitState<V::Write>,
+        requests: &[CommitRequest],
+        accepted: &[(usize, SeqNo, crate::Timestamp)],
+        sync: bool,
+    ) -> Result<()> {
+        for &(i, _, _) in accepted {
+            let Some(req) = requests.get(i) else { continue };
+            self.maybe_rotate(st)?;
+            let wal = st.wal.as_mut().ok_or(Error::Closed)?;
+            let before = wal.len();
+            wal.add_record(req.batch.as_bytes())?;
+            self.stats.wal_bytes.fetch_add(wal.len() - before, Ordering::Relaxed);
+        }
+        let wal = st.wal.as_mut().ok_or(Error::Closed)?;
+        wal.flush()?;
+        if sync {
+            wal.sync()?;
+            self.stats.wal_syncs.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Starts a new WAL segment once the current one is full. The old segment is synced first,
+    /// so only the newest segment can ever have a torn tail, and the new header records its
+    /// exact length.
+    fn maybe_rotate(&self, st: &mut CommitState<V::Write>) -> Result<()> {
+        let Some(wal) = st.wal.as_mut() else { return Err(Error::Closed) };
+        if wal.len() < self.opts.wal_segment_size {
+            return Ok(());
+        }
+        wal.sync()?;
+        self.stats.wal_syncs.fetch_add(1, Ordering::Relaxed);
+        let header = SegmentHeader {
+            segment: st.next_file,
+            prev_segment: wal.segment(),
+            prev_valid_len: wal.len(),
+        };
+        let new = create_segment(&self.vfs, header)?;
+        st.next_file += 1;
+        st.wal = Some(new);
+        Ok(())
+    }
+}

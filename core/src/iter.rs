@@ -1,0 +1,608 @@
+//! The read path's iterator stack.
+//!
+//! ```text
+//! Cursor (one sorted source, one direction)  ─┐
+//! Cursor ...                                  ├─ MergeCursor (k-way, internal-key order)
+//!                                             ┘        │
+//!                               VisibleIter (snapshot + time visibility, bounds, tombstones)
+//!                                                      │
+//!                         OverlayIter (a transaction's own writes on top)
+//!                                                      │
+//!                  RangeIter (double-ended: one OverlayIter per end, stop where they meet)
+//! ```
+//!
+//! Every stage moves in one direction only. A double-ended range keeps one stack per end, so
+//! switching direction never repositions anything, and every skip (invisible versions,
+//! tombstones, shadowed keys) is a loop, never recursion.
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use bytes::Bytes;
+use core::ops::Bound;
+
+use crate::Result;
+use crate::key::{InternalKey, SeqNo, Timestamp, ValueKind};
+
+/// One sorted source of versions, walked in one direction.
+pub trait Cursor: Send {
+    /// The current entry, `None` when exhausted.
+    fn peek(&self) -> Option<&(InternalKey, Bytes)>;
+    /// Moves to the next entry in this cursor's direction.
+    fn advance(&mut self) -> Result<()>;
+}
+
+impl<M> Cursor for crate::memtable::MemCursor<M>
+where
+    M: core::ops::Deref<Target = crate::memtable::Memtable> + Send,
+{
+    fn peek(&self) -> Option<&(InternalKey, Bytes)> {
+        crate::memtable::MemCursor::peek(self)
+    }
+    fn advance(&mut self) -> Result<()> {
+        crate::memtable::MemCursor::advance(self);
+        Ok(())
+    }
+}
+
+/// K-way merge of cursors of one direction. Sources are few (memtables plus tables per
+/// level), so the current head is found by a linear scan rather than a heap.
+pub struct MergeCursor {
+    sources: Vec<Box<dyn Cursor>>,
+    forward: bool,
+    current: Option<usize>,
+}
+
+impl core::fmt::Debug for MergeCursor {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MergeCursor")
+            .field("sources", &self.sources.len())
+            .field("forward", &self.forward)
+            .finish()
+    }
+}
+
+impl MergeCursor {
+    /// Merges `sources`, all walking in direction `forward`.
+    pub fn new(sources: Vec<Box<dyn Cursor>>, forward: bool) -> Self {
+        let mut m = MergeCursor { sources, forward, current: None };
+        m.pick();
+        m
+    }
+
+    fn pick(&mut self) {
+        let mut best: Option<(usize, &InternalKey)> = None;
+        for (i, s) in self.sources.iter().enumerate() {
+            if let Some((k, _)) = s.peek() {
+                let better = match best {
+                    None => true,
+                    Some((_, b)) => {
+                        if self.forward {
+                            k < b
+                        } else {
+                            k > b
+                        }
+                    }
+                };
+                if better {
+                    best = Some((i, k));
+                }
+            }
+        }
+        self.current = best.map(|(i, _)| i);
+    }
+
+    /// The current entry.
+    pub fn peek(&self) -> Option<&(InternalKey, Bytes)> {
+        self.sources.get(self.current?)?.peek()
+    }
+
+    /// Moves past the current entry.
+    pub fn advance(&mut self) -> Result<()> {
+        if let Some(i) = self.current
+            && let Some(s) = self.sources.get_mut(i)
+        {
+            s.advance()?;
+        }
+        self.pick();
+        Ok(())
+    }
+}
+
+/// User-key bounds of a read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRange {
+    /// Lower bound.
+    pub lower: Bound<Bytes>,
+    /// Upper bound.
+    pub upper: Bound<Bytes>,
+}
+
+impl KeyRange {
+    /// Every key.
+    pub fn all() -> Self {
+        KeyRange { lower: Bound::Unbounded, upper: Bound::Unbounded }
+    }
+
+    /// `true` if `key` is inside the range.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.above_lower(key) && self.below_upper(key)
+    }
+
+    fn above_lower(&self, key: &[u8]) -> bool {
+        match &self.lower {
+            Bound::Included(l) => key >= l.as_ref(),
+            Bound::Excluded(l) => key > l.as_ref(),
+            Bound::Unbounded => true,
+        }
+    }
+
+    fn below_upper(&self, key: &[u8]) -> bool {
+        match &self.upper {
+            Bound::Included(u) => key <= u.as_ref(),
+            Bound::Excluded(u) => key < u.as_ref(),
+            Bound::Unbounded => true,
+        }
+    }
+
+    /// `true` if no key can be inside (for example start not before an exclusive end).
+    pub fn is_empty(&self) -> bool {
+        match (&self.lower, &self.upper) {
+            (Bound::Included(l), Bound::Included(u)) => l > u,
+            (Bound::Included(l), Bound::Excluded(u))
+            | (Bound::Excluded(l), Bound::Included(u))
+            | (Bound::Excluded(l), Bound::Excluded(u)) => l >= u,
+            _ => false,
+        }
+    }
+
+    /// Where a cursor of the given direction should start: the smallest internal key of the
+    /// lower bound going forward, the largest of the upper bound going backward.
+    pub fn cursor_start(&self, forward: bool) -> Option<InternalKey> {
+        if forward {
+            match &self.lower {
+                Bound::Included(l) => Some(InternalKey::seek_first(l.clone())),
+                Bound::Excluded(l) => Some(InternalKey::seek_last(l.clone())),
+                Bound::Unbounded => None,
+            }
+        } else {
+            match &self.upper {
+                Bound::Included(u) => Some(InternalKey::seek_last(u.clone())),
+                Bound::Excluded(u) => Some(InternalKey::seek_first(u.clone())),
+                Bound::Unbounded => None,
+            }
+        }
+    }
+
+    /// `true` once a key in the walking direction has passed the far bound.
+    fn past_end(&self, key: &[u8], forward: bool) -> bool {
+        if forward { !self.below_upper(key) } else { !self.above_lower(key) }
+    }
+}
+
+/// What a read sees: versions committed at or before `snapshot`, and with `at_ts`, versions
+/// with timestamps at or before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Visibility {
+    /// Snapshot sequence number.
+    pub snapshot: SeqNo,
+    /// Time-travel bound, if any.
+    pub at_ts: Option<Timestamp>,
+}
+
+impl Visibility {
+    /// `true` if the version is visible.
+    pub fn sees(&self, key: &InternalKey) -> bool {
+        key.seq <= self.snapshot && self.at_ts.is_none_or(|t| key.ts <= t)
+    }
+}
+
+/// Live user keys with their newest visible value, in one direction.
+///
+/// Forward, the versions of a key arrive newest first, so the first visible one decides the
+/// key. Backward they arrive oldest first, so the last visible one decides it, and the key is
+/// emitted when the next key begins.
+#[derive(Debug)]
+pub struct VisibleIter {
+    merged: MergeCursor,
+    forward: bool,
+    vis: Visibility,
+    range: KeyRange,
+    /// Forward: the key already decided (its older versions are skipped).
+    /// Backward: the key whose versions are being collected.
+    current: Option<Bytes>,
+    /// Backward: the newest visible version of `current` so far.
+    candidate: Option<(ValueKind, Bytes)>,
+    done: bool,
+}
+
+impl VisibleIter {
+    /// Wraps a merge cursor positioned at `range.cursor_start(forward)`.
+    pub fn new(merged: MergeCursor, forward: bool, vis: Visibility, range: KeyRange) -> Self {
+        VisibleIter { merged, forward, vis, range, current: None, candidate: None, done: false }
+    }
+
+    /// The next live `(key, value)` in this iterator's direction.
+    pub fn next_entry(&mut self) -> Option<Result<(Bytes, Bytes)>> {
+        if self.done {
+            return None;
+        }
+        let r = if self.forward { self.step_forward() } else { self.step_backward() };
+        match r {
+            Ok(Some(kv)) => Some(Ok(kv)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+
+    fn step_forward(&mut self) -> Result<Option<(Bytes, Bytes)>> {
+        loop {
+            let Some((key, value)) = self.merged.peek() else { return Ok(None) };
+            if self.range.past_end(&key.user_key, true) {
+                return Ok(None);
+            }
+            let skip = !self.range.contains(&key.user_key)
+                || self.current.as_deref() == Some(key.user_key.as_ref())
+                || !self.vis.sees(key);
+            if skip {
+                self.merged.advance()?;
+                continue;
+            }
+            self.current = Some(key.user_key.clone());
+            let out = match key.kind {
+                ValueKind::Set => Some((key.user_key.clone(), value.clone())),
+                ValueKind::Delete => None,
+            };
+            self.merged.advance()?;
+            if let Some(kv) = out {
+                return Ok(Some(kv));
+            }
+        }
+    }
+
+    fn step_backward(&mut self) -> Result<Option<(Bytes, Bytes)>> {
+        loop {
+            let head_key = match self.merged.peek() {
+                Some((key, _)) if !self.range.past_end(&key.user_key, false) => {
+                    Some(key.user_key.clone())
+                }
+                _ => None,
+            };
+            if head_key.is_some() && head_key == self.current {
+                self.collect_head()?;
+                continue;
+            }
+            // The head starts a new key, or the range is over: the current key is complete,
+            // and its newest visible version decides whether it is emitted.
+            let decided = core::mem::replace(&mut self.current, head_key);
+            let candidate = self.candidate.take();
+            if let (Some(k), Some((ValueKind::Set, v))) = (decided, candidate) {
+                return Ok(Some((k, v)));
+            }
+            if self.current.is_none() {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Backward: folds the head entry into the current key's candidate and advances.
+    fn collect_head(&mut self) -> Result<()> {
+        if let Some((key, value)) = self.merged.peek() {
+            if self.range.contains(&key.user_key) && self.vis.sees(key) {
+                self.candidate = Some((key.kind, value.clone()));
+            }
+            self.merged.advance()?;
+        }
+        Ok(())
+    }
+}
+
+/// A transaction's pending write of one key, as seen by its own reads.
+pub type OverlayEntry = (Bytes, Option<Bytes>);
+
+/// A [`VisibleIter`] with a transaction's pending writes laid over it: a pending set replaces
+/// or adds the key, a pending delete hides it.
+#[derive(Debug)]
+pub struct OverlayIter {
+    base: VisibleIter,
+    base_head: Option<(Bytes, Bytes)>,
+    /// Pending writes inside the range, in this iterator's direction.
+    overlay: VecDeque<OverlayEntry>,
+    forward: bool,
+}
+
+impl OverlayIter {
+    /// `overlay` must be sorted in the direction of `base`.
+    pub fn new(base: VisibleIter, overlay: VecDeque<OverlayEntry>) -> Self {
+        let forward = base.forward;
+        OverlayIter { base, base_head: None, overlay, forward }
+    }
+
+    fn fill_base(&mut self) -> Result<()> {
+        if self.base_head.is_none()
+            && let Some(r) = self.base.next_entry()
+        {
+            self.base_head = Some(r?);
+        }
+        Ok(())
+    }
+
+    /// The next live `(key, value)`.
+    pub fn next_entry(&mut self) -> Option<Result<(Bytes, Bytes)>> {
+        loop {
+            if let Err(e) = self.fill_base() {
+                return Some(Err(e));
+            }
+            let take_overlay = match (&self.base_head, self.overlay.front()) {
+                (None, None) => return None,
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+                (Some((bk, _)), Some((ok, _))) => {
+                    if ok == bk {
+                        // The pending write shadows the committed value.
+                        self.base_head = None;
+                        true
+                    } else if self.forward {
+                        ok < bk
+                    } else {
+                        ok > bk
+                    }
+                }
+            };
+            if take_overlay {
+                if let Some((k, v)) = self.overlay.pop_front()
+                    && let Some(v) = v
+                {
+                    return Some(Ok((k, v)));
+                }
+                continue;
+            }
+            return self.base_head.take().map(Ok);
+        }
+    }
+}
+
+/// Builds the per-direction stacks of a range lazily.
+pub trait RangeSource: Send {
+    /// A visible iterator over `range` in the given direction.
+    fn open(&self, forward: bool) -> Result<VisibleIter>;
+}
+
+/// A double-ended range over live keys: a forward stack for `next`, a backward one for
+/// `next_back`, each built on first use; iteration ends where they meet, and `limit` caps the
+/// total number of entries from both ends.
+pub struct RangeIter {
+    source: Box<dyn RangeSource>,
+    overlay: Vec<OverlayEntry>,
+    front: Option<OverlayIter>,
+    back: Option<OverlayIter>,
+    front_last: Option<Bytes>,
+    back_last: Option<Bytes>,
+    remaining: Option<usize>,
+    done: bool,
+}
+
+impl core::fmt::Debug for RangeIter {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RangeIter").field("remaining", &self.remaining).finish()
+    }
+}
+
+impl RangeIter {
+    /// A range over `source` with the transaction's pending writes in `overlay` (sorted
+    /// ascending, inside the range), yielding at most `limit` entries.
+    pub fn new(
+        source: Box<dyn RangeSource>,
+        overlay: Vec<OverlayEntry>,
+        limit: Option<usize>,
+    ) -> Self {
+        RangeIter {
+            source,
+            overlay,
+            front: None,
+            back: None,
+            front_last: None,
+            back_last: None,
+            remaining: limit,
+            done: limit == Some(0),
+        }
+    }
+
+    fn side(&mut self, forward: bool) -> Result<&mut OverlayIter> {
+        let slot = if forward { &mut self.front } else { &mut self.back };
+        if slot.is_none() {
+            let base = self.source.open(forward)?;
+            let overlay: VecDeque<OverlayEntry> = if forward {
+                self.overlay.iter().cloned().collect()
+            } else {
+                self.overlay.iter().rev().cloned().collect()
+            };
+            *slot = Some(OverlayIter::new(base, overlay));
+        }
+        match slot {
+            Some(s) => Ok(s),
+            None => unreachable!("slot was just filled"),
+        }
+    }
+
+    fn step(&mut self, forward: bool) -> Option<Result<(Bytes, Bytes)>> {
+        if self.done {
+            return None;
+        }
+        let item = match self.side(forward) {
+            Ok(side) => side.next_entry(),
+            Err(e) => Some(Err(e)),
+        };
+        let (k, v) = match item {
+            None => {
+                self.done = true;
+                return None;
+            }
+            Some(Err(e)) => {
+                self.done = true;
+                return Some(Err(e));
+            }
+            Some(Ok(kv)) => kv,
+        };
+        let crossed = if forward {
+            self.back_last.as_ref().is_some_and(|b| k >= *b)
+        } else {
+            self.front_last.as_ref().is_some_and(|f| k <= *f)
+        };
+        if crossed {
+            self.done = true;
+            return None;
+        }
+        if forward {
+            self.front_last = Some(k.clone());
+        } else {
+            self.back_last = Some(k.clone());
+        }
+        if let Some(n) = self.remaining.as_mut() {
+            *n -= 1;
+            if *n == 0 {
+                self.done = true;
+            }
+        }
+        Some(Ok((k, v)))
+    }
+}
+
+impl Iterator for RangeIter {
+    type Item = Result<(Bytes, Bytes)>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.step(true)
+    }
+}
+
+impl DoubleEndedIterator for RangeIter {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.step(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memtable::{MemCursor, Memtable};
+    use alloc::sync::Arc;
+
+    struct MemSource {
+        mem: Arc<Memtable>,
+        vis: Visibility,
+        range: KeyRange,
+    }
+
+    impl RangeSource for MemSource {
+        fn open(&self, forward: bool) -> Result<VisibleIter> {
+            let cursor =
+                MemCursor::new(self.mem.clone(), forward, self.range.cursor_start(forward));
+            let merged = MergeCursor::new(alloc::vec![Box::new(cursor) as Box<dyn Cursor>], forward);
+            Ok(VisibleIter::new(merged, forward, self.vis, self.range.clone()))
+        }
+    }
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    fn mem() -> Arc<Memtable> {
+        let m = Memtable::new(1);
+        let ins = |k: &str, seq: u64, v: Option<&str>| {
+            let kind = if v.is_some() { ValueKind::Set } else { ValueKind::Delete };
+            m.insert(InternalKey::new(b(k), seq, seq, kind), v.map(b).unwrap_or_default());
+        };
+        ins("a", 1, Some("a1"));
+        ins("b", 2, Some("b2"));
+        ins("b", 3, None);
+        ins("c", 4, Some("c4"));
+        ins("c", 5, Some("c5"));
+        ins("d", 6, Some("d6"));
+        Arc::new(m)
+    }
+
+    fn collect(it: &mut RangeIter, forward: bool) -> Vec<(Bytes, Bytes)> {
+        let mut out = Vec::new();
+        loop {
+            let x = if forward { it.next() } else { it.next_back() };
+            match x {
+                Some(r) => out.push(r.expect("no io errors here")),
+                None => return out,
+            }
+        }
+    }
+
+    fn range(snapshot: u64, overlay: Vec<OverlayEntry>, limit: Option<usize>) -> RangeIter {
+        let src = MemSource { mem: mem(), vis: Visibility { snapshot, at_ts: None }, range: KeyRange::all() };
+        RangeIter::new(Box::new(src), overlay, limit)
+    }
+
+    #[test]
+    fn both_directions_agree_at_every_snapshot() {
+        for snap in 0..=6 {
+            let fwd = collect(&mut range(snap, Vec::new(), None), true);
+            let mut bwd = collect(&mut range(snap, Vec::new(), None), false);
+            bwd.reverse();
+            assert_eq!(fwd, bwd, "snapshot {snap}");
+        }
+        let at6 = collect(&mut range(6, Vec::new(), None), true);
+        assert_eq!(at6, [(b("a"), b("a1")), (b("c"), b("c5")), (b("d"), b("d6"))]);
+        let at2 = collect(&mut range(2, Vec::new(), None), true);
+        assert_eq!(at2, [(b("a"), b("a1")), (b("b"), b("b2"))]);
+    }
+
+    #[test]
+    fn ends_meet_without_repeats_and_limit_counts_both_ends() {
+        let mut it = range(6, Vec::new(), None);
+        assert_eq!(it.next().map(|r| r.expect("ok").0), Some(b("a")));
+        assert_eq!(it.next_back().map(|r| r.expect("ok").0), Some(b("d")));
+        assert_eq!(it.next_back().map(|r| r.expect("ok").0), Some(b("c")));
+        assert!(it.next().is_none());
+        assert!(it.next_back().is_none());
+        let mut it = range(6, Vec::new(), Some(2));
+        assert!(it.next().is_some());
+        assert!(it.next_back().is_some());
+        assert!(it.next().is_none());
+    }
+
+    #[test]
+    fn overlay_shadows_adds_and_hides() {
+        let overlay = alloc::vec![
+            (b("a"), None),
+            (b("b"), Some(b("mine"))),
+            (b("e"), Some(b("e!"))),
+        ];
+        let fwd = collect(&mut range(6, overlay.clone(), None), true);
+        let want = [(b("b"), b("mine")), (b("c"), b("c5")), (b("d"), b("d6")), (b("e"), b("e!"))];
+        assert_eq!(fwd, want);
+        let mut bwd = collect(&mut range(6, overlay, None), false);
+        bwd.reverse();
+        assert_eq!(bwd, want);
+    }
+
+    #[test]
+    fn bounds_and_long_tombstone_runs() {
+        let m = Memtable::new(1);
+        for i in 0..10_000u32 {
+            let k = Bytes::copy_from_slice(&i.to_be_bytes());
+            m.insert(InternalKey::new(k, 1, 1, ValueKind::Delete), Bytes::new());
+        }
+        m.insert(InternalKey::new(b("zz"), 2, 2, ValueKind::Set), b("live"));
+        let src = MemSource {
+            mem: Arc::new(m),
+            vis: Visibility { snapshot: 9, at_ts: None },
+            range: KeyRange { lower: Bound::Unbounded, upper: Bound::Excluded(b("zzz")) },
+        };
+        let mut it = RangeIter::new(Box::new(src), Vec::new(), None);
+        assert_eq!(it.next().map(|r| r.expect("ok").0), Some(b("zz")));
+        assert!(it.next_back().is_none());
+        assert!(KeyRange { lower: Bound::Included(b("b")), upper: Bound::Excluded(b("b")) }.is_empty());
+        assert!(KeyRange { lower: Bound::Included(b("c")), upper: Bound::Excluded(b("b")) }.is_empty());
+    }
+}

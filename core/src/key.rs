@@ -1,0 +1,125 @@
+//! Internal keys: a user key plus the version it belongs to.
+//!
+//! Versions of one user key sort newest first: by commit timestamp descending, then by
+//! sequence number descending. Without versioning the timestamp is the commit timestamp, which
+//! grows with the sequence number, so the two orders agree; with versioning a write may carry
+//! an older explicit timestamp and then sorts *behind* the newer history, which is exactly what
+//! "writing an older version inserts history" means.
+//!
+//! Visibility is decided by the sequence number (MVCC snapshot) and, for time-travel reads, by
+//! the timestamp. Both live in the key so every sorted structure (memtable, tables) can seek by
+//! time without scanning.
+
+use bytes::Bytes;
+use core::cmp::Ordering;
+
+/// A commit sequence number. One per committed transaction; every write of a transaction
+/// carries it, so a snapshot sees all of a transaction or none of it.
+pub type SeqNo = u64;
+
+/// The largest sequence number (56 bits, leaving room to pack a kind beside it on disk).
+pub const MAX_SEQ: SeqNo = (1 << 56) - 1;
+
+/// Nanosecond timestamp of a version.
+pub type Timestamp = u64;
+
+/// What an internal key records. Values are frozen: they appear in files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum ValueKind {
+    /// The key was deleted (a tombstone).
+    Delete = 0,
+    /// The key holds the entry's value.
+    Set = 1,
+}
+
+impl ValueKind {
+    /// Decodes a stored kind; `None` for unknown values (corruption).
+    pub const fn from_u8(v: u8) -> Option<ValueKind> {
+        match v {
+            0 => Some(ValueKind::Delete),
+            1 => Some(ValueKind::Set),
+            _ => None,
+        }
+    }
+}
+
+/// A user key at one version.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct InternalKey {
+    /// The key as the user wrote it.
+    pub user_key: Bytes,
+    /// The version's timestamp (commit time, or the explicit time of `set_at_version`).
+    pub ts: Timestamp,
+    /// The committing transaction's sequence number.
+    pub seq: SeqNo,
+    /// Set or delete.
+    pub kind: ValueKind,
+}
+
+impl InternalKey {
+    /// A key at one version.
+    pub fn new(user_key: Bytes, ts: Timestamp, seq: SeqNo, kind: ValueKind) -> Self {
+        InternalKey { user_key, ts, seq, kind }
+    }
+
+    /// The first internal key of `user_key` in sort order (newer than every real version).
+    pub fn seek_first(user_key: Bytes) -> Self {
+        InternalKey { user_key, ts: Timestamp::MAX, seq: MAX_SEQ, kind: ValueKind::Set }
+    }
+
+    /// The first internal key of `user_key` whose timestamp is at most `ts`.
+    pub fn seek_at_time(user_key: Bytes, ts: Timestamp) -> Self {
+        InternalKey { user_key, ts, seq: MAX_SEQ, kind: ValueKind::Set }
+    }
+
+    /// The last internal key of `user_key` in sort order (older than every real version).
+    pub fn seek_last(user_key: Bytes) -> Self {
+        InternalKey { user_key, ts: 0, seq: 0, kind: ValueKind::Delete }
+    }
+}
+
+impl Ord for InternalKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.user_key
+            .as_ref()
+            .cmp(other.user_key.as_ref())
+            .then_with(|| other.ts.cmp(&self.ts))
+            .then_with(|| other.seq.cmp(&self.seq))
+            .then_with(|| (other.kind as u8).cmp(&(self.kind as u8)))
+    }
+}
+
+impl PartialOrd for InternalKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(user: &'static [u8], ts: u64, seq: u64) -> InternalKey {
+        InternalKey::new(Bytes::from_static(user), ts, seq, ValueKind::Set)
+    }
+
+    #[test]
+    fn versions_sort_newest_first_within_a_key() {
+        assert!(k(b"a", 9, 1) < k(b"a", 8, 5), "greater timestamp first");
+        assert!(k(b"a", 8, 5) < k(b"a", 8, 4), "then greater sequence first");
+        assert!(k(b"a", 0, 0) < k(b"b", 9, 9), "user key dominates");
+        assert!(InternalKey::seek_first(Bytes::from_static(b"a")) <= k(b"a", u64::MAX, MAX_SEQ));
+        assert!(InternalKey::seek_last(Bytes::from_static(b"a")) >= k(b"a", 0, 0));
+        assert!(InternalKey::seek_at_time(Bytes::from_static(b"a"), 5) < k(b"a", 5, 3));
+        assert!(InternalKey::seek_at_time(Bytes::from_static(b"a"), 5) > k(b"a", 6, 3));
+    }
+
+    #[test]
+    fn kinds_are_frozen() {
+        assert_eq!(ValueKind::Delete as u8, 0);
+        assert_eq!(ValueKind::Set as u8, 1);
+        assert_eq!(ValueKind::from_u8(1), Some(ValueKind::Set));
+        assert_eq!(ValueKind::from_u8(2), None);
+    }
+}

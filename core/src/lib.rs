@@ -1,0 +1,38 @@
+//! # strata-core
+//!
+//! Strata's engine, independent of any operating system: the on-disk formats, the memtable,
+//! MVCC visibility and transactions, recovery, and (in later layers) the LSM tree. It runs
+//! against the [`strata_vfs::Vfs`] trait and needs only `alloc`.
+//!
+//! The host crate (`strata`) adds real files, threads for group commit and background work,
+//! and the user-facing async API.
+
+#![no_std]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod batch;
+pub mod checksum;
+pub mod clock;
+pub mod codec;
+pub mod engine;
+mod error;
+pub mod filenames;
+pub mod iter;
+pub mod key;
+pub mod memtable;
+pub mod mvcc;
+pub mod options;
+pub mod txn;
+pub mod wal;
+
+pub use bytes::Bytes;
+pub use clock::{Clock, LogicalClock};
+pub use engine::{CommitRequest, Engine, EngineStats};
+pub use error::{CorruptionKind, Error, IoOp, Result};
+pub use key::{SeqNo, Timestamp};
+pub use options::EngineOptions;
+pub use txn::{Durability, Mode, TxnCore};
+pub use wal::RecoveryMode;

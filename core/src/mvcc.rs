@@ -1,0 +1,202 @@
+//! MVCC bookkeeping: which snapshots are alive, and which keys were committed when, so that
+//! write-write conflicts are found at commit time in O(keys written).
+
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use core::hash::BuildHasher;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use hashbrown::HashMap;
+use strata_vfs::sync::Mutex;
+
+use crate::key::SeqNo;
+
+/// The live snapshots, and the newest visible sequence number.
+///
+/// Taking a snapshot reads the visible sequence number and registers it under one lock, and
+/// pruning reads the oldest registered snapshot under the same lock; so a snapshot can never
+/// be older than what the conflict oracle has already forgotten.
+#[derive(Debug, Default)]
+pub struct Snapshots {
+    visible: AtomicU64,
+    live: Mutex<BTreeMap<SeqNo, usize>>,
+}
+
+impl Snapshots {
+    /// A registry whose visible sequence number starts at `visible`.
+    pub fn new(visible: SeqNo) -> Arc<Self> {
+        Arc::new(Snapshots { visible: AtomicU64::new(visible), live: Mutex::new(BTreeMap::new()) })
+    }
+
+    /// The newest sequence number a new snapshot would see.
+    pub fn visible(&self) -> SeqNo {
+        self.visible.load(Ordering::Acquire)
+    }
+
+    /// Publishes `seq` as visible. Called by the commit path after every write of `seq` is in
+    /// the memtable, so readers see whole transactions.
+    pub fn publish(&self, seq: SeqNo) {
+        self.visible.store(seq, Ordering::Release);
+    }
+
+    /// Registers a snapshot at the current visible sequence number.
+    pub fn take(self: &Arc<Self>) -> Snapshot {
+        let mut live = self.live.lock();
+        let seq = self.visible();
+        *live.entry(seq).or_insert(0) += 1;
+        Snapshot { seq, registry: Arc::clone(self) }
+    }
+
+    /// The oldest sequence number any live snapshot reads at (the visible one if none).
+    pub fn oldest(&self) -> SeqNo {
+        let live = self.live.lock();
+        live.keys().next().copied().unwrap_or_else(|| self.visible())
+    }
+
+    /// Number of live snapshots.
+    pub fn count(&self) -> usize {
+        self.live.lock().values().sum()
+    }
+
+    fn release(&self, seq: SeqNo) {
+        let mut live = self.live.lock();
+        if let Some(n) = live.get_mut(&seq) {
+            *n -= 1;
+            if *n == 0 {
+                live.remove(&seq);
+            }
+        }
+    }
+}
+
+/// A registered read point. Versions it can see are kept until it is dropped.
+#[derive(Debug)]
+pub struct Snapshot {
+    seq: SeqNo,
+    registry: Arc<Snapshots>,
+}
+
+impl Snapshot {
+    /// The sequence number this snapshot reads at.
+    pub fn seq(&self) -> SeqNo {
+        self.seq
+    }
+}
+
+impl Clone for Snapshot {
+    fn clone(&self) -> Self {
+        let mut live = self.registry.live.lock();
+        *live.entry(self.seq).or_insert(0) += 1;
+        Snapshot { seq: self.seq, registry: Arc::clone(&self.registry) }
+    }
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        self.registry.release(self.seq);
+    }
+}
+
+/// Remembers, per key fingerprint, the sequence number of the last commit that wrote it, for
+/// as long as some live snapshot is older than that commit.
+///
+/// Keys are remembered by a 64-bit hash: a collision can only make a commit fail with a
+/// spurious conflict (which the caller retries), never let a real conflict through.
+#[derive(Debug, Default)]
+pub struct ConflictOracle {
+    last_write: HashMap<u64, SeqNo>,
+    hasher: hashbrown::DefaultHashBuilder,
+    /// Size after the last prune; pruning again once the map doubles keeps it amortised O(1).
+    pruned_len: usize,
+}
+
+impl ConflictOracle {
+    /// An empty oracle.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Fingerprint of a key.
+    pub fn fingerprint(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// `true` if any key (by fingerprint) was committed after `read_seq`.
+    pub fn conflicts(&self, read_seq: SeqNo, fingerprints: &[u64]) -> bool {
+        fingerprints.iter().any(|f| self.last_write.get(f).is_some_and(|&s| s > read_seq))
+    }
+
+    /// Records that `seq` wrote these keys.
+    pub fn record(&mut self, seq: SeqNo, fingerprints: &[u64]) {
+        for f in fingerprints {
+            self.last_write.insert(*f, seq);
+        }
+    }
+
+    /// Forgets writes no live snapshot can conflict with (those at or before `oldest`).
+    pub fn prune(&mut self, oldest: SeqNo) {
+        if self.last_write.len() < 1024 || self.last_write.len() < self.pruned_len * 2 {
+            return;
+        }
+        self.last_write.retain(|_, s| *s > oldest);
+        self.pruned_len = self.last_write.len();
+    }
+
+    /// Keys remembered.
+    pub fn len(&self) -> usize {
+        self.last_write.len()
+    }
+
+    /// `true` when nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.last_write.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_register_and_release() {
+        let s = Snapshots::new(5);
+        assert_eq!(s.oldest(), 5);
+        let a = s.take();
+        s.publish(9);
+        let b = s.take();
+        let b2 = b.clone();
+        assert_eq!((a.seq(), b.seq()), (5, 9));
+        assert_eq!(s.oldest(), 5);
+        assert_eq!(s.count(), 3);
+        drop(a);
+        assert_eq!(s.oldest(), 9);
+        drop(b);
+        drop(b2);
+        assert_eq!(s.count(), 0);
+        assert_eq!(s.oldest(), 9);
+    }
+
+    #[test]
+    fn oracle_detects_only_newer_writes() {
+        let mut o = ConflictOracle::new();
+        let k = o.fingerprint(b"k");
+        let other = o.fingerprint(b"other");
+        o.record(10, &[k]);
+        assert!(o.conflicts(9, &[k]));
+        assert!(!o.conflicts(10, &[k]));
+        assert!(!o.conflicts(9, &[other]));
+    }
+
+    #[test]
+    fn prune_keeps_what_live_snapshots_need() {
+        let mut o = ConflictOracle::new();
+        let fps: alloc::vec::Vec<u64> = (0..4000u32).map(|i| o.fingerprint(&i.to_le_bytes())).collect();
+        for (i, f) in fps.iter().enumerate() {
+            o.record(i as u64 + 1, &[*f]);
+        }
+        o.prune(3000);
+        assert_eq!(o.len(), 1000);
+        assert!(o.conflicts(3500, &[fps[3999]]));
+        assert!(!o.conflicts(2000, &[fps[10]]), "pruned writes are older than every snapshot");
+    }
+}

@@ -1,0 +1,277 @@
+//! Transactions: a snapshot to read at, and a private write set that becomes one batch.
+//!
+//! Isolation is snapshot isolation. Reads see the snapshot taken at `begin` plus the
+//! transaction's own writes. Writes are buffered; at commit the engine checks that no key in
+//! the write set was committed by anyone else after the snapshot (first committer wins) and
+//! writes the batch atomically.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use bytes::Bytes;
+use core::ops::Bound;
+
+use strata_vfs::Vfs;
+
+use crate::batch::WriteBatch;
+use crate::engine::CommitRequest;
+use crate::iter::{KeyRange, OverlayEntry, RangeIter, Visibility};
+use crate::mvcc::Snapshot;
+use crate::options::{check_key, check_value};
+use crate::{Engine, Error, Result, Timestamp};
+
+/// What a transaction may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Mode {
+    /// Reads and writes.
+    #[default]
+    ReadWrite,
+    /// Reads only; writes fail with [`Error::TransactionReadOnly`].
+    ReadOnly,
+    /// Writes only; reads fail with [`Error::TransactionWriteOnly`].
+    WriteOnly,
+}
+
+/// When a commit is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Durability {
+    /// After the WAL record is handed to the operating system. Survives a process crash; a
+    /// power cut may lose the most recent commits (never part of one).
+    #[default]
+    Eventual,
+    /// After the WAL record is synced to stable storage.
+    Immediate,
+}
+
+/// The engine-independent state of one transaction.
+#[derive(Debug)]
+pub struct TxnCore {
+    mode: Mode,
+    durability: Durability,
+    snapshot: Snapshot,
+    /// Writes at the commit timestamp: `None` is a delete.
+    writes: BTreeMap<Bytes, Option<Bytes>>,
+    /// Writes at explicit timestamps (versioning).
+    versioned: BTreeMap<(Bytes, Timestamp), Option<Bytes>>,
+    finished: bool,
+}
+
+impl TxnCore {
+    /// Begins a transaction reading at the engine's newest visible commit.
+    pub fn begin<V: Vfs>(engine: &Engine<V>, mode: Mode) -> Result<Self> {
+        if engine.is_closed() {
+            return Err(Error::Closed);
+        }
+        Ok(TxnCore {
+            mode,
+            durability: Durability::default(),
+            snapshot: engine.snapshot(),
+            writes: BTreeMap::new(),
+            versioned: BTreeMap::new(),
+            finished: false,
+        })
+    }
+
+    /// The transaction's mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The sequence number it reads at.
+    pub fn read_seq(&self) -> crate::SeqNo {
+        self.snapshot.seq()
+    }
+
+    /// Sets the durability its commit will ask for.
+    pub fn set_durability(&mut self, durability: Durability) {
+        self.durability = durability;
+    }
+
+    /// The durability its commit will ask for.
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    /// `true` once committed or rolled back.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Number of pending writes.
+    pub fn pending_writes(&self) -> usize {
+        self.writes.len() + self.versioned.len()
+    }
+
+    fn check_live(&self) -> Result<()> {
+        if self.finished {
+            return Err(Error::TransactionClosed);
+        }
+        Ok(())
+    }
+
+    fn check_writable(&self, key: &[u8]) -> Result<()> {
+        self.check_live()?;
+        if self.mode == Mode::ReadOnly {
+            return Err(Error::TransactionReadOnly);
+        }
+        check_key(key)
+    }
+
+    fn check_readable(&self) -> Result<()> {
+        self.check_live()?;
+        if self.mode == Mode::WriteOnly {
+            return Err(Error::TransactionWriteOnly);
+        }
+        Ok(())
+    }
+
+    /// Buffers a write of `value` under `key`.
+    pub fn set(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.check_writable(key)?;
+        check_value(value)?;
+        self.writes.insert(Bytes::copy_from_slice(key), Some(Bytes::copy_from_slice(value)));
+        Ok(())
+    }
+
+    /// Buffers a delete of `key`.
+    pub fn delete(&mut self, key: &[u8]) -> Result<()> {
+        self.check_writable(key)?;
+        self.writes.insert(Bytes::copy_from_slice(key), None);
+        Ok(())
+    }
+
+    /// Buffers a write of `value` under `key` at the explicit timestamp `ts` (versioning).
+    pub fn set_at<V: Vfs>(
+        &mut self,
+        engine: &Engine<V>,
+        key: &[u8],
+        value: &[u8],
+        ts: Timestamp,
+    ) -> Result<()> {
+        self.check_writable(key)?;
+        if !engine.options().versioning {
+            return Err(Error::VersioningDisabled);
+        }
+        check_value(value)?;
+        self.versioned
+            .insert((Bytes::copy_from_slice(key), ts), Some(Bytes::copy_from_slice(value)));
+        Ok(())
+    }
+
+    /// The value of `key` as this transaction sees it.
+    pub fn get<V: Vfs>(&self, engine: &Engine<V>, key: &[u8]) -> Result<Option<Bytes>> {
+        self.check_readable()?;
+        check_key(key)?;
+        if let Some(pending) = self.writes.get(key) {
+            return Ok(pending.clone());
+        }
+        engine.get(key, self.visibility(None))
+    }
+
+    /// The value of `key` at timestamp `ts` in this transaction's snapshot (versioning).
+    pub fn get_at<V: Vfs>(
+        &self,
+        engine: &Engine<V>,
+        key: &[u8],
+        ts: Timestamp,
+    ) -> Result<Option<Bytes>> {
+        self.check_readable()?;
+        if !engine.options().versioning {
+            return Err(Error::VersioningDisabled);
+        }
+        check_key(key)?;
+        engine.get(key, self.visibility(Some(ts)))
+    }
+
+    fn visibility(&self, at_ts: Option<Timestamp>) -> Visibility {
+        Visibility { snapshot: self.snapshot.seq(), at_ts }
+    }
+
+    /// Live keys in `range` with their values, as this transaction sees them, optionally at a
+    /// past timestamp, at most `limit` of them. The iterator is double-ended.
+    ///
+    /// Pending writes are laid over current reads only: a time-travel read shows committed
+    /// history.
+    pub fn range<V: Vfs>(
+        &self,
+        engine: &Engine<V>,
+        range: KeyRange,
+        at_ts: Option<Timestamp>,
+        limit: Option<usize>,
+    ) -> Result<RangeIter> {
+        self.check_readable()?;
+        if at_ts.is_some() && !engine.options().versioning {
+            return Err(Error::VersioningDisabled);
+        }
+        let overlay: Vec<OverlayEntry> = if at_ts.is_some() || range.is_empty() {
+            Vec::new()
+        } else {
+            let bounds = (as_ref_bound(&range.lower), as_ref_bound(&range.upper));
+            self.writes
+                .range::<[u8], _>(bounds)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        };
+        let limit = if range.is_empty() { Some(0) } else { limit };
+        let source = engine.range_source(self.visibility(at_ts), range)?;
+        Ok(RangeIter::new(source, overlay, limit))
+    }
+
+    /// Every retained version in `range` visible to this transaction (versioning).
+    pub fn scan_versions<V: Vfs>(
+        &self,
+        engine: &Engine<V>,
+        range: &KeyRange,
+        limit: Option<usize>,
+    ) -> Result<Vec<crate::engine::VersionEntry>> {
+        self.check_readable()?;
+        if !engine.options().versioning {
+            return Err(Error::VersioningDisabled);
+        }
+        if range.is_empty() {
+            return Ok(Vec::new());
+        }
+        engine.scan_versions(self.snapshot.seq(), range, limit)
+    }
+
+    /// Ends the transaction and turns its writes into a commit request. Later calls fail with
+    /// [`Error::TransactionClosed`].
+    pub fn finish(&mut self) -> Result<CommitRequest> {
+        self.check_live()?;
+        self.finished = true;
+        let mut batch = WriteBatch::new();
+        for (key, value) in core::mem::take(&mut self.writes) {
+            match value {
+                Some(v) => batch.set(&key, &v),
+                None => batch.delete(&key),
+            }
+        }
+        for ((key, ts), value) in core::mem::take(&mut self.versioned) {
+            match value {
+                Some(v) => batch.set_at(&key, &v, ts),
+                None => batch.delete_at(&key, ts),
+            }
+        }
+        Ok(CommitRequest {
+            batch,
+            read_seq: self.snapshot.seq(),
+            sync: self.durability == Durability::Immediate,
+        })
+    }
+
+    /// Discards every pending write and ends the transaction.
+    pub fn rollback(&mut self) -> Result<()> {
+        self.check_live()?;
+        self.finished = true;
+        self.writes.clear();
+        self.versioned.clear();
+        Ok(())
+    }
+}
+
+fn as_ref_bound(b: &Bound<Bytes>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(k) => Bound::Included(k.as_ref()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_ref()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}

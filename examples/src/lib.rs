@@ -1,0 +1,1 @@
+//! Runnable Strata programs live in `examples/`; this library is empty.

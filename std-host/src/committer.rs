@@ -1,0 +1,87 @@
+//! The commit thread: group commit.
+//!
+//! Transactions hand their batch to this thread and wait on a oneshot channel, which works
+//! under any executor (or none). The thread takes everything queued, commits it as one group
+//! (one WAL write, at most one fsync) and answers each caller. While it syncs, new commits
+//! queue up and form the next group, so many concurrent Immediate committers share fsyncs.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use strata_core::{CommitRequest, Engine, Error, Result, SeqNo};
+use strata_vfs::sync::Mutex;
+use tokio::sync::oneshot;
+
+use crate::dyn_fs::DynFs;
+
+/// Upper bounds on one group, so a flood of commits still gets answered in slices.
+const MAX_GROUP_COMMITS: usize = 1024;
+const MAX_GROUP_BYTES: usize = 8 * 1024 * 1024;
+
+struct Job {
+    request: CommitRequest,
+    reply: oneshot::Sender<Result<SeqNo>>,
+}
+
+/// Handle to the commit thread.
+pub(crate) struct Committer {
+    queue: Mutex<Option<mpsc::Sender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Committer {
+    /// Starts the thread.
+    pub(crate) fn start(engine: Arc<Engine<DynFs>>) -> Result<Self> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("strata-commit".into())
+            .spawn(move || run(&engine, &rx))
+            .map_err(|_| Error::invalid("commit thread", "the OS refused to start a thread"))?;
+        Ok(Committer { queue: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)) })
+    }
+
+    /// Queues a commit; the receiver yields its result.
+    pub(crate) fn submit(&self, request: CommitRequest) -> Result<oneshot::Receiver<Result<SeqNo>>> {
+        let (reply, rx) = oneshot::channel();
+        let queue = self.queue.lock();
+        let sender = queue.as_ref().ok_or(Error::Closed)?;
+        sender.send(Job { request, reply }).map_err(|_| Error::Closed)?;
+        Ok(rx)
+    }
+
+    /// Stops accepting commits, lets the thread finish what is queued, and joins it.
+    pub(crate) fn shutdown(&self) {
+        drop(self.queue.lock().take());
+        if let Some(t) = self.thread.lock().take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(engine: &Engine<DynFs>, rx: &mpsc::Receiver<Job>) {
+    let mut requests = Vec::new();
+    let mut replies = Vec::new();
+    // `recv` fails once every sender is gone and the queue is drained: a clean shutdown.
+    while let Ok(first) = rx.recv() {
+        let mut bytes = first.request.batch.encoded_len();
+        requests.push(first.request);
+        replies.push(first.reply);
+        while requests.len() < MAX_GROUP_COMMITS && bytes < MAX_GROUP_BYTES {
+            match rx.try_recv() {
+                Ok(job) => {
+                    bytes += job.request.batch.encoded_len();
+                    requests.push(job.request);
+                    replies.push(job.reply);
+                }
+                Err(_) => break,
+            }
+        }
+        let results = engine.commit_group(&mut requests);
+        for (reply, result) in replies.drain(..).zip(results) {
+            // A caller that stopped waiting (its future was dropped) is not an error.
+            let _ = reply.send(result);
+        }
+        requests.clear();
+    }
+}

@@ -1,0 +1,340 @@
+//! [`StdWriteFile`]: buffered appends to a real file, with a sticky failure state.
+//!
+//! Small appends (WAL records) collect in a 64 KiB buffer so each costs a `memcpy`, not a
+//! system call; larger ones go straight to the file after the buffer is flushed. Once any write
+//! or sync fails, the handle refuses every later call: a failed `fsync` may have dropped dirty
+//! pages (Linux marks them clean and reports the error once), so a later "successful" sync
+//! would be a lie.
+
+use std::fmt;
+use std::fs::File;
+use std::io;
+
+use strata_vfs::{AppendWrite, Error, ErrorKind, Result, SyncMode};
+
+use super::io_error::map_io;
+use super::sys;
+
+/// Size of the append buffer. Appends at least this large bypass it.
+const BUF_CAP: usize = 64 * 1024;
+
+/// Note on the error every call returns after an earlier write or sync failed.
+const FAILED_NOTE: &str = "write handle failed earlier; its unsynced bytes cannot be relied upon";
+
+/// A file created by [`StdFs::create`](strata_vfs::Vfs::create), append-only.
+///
+/// `Send`, not meant to be shared: one writer owns it. Dropping it flushes the buffer (ignoring
+/// errors) but does not sync: call [`sync`](AppendWrite::sync) for durability.
+pub struct StdWriteFile {
+    inner: Appender<File>,
+}
+
+impl StdWriteFile {
+    pub(super) fn new(file: File) -> Self {
+        StdWriteFile {
+            inner: Appender::new(file),
+        }
+    }
+}
+
+impl fmt::Debug for StdWriteFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StdWriteFile")
+            .field("file", &self.inner.sink)
+            .field("len", &self.inner.len)
+            .field("buffered", &self.inner.buf.len())
+            .field("failed", &self.inner.failed)
+            .finish()
+    }
+}
+
+impl AppendWrite for StdWriteFile {
+    /// Appends `data`, usually into the in-process buffer. Survives nothing until
+    /// [`flush`](AppendWrite::flush) (process crash) or [`sync`](AppendWrite::sync) (power
+    /// cut). On error the handle is failed for good and every later call errors.
+    fn append(&mut self, data: &[u8]) -> Result<()> {
+        self.inner.append(data)
+    }
+
+    /// Writes the buffer to the operating system (`write`). After `Ok` the bytes survive a
+    /// process crash and are visible to readers, but not a power cut.
+    fn flush(&mut self) -> Result<()> {
+        self.inner.flush()
+    }
+
+    /// Flushes, then `fdatasync` ([`SyncMode::Data`]) or `fsync` ([`SyncMode::All`]);
+    /// `F_FULLFSYNC` for both on Apple platforms, `FlushFileBuffers` on Windows. After `Ok`
+    /// every appended byte and the file length survive a power cut; the file's *name* survives
+    /// only once [`StdFs::sync_dir`](strata_vfs::Vfs::sync_dir) has also returned `Ok`. On
+    /// error nothing unsynced can be relied upon and the handle is failed for good.
+    fn sync(&mut self, mode: SyncMode) -> Result<()> {
+        self.inner.sync(mode)
+    }
+
+    /// Bytes appended so far, buffered ones included.
+    fn len(&self) -> u64 {
+        self.inner.len
+    }
+}
+
+/// Where an [`Appender`] sends its bytes: a [`File`], or a scripted double in tests.
+trait Sink {
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()>;
+    fn sync(&mut self, mode: SyncMode) -> io::Result<()>;
+}
+
+impl Sink for File {
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        io::Write::write_all(self, data)
+    }
+
+    fn sync(&mut self, mode: SyncMode) -> io::Result<()> {
+        sys::sync_file(self, mode)
+    }
+}
+
+/// The buffering and failure logic of [`StdWriteFile`], independent of the real file.
+struct Appender<S: Sink> {
+    sink: S,
+    /// Bytes appended but not yet handed to `sink`. Allocated on first use.
+    buf: Vec<u8>,
+    /// Bytes appended so far, buffered ones included.
+    len: u64,
+    /// An earlier write or sync failed: refuse everything.
+    failed: bool,
+}
+
+impl<S: Sink> Appender<S> {
+    fn new(sink: S) -> Self {
+        Appender {
+            sink,
+            buf: Vec::new(),
+            len: 0,
+            failed: false,
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.failed {
+            Err(Error::new(ErrorKind::Other, FAILED_NOTE))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Marks the handle failed and wraps the error.
+    fn fail(&mut self, op: &'static str, err: io::Error) -> Error {
+        self.failed = true;
+        map_io(op, err)
+    }
+
+    fn write_through(&mut self, op: &'static str, data: &[u8]) -> Result<()> {
+        self.sink.write_all(data).map_err(|e| self.fail(op, e))
+    }
+
+    fn flush_buf(&mut self, op: &'static str) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let result = self.sink.write_all(&self.buf);
+        // Cleared on failure too: the handle is dead and the bytes are never retried.
+        self.buf.clear();
+        result.map_err(|e| self.fail(op, e))
+    }
+
+    fn append(&mut self, data: &[u8]) -> Result<()> {
+        self.check()?;
+        if self.buf.len() + data.len() > BUF_CAP {
+            self.flush_buf("append")?;
+        }
+        if data.len() >= BUF_CAP {
+            self.write_through("append", data)?;
+        } else {
+            if self.buf.capacity() == 0 {
+                self.buf.reserve_exact(BUF_CAP);
+            }
+            self.buf.extend_from_slice(data);
+        }
+        self.len += data.len() as u64;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.check()?;
+        self.flush_buf("flush")
+    }
+
+    fn sync(&mut self, mode: SyncMode) -> Result<()> {
+        self.check()?;
+        self.flush_buf("flush")?;
+        let op = match mode {
+            SyncMode::Data => "fdatasync",
+            SyncMode::All => "fsync",
+        };
+        self.sink.sync(mode).map_err(|e| self.fail(op, e))
+    }
+}
+
+impl<S: Sink> Drop for Appender<S> {
+    fn drop(&mut self) {
+        if !self.failed {
+            // Best effort, so a process crash keeps what the caller appended; errors have no
+            // one to go to, and durability was never promised without `sync`.
+            let _ = self.flush_buf("flush");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use super::*;
+
+    /// What the scripted sink saw, shared with the test after the appender is dropped.
+    #[derive(Default)]
+    struct Script {
+        written: Vec<u8>,
+        writes: usize,
+        syncs: usize,
+        fail_write: bool,
+        fail_sync: bool,
+    }
+
+    #[derive(Clone, Default)]
+    struct Mock(Rc<RefCell<Script>>);
+
+    impl Sink for Mock {
+        fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+            let mut s = self.0.borrow_mut();
+            if s.fail_write {
+                return Err(io::Error::from(io::ErrorKind::StorageFull));
+            }
+            s.writes += 1;
+            s.written.extend_from_slice(data);
+            Ok(())
+        }
+
+        fn sync(&mut self, _mode: SyncMode) -> io::Result<()> {
+            let mut s = self.0.borrow_mut();
+            if s.fail_sync {
+                return Err(io::Error::other("EIO"));
+            }
+            s.syncs += 1;
+            Ok(())
+        }
+    }
+
+    fn appender() -> (Appender<Mock>, Mock) {
+        let mock = Mock::default();
+        (Appender::new(mock.clone()), mock)
+    }
+
+    fn assert_sticky(a: &mut Appender<Mock>) {
+        for result in [
+            a.append(b"x"),
+            a.append(&[0; BUF_CAP]),
+            a.flush(),
+            a.sync(SyncMode::All),
+        ] {
+            let err = result.expect_err("failed handle must stay failed");
+            assert_eq!(err.kind(), ErrorKind::Other);
+            assert_eq!(err.note(), FAILED_NOTE);
+        }
+    }
+
+    #[test]
+    fn small_appends_are_buffered_until_flush() {
+        let (mut a, mock) = appender();
+        a.append(b"hello ").expect("append");
+        a.append(b"world").expect("append");
+        assert_eq!(a.len, 11);
+        assert_eq!(mock.0.borrow().writes, 0);
+        a.flush().expect("flush");
+        assert_eq!(mock.0.borrow().written, b"hello world");
+        assert_eq!(mock.0.borrow().writes, 1);
+        a.flush().expect("empty flush");
+        assert_eq!(mock.0.borrow().writes, 1, "an empty buffer costs no write");
+    }
+
+    #[test]
+    fn large_append_flushes_buffer_then_bypasses_it() {
+        let (mut a, mock) = appender();
+        a.append(b"head").expect("append");
+        let big = vec![7u8; BUF_CAP + 1];
+        a.append(&big).expect("append");
+        let s = mock.0.borrow();
+        assert_eq!(s.writes, 2);
+        assert_eq!(&s.written[..4], b"head");
+        assert_eq!(&s.written[4..], &big[..]);
+        assert_eq!(a.len, 4 + big.len() as u64);
+        assert!(a.buf.is_empty());
+    }
+
+    #[test]
+    fn buffer_overflow_flushes_in_order() {
+        let (mut a, mock) = appender();
+        let chunk = vec![1u8; BUF_CAP / 2 + 1];
+        a.append(&chunk).expect("append");
+        a.append(&chunk).expect("append");
+        assert_eq!(
+            mock.0.borrow().written.len(),
+            chunk.len(),
+            "first chunk flushed"
+        );
+        a.sync(SyncMode::Data).expect("sync");
+        let s = mock.0.borrow();
+        assert_eq!(s.written.len(), 2 * chunk.len());
+        assert_eq!(s.syncs, 1);
+    }
+
+    #[test]
+    fn failed_write_is_sticky() {
+        let (mut a, mock) = appender();
+        a.append(b"abc").expect("append");
+        mock.0.borrow_mut().fail_write = true;
+        let err = a.flush().expect_err("write fails");
+        assert_eq!(err.kind(), ErrorKind::NoSpace);
+        assert_eq!(err.note(), "flush");
+        mock.0.borrow_mut().fail_write = false;
+        assert_sticky(&mut a);
+        drop(a);
+        assert_eq!(
+            mock.0.borrow().writes,
+            0,
+            "nothing written after the failure, not even on drop"
+        );
+    }
+
+    #[test]
+    fn failed_append_is_sticky() {
+        let (mut a, mock) = appender();
+        mock.0.borrow_mut().fail_write = true;
+        let err = a.append(&[0; BUF_CAP]).expect_err("write-through fails");
+        assert_eq!(err.note(), "append");
+        mock.0.borrow_mut().fail_write = false;
+        assert_sticky(&mut a);
+    }
+
+    #[test]
+    fn failed_sync_is_sticky() {
+        let (mut a, mock) = appender();
+        a.append(b"abc").expect("append");
+        mock.0.borrow_mut().fail_sync = true;
+        let err = a.sync(SyncMode::All).expect_err("sync fails");
+        assert_eq!(err.kind(), ErrorKind::Other);
+        assert_eq!(err.note(), "fsync");
+        mock.0.borrow_mut().fail_sync = false;
+        assert_sticky(&mut a);
+        assert_eq!(mock.0.borrow().syncs, 0);
+    }
+
+    #[test]
+    fn drop_flushes_buffer() {
+        let (mut a, mock) = appender();
+        a.append(b"tail").expect("append");
+        drop(a);
+        assert_eq!(mock.0.borrow().written, b"tail");
+    }
+}

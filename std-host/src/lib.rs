@@ -1,0 +1,38 @@
+//! # Strata
+//!
+//! An embedded, persistent, versioned key-value database: ACID transactions with snapshot
+//! isolation over an LSM engine, a write-ahead log with group commit, and a choice of
+//! durability per transaction.
+//!
+//! ```no_run
+//! use strata::{Tree, TreeBuilder};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let tree = TreeBuilder::new().with_path("path/to/db".into()).build()?;
+//! let mut txn = tree.begin()?;
+//! txn.set(b"hello", b"world")?;
+//! txn.commit().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Building and using a [`Tree`] needs no async runtime: `commit()` completes under any
+//! executor, and [`Transaction::commit_blocking`] serves synchronous code.
+
+mod clock;
+mod committer;
+mod dyn_fs;
+pub mod fs;
+mod options;
+mod read_options;
+mod transaction;
+mod tree;
+
+pub use clock::SystemClock;
+pub use dyn_fs::DynFs;
+pub use options::{Options, TreeBuilder, VLogChecksumLevel};
+pub use read_options::ReadOptions;
+pub use strata_core::iter::RangeIter;
+pub use strata_core::options::{MAX_KEY_SIZE, MAX_VALUE_SIZE};
+pub use strata_core::{Bytes, Clock, CorruptionKind, Durability, Error, IoOp, Mode, RecoveryMode, Result};
+pub use transaction::{Key, KeysIter, Transaction, Value};
+pub use tree::{Stats, Tree};

@@ -1,0 +1,201 @@
+//! [`Transaction`]: snapshot-isolated reads and buffered writes, committed atomically.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use strata_core::iter::{KeyRange, RangeIter};
+use strata_core::{Bytes, Durability, Error, Mode, Result, TxnCore};
+
+use crate::read_options::ReadOptions;
+use crate::tree::TreeInner;
+
+/// A key as returned by reads.
+pub type Key = Bytes;
+/// A value as returned by reads.
+pub type Value = Bytes;
+
+/// A transaction.
+///
+/// Reads see the database as it was when the transaction began, plus its own writes. Writes
+/// are buffered and applied atomically by [`commit`](Transaction::commit); if another
+/// transaction committed a write to one of the same keys after this one began, the commit
+/// fails with [`Error::TransactionConflict`] and writes nothing. Dropping a transaction
+/// without committing rolls it back.
+///
+/// `Transaction` is `Send`: it can move between threads and tasks.
+pub struct Transaction {
+    inner: Arc<TreeInner>,
+    core: TxnCore,
+}
+
+impl std::fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("mode", &self.core.mode())
+            .field("read_seq", &self.core.read_seq())
+            .field("pending_writes", &self.core.pending_writes())
+            .finish()
+    }
+}
+
+fn key_range(start: &[u8], end: &[u8]) -> KeyRange {
+    KeyRange {
+        lower: Bound::Included(Bytes::copy_from_slice(start)),
+        upper: Bound::Excluded(Bytes::copy_from_slice(end)),
+    }
+}
+
+impl Transaction {
+    pub(crate) fn new(inner: Arc<TreeInner>, core: TxnCore) -> Self {
+        Transaction { inner, core }
+    }
+
+    /// The transaction's mode.
+    pub fn mode(&self) -> Mode {
+        self.core.mode()
+    }
+
+    /// Chooses when [`commit`](Transaction::commit) returns: [`Durability::Eventual`] (the
+    /// default) once the write is in the operating system, [`Durability::Immediate`] once it
+    /// is synced to disk.
+    pub fn set_durability(&mut self, durability: Durability) {
+        self.core.set_durability(durability);
+    }
+
+    /// Writes `value` under `key`. Keys are at most 64 KiB and values at most 256 MiB.
+    pub fn set(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.core.set(key, value)
+    }
+
+    /// Deletes `key`.
+    pub fn delete(&mut self, key: &[u8]) -> Result<()> {
+        self.core.delete(key)
+    }
+
+    /// The value of `key`, or `None` if it is absent.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Value>> {
+        self.core.get(&self.inner.engine, key)
+    }
+
+    /// Key-value pairs with `start <= key < end`, in key order, at most `limit` of them. The
+    /// iterator is double-ended; a `start` not before `end` yields nothing.
+    pub fn range(&self, start: &[u8], end: &[u8], limit: Option<usize>) -> Result<RangeIter> {
+        self.core.range(&self.inner.engine, key_range(start, end), None, limit)
+    }
+
+    /// Keys with `start <= key < end`, like [`range`](Transaction::range) without values.
+    pub fn keys(&self, start: &[u8], end: &[u8], limit: Option<usize>) -> Result<KeysIter> {
+        Ok(KeysIter(self.range(start, end, limit)?))
+    }
+
+    /// Key-value pairs as `options` describe (bounds, limit, timestamp).
+    pub fn range_with_options(&self, options: &ReadOptions) -> Result<RangeIter> {
+        let range = KeyRange {
+            lower: options
+                .lower
+                .as_ref()
+                .map_or(Bound::Unbounded, |k| Bound::Included(Bytes::copy_from_slice(k))),
+            upper: options
+                .upper
+                .as_ref()
+                .map_or(Bound::Unbounded, |k| Bound::Excluded(Bytes::copy_from_slice(k))),
+        };
+        self.core.range(&self.inner.engine, range, options.timestamp, options.limit)
+    }
+
+    /// Keys as `options` describe.
+    pub fn keys_with_options(&self, options: &ReadOptions) -> Result<KeysIter> {
+        Ok(KeysIter(self.range_with_options(options)?))
+    }
+
+    /// Writes `value` under `key` as a version with timestamp `ts` (requires versioning).
+    /// An older timestamp than the key's newest version adds history and leaves the current
+    /// value alone.
+    pub fn set_at_version(&mut self, key: &[u8], value: &[u8], ts: u64) -> Result<()> {
+        self.core.set_at(&self.inner.engine, key, value, ts)
+    }
+
+    /// The value `key` had at timestamp `ts` (requires versioning).
+    pub fn get_at_version(&self, key: &[u8], ts: u64) -> Result<Option<Value>> {
+        self.core.get_at(&self.inner.engine, key, ts)
+    }
+
+    /// Key-value pairs with `start <= key < end` as they were at timestamp `ts`.
+    pub fn range_at_version(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        ts: u64,
+        limit: Option<usize>,
+    ) -> Result<RangeIter> {
+        self.core.range(&self.inner.engine, key_range(start, end), Some(ts), limit)
+    }
+
+    /// Keys with `start <= key < end` as they were at timestamp `ts`.
+    pub fn keys_at_version(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        ts: u64,
+        limit: Option<usize>,
+    ) -> Result<KeysIter> {
+        Ok(KeysIter(self.range_at_version(start, end, ts, limit)?))
+    }
+
+    /// Every retained version of every key with `start <= key < end`, as
+    /// `(key, value, timestamp, is_tombstone)`: keys ascending, and for each key the newest
+    /// timestamp first. At most `limit` versions.
+    pub fn scan_all_versions(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: Option<usize>,
+    ) -> Result<Vec<(Key, Value, u64, bool)>> {
+        let versions = self.core.scan_versions(&self.inner.engine, &key_range(start, end), limit)?;
+        Ok(versions.into_iter().map(|v| (v.key, v.value, v.ts, v.tombstone)).collect())
+    }
+
+    /// Commits the buffered writes atomically. Completes under any async executor; see
+    /// [`commit_blocking`](Transaction::commit_blocking) for synchronous callers.
+    pub async fn commit(&mut self) -> Result<()> {
+        let request = self.core.finish()?;
+        if request.batch.is_empty() {
+            return Ok(());
+        }
+        let reply = self.inner.submit(request)?;
+        reply.await.map_err(|_| Error::Closed)?.map(|_| ())
+    }
+
+    /// [`commit`](Transaction::commit) for code that is not async. Blocks the calling thread;
+    /// must not be called from inside an async runtime's worker thread.
+    pub fn commit_blocking(&mut self) -> Result<()> {
+        let request = self.core.finish()?;
+        if request.batch.is_empty() {
+            return Ok(());
+        }
+        let reply = self.inner.submit(request)?;
+        reply.blocking_recv().map_err(|_| Error::Closed)?.map(|_| ())
+    }
+
+    /// Discards the buffered writes and ends the transaction.
+    pub fn rollback(&mut self) -> Result<()> {
+        self.core.rollback()
+    }
+}
+
+/// Keys of a range, in key order; double-ended.
+#[derive(Debug)]
+pub struct KeysIter(RangeIter);
+
+impl Iterator for KeysIter {
+    type Item = Result<Key>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|r| r.map(|(k, _)| k))
+    }
+}
+
+impl DoubleEndedIterator for KeysIter {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back().map(|r| r.map(|(k, _)| k))
+    }
+}
