@@ -1,6 +1,7 @@
 //! Where commit timestamps come from. The core has no wall clock; the host supplies one.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
+use strata_vfs::sync::AtomicU64;
 
 /// A source of nanosecond timestamps. Need not be monotonic: the engine makes commit
 /// timestamps strictly increasing itself (`max(now, last + 1)`).

@@ -12,7 +12,8 @@
 use alloc::collections::VecDeque;
 use bytes::Bytes;
 use core::ops::Bound;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
+use strata_vfs::sync::AtomicU64;
 
 #[cfg(not(feature = "std"))]
 use crossbeam_epoch::Collector;

@@ -4,7 +4,8 @@
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use core::hash::BuildHasher;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
+use strata_vfs::sync::AtomicU64;
 
 use hashbrown::HashMap;
 use strata_vfs::sync::Mutex;

@@ -51,7 +51,7 @@ impl EngineOptions {
         if self.max_memtable_size < 64 * 1024 {
             return Err(Error::invalid("max_memtable_size", "must be at least 64 KiB"));
         }
-        if self.max_memtable_size > 4 * 1024 * 1024 * 1024 {
+        if self.max_memtable_size as u64 > 4 * 1024 * 1024 * 1024 {
             return Err(Error::invalid("max_memtable_size", "must be at most 4 GiB"));
         }
         if !self.versioning && self.retention_ns != 0 {

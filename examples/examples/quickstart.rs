@@ -1,5 +1,7 @@
 //! The guide's quick start, unchanged apart from the crate name.
 
+#![allow(unused_imports)] // the guide imports `Tree` without naming it
+
 use strata::{Tree, TreeBuilder};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

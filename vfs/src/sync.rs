@@ -113,3 +113,50 @@ mod imp {
 }
 
 pub use imp::*;
+
+/// A 64-bit atomic counter: the native one where the target has 64-bit atomics, a spin-locked
+/// `u64` elsewhere (32-bit microcontrollers such as Cortex-M4). Orderings are accepted for the
+/// same signatures; the locked fallback is always sequentially consistent.
+#[cfg(target_has_atomic = "64")]
+pub use core::sync::atomic::AtomicU64;
+
+#[cfg(not(target_has_atomic = "64"))]
+mod atomic64 {
+    use core::sync::atomic::Ordering;
+
+    /// Spin-locked stand-in for `core::sync::atomic::AtomicU64`.
+    #[derive(Debug, Default)]
+    pub struct AtomicU64(spin::Mutex<u64>);
+
+    impl AtomicU64 {
+        /// A new counter.
+        pub const fn new(v: u64) -> Self {
+            AtomicU64(spin::Mutex::new(v))
+        }
+        /// Reads the value.
+        pub fn load(&self, _: Ordering) -> u64 {
+            *self.0.lock()
+        }
+        /// Writes the value.
+        pub fn store(&self, v: u64, _: Ordering) {
+            *self.0.lock() = v;
+        }
+        /// Adds, returning the previous value.
+        pub fn fetch_add(&self, v: u64, _: Ordering) -> u64 {
+            let mut g = self.0.lock();
+            let old = *g;
+            *g = old.wrapping_add(v);
+            old
+        }
+        /// Stores the maximum, returning the previous value.
+        pub fn fetch_max(&self, v: u64, _: Ordering) -> u64 {
+            let mut g = self.0.lock();
+            let old = *g;
+            *g = old.max(v);
+            old
+        }
+    }
+}
+
+#[cfg(not(target_has_atomic = "64"))]
+pub use atomic64::AtomicU64;

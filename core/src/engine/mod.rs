@@ -18,7 +18,8 @@ mod recovery;
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
+use strata_vfs::sync::AtomicU64;
 
 use strata_vfs::Vfs;
 use strata_vfs::sync::{Mutex, RwLock};
