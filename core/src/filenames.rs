@@ -1,17 +1,35 @@
 //! Every file name the engine uses, in one place.
 //!
-//! | name          | what                                  |
-//! |---------------|---------------------------------------|
-//! | `LOCK`        | held while a process has the db open  |
-//! | `NNNNNN.wal`  | write-ahead log segment number N      |
+//! | name               | what                                                   |
+//! |--------------------|--------------------------------------------------------|
+//! | `LOCK`             | held while a process has the db open                   |
+//! | `NNNNNN.wal`       | write-ahead log segment number N                       |
+//! | `NNNNNN.sst`       | sorted table number N                                  |
+//! | `MANIFEST-NNNNNN`  | manifest (log of version edits) number N               |
+//! | `CURRENT`          | names the live manifest (see `docs/format/manifest.md`) |
+//! | `*.tmp`            | scratch file, renamed into place or removed (`CURRENT.tmp`) |
 //!
-//! Numbers are decimal, zero-padded to six digits (wider numbers simply grow).
+//! Numbers are decimal, zero-padded to six digits (wider numbers simply grow). WAL segments,
+//! tables and manifests share one number space (`next_file_number` in the manifest), so a
+//! number names at most one file.
 
 use alloc::format;
 use alloc::string::String;
 
 /// The lock file.
 pub const LOCK: &str = "LOCK";
+
+/// The file naming the live manifest.
+pub const CURRENT: &str = "CURRENT";
+
+/// The scratch file `CURRENT` is written to before it is renamed into place.
+pub const CURRENT_TMP: &str = "CURRENT.tmp";
+
+/// Prefix of manifest file names.
+const MANIFEST_PREFIX: &str = "MANIFEST-";
+
+/// Suffix of scratch files.
+const TMP_SUFFIX: &str = ".tmp";
 
 /// What a file name denotes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +38,14 @@ pub enum FileName {
     Lock,
     /// WAL segment with this number.
     Wal(u64),
+    /// Sorted table with this number.
+    Table(u64),
+    /// Manifest with this number.
+    Manifest(u64),
+    /// The `CURRENT` file.
+    Current,
+    /// A scratch file (`*.tmp`): garbage if found at open.
+    Temp,
 }
 
 /// Name of WAL segment `n`.
@@ -27,20 +53,44 @@ pub fn wal(n: u64) -> String {
     format!("{n:06}.wal")
 }
 
+/// Name of table `n`.
+pub fn table(n: u64) -> String {
+    format!("{n:06}.sst")
+}
+
+/// Name of manifest `n`.
+pub fn manifest(n: u64) -> String {
+    format!("{MANIFEST_PREFIX}{n:06}")
+}
+
 /// Parses a file name the engine owns; `None` for anything else (left alone).
 pub fn parse(name: &str) -> Option<FileName> {
-    if name == LOCK {
-        return Some(FileName::Lock);
+    match name {
+        LOCK => return Some(FileName::Lock),
+        CURRENT => return Some(FileName::Current),
+        _ => {}
+    }
+    if let Some(digits) = name.strip_prefix(MANIFEST_PREFIX) {
+        return number(digits).map(FileName::Manifest);
+    }
+    if name.len() > TMP_SUFFIX.len() && name.ends_with(TMP_SUFFIX) {
+        return Some(FileName::Temp);
     }
     let (stem, ext) = name.split_once('.')?;
-    if stem.len() < 6 || !stem.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n: u64 = stem.parse().ok()?;
+    let n = number(stem)?;
     match ext {
         "wal" => Some(FileName::Wal(n)),
+        "sst" => Some(FileName::Table(n)),
         _ => None,
     }
+}
+
+/// At least six ASCII digits, as a number.
+fn number(digits: &str) -> Option<u64> {
+    if digits.len() < 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 #[cfg(test)]
@@ -57,5 +107,22 @@ mod tests {
         assert_eq!(parse("00000x.wal"), None);
         assert_eq!(parse("000007.txt"), None);
         assert_eq!(parse("notes"), None);
+    }
+
+    #[test]
+    fn tables_manifests_current_and_temps() {
+        assert_eq!(table(42), "000042.sst");
+        assert_eq!(parse("000042.sst"), Some(FileName::Table(42)));
+        assert_eq!(manifest(3), "MANIFEST-000003");
+        assert_eq!(parse("MANIFEST-000003"), Some(FileName::Manifest(3)));
+        assert_eq!(parse(&manifest(1_234_567)), Some(FileName::Manifest(1_234_567)));
+        assert_eq!(parse("MANIFEST-3"), None);
+        assert_eq!(parse("MANIFEST-00000a"), None);
+        assert_eq!(parse("MANIFEST-"), None);
+        assert_eq!(parse("CURRENT"), Some(FileName::Current));
+        assert_eq!(parse(CURRENT_TMP), Some(FileName::Temp));
+        assert_eq!(parse("000009.sst.tmp"), Some(FileName::Temp));
+        assert_eq!(parse(".tmp"), None);
+        assert_eq!(parse("current"), None);
     }
 }

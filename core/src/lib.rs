@@ -14,18 +14,23 @@ extern crate alloc;
 extern crate std;
 
 pub mod batch;
+pub mod cache;
 pub mod checksum;
 pub mod clock;
 pub mod codec;
+pub mod compaction;
 pub mod engine;
 mod error;
 pub mod filenames;
 pub mod iter;
 pub mod key;
+pub mod manifest;
 pub mod memtable;
 pub mod mvcc;
 pub mod options;
+pub mod sstable;
 pub mod txn;
+pub mod version;
 pub mod wal;
 
 pub use bytes::Bytes;

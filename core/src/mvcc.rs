@@ -54,6 +54,11 @@ impl Snapshots {
         live.keys().next().copied().unwrap_or_else(|| self.visible())
     }
 
+    /// The sequence numbers live snapshots read at, ascending, without duplicates.
+    pub fn live_seqs(&self) -> alloc::vec::Vec<SeqNo> {
+        self.live.lock().keys().copied().collect()
+    }
+
     /// Number of live snapshots.
     pub fn count(&self) -> usize {
         self.live.lock().values().sum()

@@ -25,6 +25,32 @@ pub struct EngineOptions {
     pub versioning: bool,
     /// With versioning, how long old versions are kept (0 = forever).
     pub retention_ns: u64,
+    /// Number of LSM levels, L0 included.
+    pub level_count: usize,
+    /// Target size of table data blocks.
+    pub block_size: usize,
+    /// Compress table blocks with lz4 when it saves space.
+    pub compression: bool,
+    /// Bloom filter bits per key (10 gives about 1% false positives).
+    pub bloom_bits_per_key: u32,
+    /// Bytes of decoded blocks kept in the block cache (0 disables it).
+    pub block_cache_bytes: usize,
+    /// Open table files kept in the table cache.
+    pub max_open_tables: usize,
+    /// L0 file count that triggers an L0 to L1 compaction.
+    pub l0_compaction_trigger: usize,
+    /// L0 file count at which writers wait for compaction.
+    pub l0_stop_trigger: usize,
+    /// Immutable memtables waiting for flush at which writers wait.
+    pub max_immutable_memtables: usize,
+    /// Target size of L1; each deeper level is `level_size_ratio` times larger.
+    pub base_level_bytes: u64,
+    /// Size ratio between adjacent levels.
+    pub level_size_ratio: u64,
+    /// Target size of compaction output files.
+    pub target_file_size: u64,
+    /// A manifest larger than this is rewritten from a snapshot of the current version.
+    pub max_manifest_size: u64,
 }
 
 impl Default for EngineOptions {
@@ -35,6 +61,19 @@ impl Default for EngineOptions {
             max_memtable_size: 64 * 1024 * 1024,
             versioning: false,
             retention_ns: 0,
+            level_count: 7,
+            block_size: 4096,
+            compression: true,
+            bloom_bits_per_key: 10,
+            block_cache_bytes: 64 * 1024 * 1024,
+            max_open_tables: 512,
+            l0_compaction_trigger: 4,
+            l0_stop_trigger: 20,
+            max_immutable_memtables: 4,
+            base_level_bytes: 256 * 1024 * 1024,
+            level_size_ratio: 10,
+            target_file_size: 64 * 1024 * 1024,
+            max_manifest_size: 4 * 1024 * 1024,
         }
     }
 }
@@ -53,6 +92,36 @@ impl EngineOptions {
         }
         if self.max_memtable_size as u64 > 4 * 1024 * 1024 * 1024 {
             return Err(Error::invalid("max_memtable_size", "must be at most 4 GiB"));
+        }
+        if !(2..=16).contains(&self.level_count) {
+            return Err(Error::invalid("level_count", "must be between 2 and 16"));
+        }
+        if !(512..=1024 * 1024).contains(&self.block_size) {
+            return Err(Error::invalid("block_size", "must be between 512 B and 1 MiB"));
+        }
+        if !(1..=64).contains(&self.bloom_bits_per_key) {
+            return Err(Error::invalid("bloom_bits_per_key", "must be between 1 and 64"));
+        }
+        if self.max_open_tables == 0 {
+            return Err(Error::invalid("max_open_tables", "must be at least 1"));
+        }
+        if self.l0_compaction_trigger == 0 || self.l0_stop_trigger <= self.l0_compaction_trigger {
+            return Err(Error::invalid(
+                "l0_stop_trigger",
+                "must be greater than l0_compaction_trigger, which must be at least 1",
+            ));
+        }
+        if self.max_immutable_memtables == 0 {
+            return Err(Error::invalid("max_immutable_memtables", "must be at least 1"));
+        }
+        if self.level_size_ratio < 2 {
+            return Err(Error::invalid("level_size_ratio", "must be at least 2"));
+        }
+        if self.target_file_size < 64 * 1024 || self.base_level_bytes < self.target_file_size {
+            return Err(Error::invalid(
+                "target_file_size",
+                "must be at least 64 KiB and at most the base level size",
+            ));
         }
         if !self.versioning && self.retention_ns != 0 {
             return Err(Error::invalid("retention_ns", "requires versioning to be enabled"));

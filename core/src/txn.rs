@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 use core::ops::Bound;
 
-use strata_vfs::Vfs;
+use crate::engine::EngineFs;
 
 use crate::batch::WriteBatch;
 use crate::engine::CommitRequest;
@@ -57,7 +57,7 @@ pub struct TxnCore {
 
 impl TxnCore {
     /// Begins a transaction reading at the engine's newest visible commit.
-    pub fn begin<V: Vfs>(engine: &Engine<V>, mode: Mode) -> Result<Self> {
+    pub fn begin<V: EngineFs>(engine: &Engine<V>, mode: Mode) -> Result<Self> {
         if engine.is_closed() {
             return Err(Error::Closed);
         }
@@ -140,7 +140,7 @@ impl TxnCore {
     }
 
     /// Buffers a write of `value` under `key` at the explicit timestamp `ts` (versioning).
-    pub fn set_at<V: Vfs>(
+    pub fn set_at<V: EngineFs>(
         &mut self,
         engine: &Engine<V>,
         key: &[u8],
@@ -158,7 +158,7 @@ impl TxnCore {
     }
 
     /// The value of `key` as this transaction sees it.
-    pub fn get<V: Vfs>(&self, engine: &Engine<V>, key: &[u8]) -> Result<Option<Bytes>> {
+    pub fn get<V: EngineFs>(&self, engine: &Engine<V>, key: &[u8]) -> Result<Option<Bytes>> {
         self.check_readable()?;
         check_key(key)?;
         if let Some(pending) = self.writes.get(key) {
@@ -168,7 +168,7 @@ impl TxnCore {
     }
 
     /// The value of `key` at timestamp `ts` in this transaction's snapshot (versioning).
-    pub fn get_at<V: Vfs>(
+    pub fn get_at<V: EngineFs>(
         &self,
         engine: &Engine<V>,
         key: &[u8],
@@ -191,7 +191,7 @@ impl TxnCore {
     ///
     /// Pending writes are laid over current reads only: a time-travel read shows committed
     /// history.
-    pub fn range<V: Vfs>(
+    pub fn range<V: EngineFs>(
         &self,
         engine: &Engine<V>,
         range: KeyRange,
@@ -217,7 +217,7 @@ impl TxnCore {
     }
 
     /// Every retained version in `range` visible to this transaction (versioning).
-    pub fn scan_versions<V: Vfs>(
+    pub fn scan_versions<V: EngineFs>(
         &self,
         engine: &Engine<V>,
         range: &KeyRange,

@@ -13,6 +13,7 @@ use strata_core::{CommitRequest, Engine, Error, Result, SeqNo};
 use strata_vfs::sync::Mutex;
 use tokio::sync::oneshot;
 
+use crate::background::Background;
 use crate::dyn_fs::DynFs;
 
 /// Upper bounds on one group, so a flood of commits still gets answered in slices.
@@ -32,11 +33,11 @@ pub(crate) struct Committer {
 
 impl Committer {
     /// Starts the thread.
-    pub(crate) fn start(engine: Arc<Engine<DynFs>>) -> Result<Self> {
+    pub(crate) fn start(engine: Arc<Engine<DynFs>>, background: Arc<Background>) -> Result<Self> {
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("strata-commit".into())
-            .spawn(move || run(&engine, &rx))
+            .spawn(move || run(&engine, &background, &rx))
             .map_err(|_| Error::invalid("commit thread", "the OS refused to start a thread"))?;
         Ok(Committer { queue: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)) })
     }
@@ -59,7 +60,7 @@ impl Committer {
     }
 }
 
-fn run(engine: &Engine<DynFs>, rx: &mpsc::Receiver<Job>) {
+fn run(engine: &Engine<DynFs>, background: &Background, rx: &mpsc::Receiver<Job>) {
     let mut requests = Vec::new();
     let mut replies = Vec::new();
     // `recv` fails once every sender is gone and the queue is drained: a clean shutdown.
@@ -77,7 +78,12 @@ fn run(engine: &Engine<DynFs>, rx: &mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        // Back-pressure: wait (never fail) while flushes and compactions catch up.
+        background.wait_for_room();
         let results = engine.commit_group(&mut requests);
+        if engine.immutable_memtables() > 0 {
+            background.nudge();
+        }
         for (reply, result) in replies.drain(..).zip(results) {
             // A caller that stopped waiting (its future was dropped) is not an error.
             let _ = reply.send(result);

@@ -18,6 +18,7 @@
 //! Building and using a [`Tree`] needs no async runtime: `commit()` completes under any
 //! executor, and [`Transaction::commit_blocking`] serves synchronous code.
 
+mod background;
 mod clock;
 mod committer;
 mod dyn_fs;
@@ -35,4 +36,4 @@ pub use strata_core::iter::RangeIter;
 pub use strata_core::options::{MAX_KEY_SIZE, MAX_VALUE_SIZE};
 pub use strata_core::{Bytes, Clock, CorruptionKind, Durability, Error, IoOp, Mode, RecoveryMode, Result};
 pub use transaction::{Key, KeysIter, Transaction, Value};
-pub use tree::{Stats, Tree};
+pub use tree::{LevelStats, Stats, Tree};

@@ -39,6 +39,12 @@ pub struct Options {
     pub(crate) retention_ns: u64,
     pub(crate) recovery_mode: RecoveryMode,
     pub(crate) wal_segment_size: u64,
+    pub(crate) block_cache_capacity: usize,
+    pub(crate) compaction_threads: usize,
+    pub(crate) background_threads: bool,
+    pub(crate) compression: bool,
+    pub(crate) bloom_bits_per_key: u32,
+    pub(crate) level_size_ratio: u64,
 }
 
 impl fmt::Debug for Options {
@@ -57,6 +63,12 @@ impl fmt::Debug for Options {
             .field("retention_ns", &self.retention_ns)
             .field("recovery_mode", &self.recovery_mode)
             .field("wal_segment_size", &self.wal_segment_size)
+            .field("block_cache_capacity", &self.block_cache_capacity)
+            .field("compaction_threads", &self.compaction_threads)
+            .field("background_threads", &self.background_threads)
+            .field("compression", &self.compression)
+            .field("bloom_bits_per_key", &self.bloom_bits_per_key)
+            .field("level_size_ratio", &self.level_size_ratio)
             .finish()
     }
 }
@@ -79,6 +91,12 @@ impl Default for Options {
             retention_ns: 0,
             recovery_mode: engine.recovery_mode,
             wal_segment_size: engine.wal_segment_size,
+            block_cache_capacity: engine.block_cache_bytes,
+            compaction_threads: 1,
+            background_threads: true,
+            compression: engine.compression,
+            bloom_bits_per_key: engine.bloom_bits_per_key,
+            level_size_ratio: engine.level_size_ratio,
         }
     }
 }
@@ -179,6 +197,45 @@ impl Options {
         self
     }
 
+    /// Bytes of decoded table blocks kept in memory (default 64 MiB; 0 disables the cache).
+    pub fn with_block_cache_capacity(mut self, bytes: usize) -> Self {
+        self.block_cache_capacity = bytes;
+        self
+    }
+
+    /// Number of background compaction threads (1 to 16, default 1). One flush thread always
+    /// runs besides them.
+    pub fn with_compaction_threads(mut self, threads: usize) -> Self {
+        self.compaction_threads = threads;
+        self
+    }
+
+    /// Compress table blocks with lz4 when it saves space (default on).
+    pub fn with_compression(mut self, enable: bool) -> Self {
+        self.compression = enable;
+        self
+    }
+
+    /// Run flushes and compactions on background threads (default). With `false` no thread is
+    /// started: the commit path runs them itself when memtables or level-0 files pile up, and
+    /// `Tree::maintenance_step` runs them on demand. Deterministic; suits single-core devices.
+    pub fn with_background_threads(mut self, enable: bool) -> Self {
+        self.background_threads = enable;
+        self
+    }
+
+    /// Bloom filter bits per key (1 to 64, default 10: about 1% false positives).
+    pub fn with_bloom_bits_per_key(mut self, bits: u32) -> Self {
+        self.bloom_bits_per_key = bits;
+        self
+    }
+
+    /// Size ratio between adjacent levels (at least 2, default 10).
+    pub fn with_level_size_ratio(mut self, ratio: u64) -> Self {
+        self.level_size_ratio = ratio;
+        self
+    }
+
     /// Checks every option; the first one out of range is reported.
     pub fn validate(&self) -> Result<()> {
         if self.path.is_none() && self.vfs.is_none() {
@@ -189,6 +246,9 @@ impl Options {
         }
         if !(2..=16).contains(&self.level_count) {
             return Err(Error::invalid("level_count", "must be between 2 and 16"));
+        }
+        if !(1..=16).contains(&self.compaction_threads) {
+            return Err(Error::invalid("compaction_threads", "must be between 1 and 16"));
         }
         if !(1024 * 1024..=4 * 1024 * 1024 * 1024).contains(&self.vlog_max_file_size) {
             return Err(Error::invalid("vlog_max_file_size", "must be between 1 MiB and 4 GiB"));
@@ -206,6 +266,17 @@ impl Options {
         e.max_memtable_size = self.max_memtable_size;
         e.versioning = self.versioning;
         e.retention_ns = self.retention_ns;
+        e.level_count = usize::from(self.level_count);
+        e.block_size = self.block_size;
+        e.block_cache_bytes = self.block_cache_capacity;
+        e.compression = self.compression;
+        e.bloom_bits_per_key = self.bloom_bits_per_key;
+        e.level_size_ratio = self.level_size_ratio;
+        // Small memtables (tests, devices) get proportionally small levels and files, so the
+        // tree keeps its shape instead of piling everything into level 0.
+        let memtable = self.max_memtable_size as u64;
+        e.target_file_size = memtable.clamp(64 * 1024, 64 * 1024 * 1024);
+        e.base_level_bytes = (memtable * 4).clamp(e.target_file_size, 256 * 1024 * 1024);
         e
     }
 }
@@ -308,6 +379,42 @@ impl TreeBuilder {
     /// See [`Options::with_wal_segment_size`].
     pub fn with_wal_segment_size(mut self, bytes: u64) -> Self {
         self.opts = self.opts.with_wal_segment_size(bytes);
+        self
+    }
+
+    /// See [`Options::with_block_cache_capacity`].
+    pub fn with_block_cache_capacity(mut self, bytes: usize) -> Self {
+        self.opts = self.opts.with_block_cache_capacity(bytes);
+        self
+    }
+
+    /// See [`Options::with_compaction_threads`].
+    pub fn with_compaction_threads(mut self, threads: usize) -> Self {
+        self.opts = self.opts.with_compaction_threads(threads);
+        self
+    }
+
+    /// See [`Options::with_background_threads`].
+    pub fn with_background_threads(mut self, enable: bool) -> Self {
+        self.opts = self.opts.with_background_threads(enable);
+        self
+    }
+
+    /// See [`Options::with_compression`].
+    pub fn with_compression(mut self, enable: bool) -> Self {
+        self.opts = self.opts.with_compression(enable);
+        self
+    }
+
+    /// See [`Options::with_bloom_bits_per_key`].
+    pub fn with_bloom_bits_per_key(mut self, bits: u32) -> Self {
+        self.opts = self.opts.with_bloom_bits_per_key(bits);
+        self
+    }
+
+    /// See [`Options::with_level_size_ratio`].
+    pub fn with_level_size_ratio(mut self, ratio: u64) -> Self {
+        self.opts = self.opts.with_level_size_ratio(ratio);
         self
     }
 

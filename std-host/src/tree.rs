@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use strata_core::{Engine, Error, Mode, Result, TxnCore};
 
+use crate::background::Background;
 use crate::clock::SystemClock;
 use crate::committer::Committer;
 use crate::dyn_fs::DynFs;
@@ -15,6 +16,7 @@ use crate::transaction::Transaction;
 pub(crate) struct TreeInner {
     pub(crate) engine: Arc<Engine<DynFs>>,
     committer: Committer,
+    background: Arc<Background>,
 }
 
 impl TreeInner {
@@ -29,6 +31,7 @@ impl TreeInner {
     /// releases the directory lock. Idempotent.
     fn shutdown(&self) -> Result<()> {
         self.committer.shutdown();
+        self.background.shutdown();
         self.engine.close()
     }
 }
@@ -76,8 +79,13 @@ impl Tree {
         };
         let clock = opts.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
         let engine = Arc::new(Engine::open(vfs, opts.engine_options(), clock)?);
-        let committer = Committer::start(Arc::clone(&engine))?;
-        let inner = Arc::new(TreeInner { engine, committer });
+        let background = Arc::new(if opts.background_threads {
+            Background::start(Arc::clone(&engine), opts.compaction_threads)?
+        } else {
+            Background::inline(Arc::clone(&engine))
+        });
+        let committer = Committer::start(Arc::clone(&engine), Arc::clone(&background))?;
+        let inner = Arc::new(TreeInner { engine, committer, background });
         Ok(Tree { handle: Arc::new(Handle { inner }) })
     }
 
@@ -105,22 +113,53 @@ impl Tree {
         self.handle.inner.engine.is_poisoned()
     }
 
-    /// Engine counters: commits, commit groups, WAL syncs and bytes, conflicts.
+    /// Engine statistics: commits and WAL traffic, the shape of the LSM tree, bytes written
+    /// by flushes and compactions (write amplification), block cache hits and misses, and time
+    /// writers spent stalled.
     pub fn stats(&self) -> Stats {
         use std::sync::atomic::Ordering::Relaxed;
-        let s = self.handle.inner.engine.stats();
+        let engine = &self.handle.inner.engine;
+        let s = engine.stats();
+        let (block_cache_hits, block_cache_misses) = engine.block_cache_counters();
         Stats {
             commits: s.commits.load(Relaxed),
             commit_groups: s.commit_groups.load(Relaxed),
             wal_syncs: s.wal_syncs.load(Relaxed),
             wal_bytes: s.wal_bytes.load(Relaxed),
             conflicts: s.conflicts.load(Relaxed),
+            user_bytes: s.user_bytes.load(Relaxed),
+            flushes: s.flushes.load(Relaxed),
+            flush_bytes: s.flush_bytes.load(Relaxed),
+            compactions: s.compactions.load(Relaxed),
+            compaction_read_bytes: s.compaction_read_bytes.load(Relaxed),
+            compaction_write_bytes: s.compaction_write_bytes.load(Relaxed),
+            block_cache_hits,
+            block_cache_misses,
+            stall_ns: s.stall_ns.load(Relaxed),
+            immutable_memtables: engine.immutable_memtables(),
+            levels: engine.levels().into_iter().map(|l| LevelStats { files: l.files, bytes: l.bytes }).collect(),
         }
+    }
+
+    /// Runs flushes and compactions on the calling thread until none is left (or `budget`
+    /// jobs ran), returning how many ran. The background threads do this on their own; this
+    /// is for tests and for callers that want the tree compact now.
+    pub fn maintenance_step(&self, budget: usize) -> Result<usize> {
+        self.handle.inner.engine.maintenance_step(budget)
     }
 }
 
-/// A snapshot of the engine's counters.
+/// Files and bytes of one LSM level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LevelStats {
+    /// Table files.
+    pub files: usize,
+    /// Their total size.
+    pub bytes: u64,
+}
+
+/// A snapshot of the engine's counters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Stats {
     /// Transactions committed since open.
@@ -133,6 +172,38 @@ pub struct Stats {
     pub wal_bytes: u64,
     /// Commits refused with a write-write conflict.
     pub conflicts: u64,
+    /// Bytes of committed batches (keys, values and their framing).
+    pub user_bytes: u64,
+    /// Memtables flushed.
+    pub flushes: u64,
+    /// Table bytes written by flushes.
+    pub flush_bytes: u64,
+    /// Compactions run.
+    pub compactions: u64,
+    /// Table bytes read by compactions.
+    pub compaction_read_bytes: u64,
+    /// Table bytes written by compactions.
+    pub compaction_write_bytes: u64,
+    /// Block cache hits.
+    pub block_cache_hits: u64,
+    /// Block cache misses.
+    pub block_cache_misses: u64,
+    /// Nanoseconds writers waited for background work.
+    pub stall_ns: u64,
+    /// Memtables waiting to be flushed.
+    pub immutable_memtables: usize,
+    /// Per level, L0 first.
+    pub levels: Vec<LevelStats>,
+}
+
+impl Stats {
+    /// Bytes written to storage (WAL, flushes, compactions) per byte of user data committed.
+    pub fn write_amplification(&self) -> f64 {
+        if self.user_bytes == 0 {
+            return 0.0;
+        }
+        (self.wal_bytes + self.flush_bytes + self.compaction_write_bytes) as f64 / self.user_bytes as f64
+    }
 }
 
 impl Drop for TreeInner {

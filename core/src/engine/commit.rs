@@ -4,10 +4,12 @@
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
-use strata_vfs::Vfs;
 
 use super::recovery::{create_segment, insert_op};
-use super::{CommitState, Engine};
+use alloc::sync::Arc;
+
+use super::{CommitState, EngineFs, Engine, ReadView};
+use crate::memtable::Memtable;
 use crate::batch::WriteBatch;
 use crate::wal::SegmentHeader;
 use crate::{Error, Result, SeqNo};
@@ -23,7 +25,7 @@ pub struct CommitRequest {
     pub sync: bool,
 }
 
-impl<V: Vfs> Engine<V> {
+impl<V: EngineFs> Engine<V> {
     /// Commits one transaction. See [`Engine::commit_group`].
     pub fn commit(&self, request: CommitRequest) -> Result<SeqNo> {
         let mut group = [request];
@@ -86,7 +88,10 @@ impl<V: Vfs> Engine<V> {
             return results;
         }
 
-        if let Err(e) = self.write_wal(&mut st, requests, &accepted, want_sync) {
+        let written = self.rotate_memtable_if_full(&mut st).and_then(|()| {
+            self.write_wal(&mut st, requests, &accepted, want_sync)
+        });
+        if let Err(e) = written {
             self.poison();
             let mut first = Some(e);
             for &(i, _, _) in &accepted {
@@ -100,13 +105,17 @@ impl<V: Vfs> Engine<V> {
         // Durable as asked: make the group visible, oldest first, then publish.
         let view = self.current_view();
         if let Some(mem) = view.memtables.first() {
+            let mut user_bytes = 0u64;
             for &(i, seq, ts) in &accepted {
                 let Some(req) = requests.get(i) else { continue };
+                user_bytes += req.batch.encoded_len() as u64;
                 for op in req.batch.ops().flatten() {
                     insert_op(mem, &op, seq, ts);
                 }
             }
+            self.stats.user_bytes.fetch_add(user_bytes, Ordering::Relaxed);
         }
+        self.last_ts.store(st.last_ts, Ordering::Release);
         self.snapshots.publish(st.last_seq);
         self.stats.commits.fetch_add(accepted.len() as u64, Ordering::Relaxed);
         self.stats.commit_groups.fetch_add(1, Ordering::Relaxed);
@@ -150,13 +159,40 @@ impl<V: Vfs> Engine<V> {
         wal.sync()?;
         self.stats.wal_syncs.fetch_add(1, Ordering::Relaxed);
         let header = SegmentHeader {
-            segment: st.next_file,
+            segment: self.next_file.fetch_add(1, Ordering::Relaxed),
             prev_segment: wal.segment(),
             prev_valid_len: wal.len(),
         };
-        let new = create_segment(&self.vfs, header)?;
-        st.next_file += 1;
+        let new = create_segment(self.vfs(), header)?;
         st.wal = Some(new);
+        Ok(())
+    }
+
+    /// When the active memtable is full, makes it immutable and starts a new one together with
+    /// a new WAL segment, so every memtable's writes live in whole segments and a flushed
+    /// memtable's segments can be deleted.
+    fn rotate_memtable_if_full(&self, st: &mut CommitState<V::Write>) -> Result<()> {
+        let view = self.current_view();
+        let full = view
+            .memtables
+            .first()
+            .is_some_and(|m| m.approximate_bytes() >= self.opts.max_memtable_size);
+        if !full {
+            return Ok(());
+        }
+        let Some(wal) = st.wal.as_mut() else { return Err(Error::Closed) };
+        wal.sync()?;
+        self.stats.wal_syncs.fetch_add(1, Ordering::Relaxed);
+        let segment = self.next_file.fetch_add(1, Ordering::Relaxed);
+        let header =
+            SegmentHeader { segment, prev_segment: wal.segment(), prev_valid_len: wal.len() };
+        let new_wal = create_segment(self.vfs(), header)?;
+        st.wal = Some(new_wal);
+        let mut guard = self.view.write();
+        let mut memtables = alloc::vec::Vec::with_capacity(guard.memtables.len() + 1);
+        memtables.push(Arc::new(Memtable::new(segment)));
+        memtables.extend(guard.memtables.iter().cloned());
+        *guard = Arc::new(ReadView { memtables, version: Arc::clone(&guard.version) });
         Ok(())
     }
 }

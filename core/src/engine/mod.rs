@@ -2,46 +2,67 @@
 //!
 //! It owns the WAL writer and the commit state (behind one mutex: commits are serialised, but a
 //! whole group of them shares one WAL write and at most one sync), the memtables readers walk
-//! without locks, and the snapshot registry.
+//! without locks, the table levels described by the manifest, and the snapshot registry.
 //!
 //! Write path ([`Engine::commit_group`]): conflict check → sequence number and timestamp → WAL
 //! append (one flush, one sync if any member asked for it) → memtable insert → publish the new
-//! visible sequence number → answer. A reader's snapshot is the published number, so it sees
-//! whole transactions only.
+//! visible sequence number → answer. A full memtable becomes immutable and a new WAL segment
+//! starts with its successor, so each memtable owns whole WAL segments.
 //!
-//! Read path: a snapshot of the [`ReadView`] (the memtables, and later the table levels),
-//! merged and filtered by visibility (`crate::iter`).
+//! Background work ([`Engine::flush_one`], [`Engine::compact_one`],
+//! [`Engine::maintenance_step`]) is driven by the host: threads in `strata`, or a loop on a
+//! single-threaded device. Each job does its I/O without holding the commit lock and installs
+//! its result with one synced manifest edit.
+//!
+//! Read path: a snapshot of the [`ReadView`] (memtables plus the current [`Version`]), merged
+//! and filtered by visibility (`crate::iter`).
 
 mod commit;
+mod compact;
+mod flush;
 mod read;
 mod recovery;
+mod tables;
 
+use alloc::collections::BTreeSet;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
-use strata_vfs::sync::AtomicU64;
 
 use strata_vfs::Vfs;
-use strata_vfs::sync::{Mutex, RwLock};
+use strata_vfs::sync::{AtomicU64, Mutex, RwLock};
 
 use crate::clock::Clock;
+use crate::compaction::CompactionConfig;
+use crate::key::InternalKey;
+use crate::manifest::ManifestWriter;
 use crate::memtable::Memtable;
 use crate::mvcc::{ConflictOracle, Snapshots};
 use crate::options::EngineOptions;
+use crate::version::Version;
 use crate::wal::WalWriter;
 use crate::{Error, Result, SeqNo, Timestamp};
 
 pub use commit::CommitRequest;
 pub use read::VersionEntry;
+pub use tables::{LevelCursor, TableStore};
 
-/// What readers walk: the active memtable first, then older ones, newest to oldest.
+/// The filesystems the engine runs on: any [`Vfs`] that can be shared between threads, with
+/// readable files that can too. (On a single-threaded device every type qualifies trivially.)
+pub trait EngineFs: Vfs<Read: Send + Sync + 'static> + Send + Sync + 'static {}
+impl<V> EngineFs for V where V: Vfs<Read: Send + Sync + 'static> + Send + Sync + 'static {}
+
+/// What readers walk: memtables (the active one first, then immutable ones, newest to oldest)
+/// and the table levels.
 #[derive(Debug)]
 pub struct ReadView {
     /// Memtables, newest first. The first one is the one being written.
     pub memtables: Vec<Arc<Memtable>>,
+    /// The table files.
+    pub version: Arc<Version>,
 }
 
-/// Counters for observing the engine.
+/// Counters for observing the engine. All are monotonic since open.
 #[derive(Debug, Default)]
 pub struct EngineStats {
     /// Transactions committed.
@@ -54,42 +75,83 @@ pub struct EngineStats {
     pub wal_bytes: AtomicU64,
     /// Commits refused with a conflict.
     pub conflicts: AtomicU64,
+    /// User bytes (keys and values) committed.
+    pub user_bytes: AtomicU64,
+    /// Memtables flushed to tables.
+    pub flushes: AtomicU64,
+    /// Bytes of tables written by flushes.
+    pub flush_bytes: AtomicU64,
+    /// Compactions run (merges and moves).
+    pub compactions: AtomicU64,
+    /// Bytes of tables read by compactions.
+    pub compaction_read_bytes: AtomicU64,
+    /// Bytes of tables written by compactions.
+    pub compaction_write_bytes: AtomicU64,
+    /// Nanoseconds writers spent waiting for background work (reported by the host).
+    pub stall_ns: AtomicU64,
 }
 
 /// State only the committer touches.
 struct CommitState<W: strata_vfs::AppendWrite> {
     wal: Option<WalWriter<W>>,
-    next_file: u64,
     last_seq: SeqNo,
     last_ts: Timestamp,
     oracle: ConflictOracle,
 }
 
+/// State of the table levels, changed only by flushes and compactions.
+struct LsmState<W: strata_vfs::AppendWrite> {
+    manifest: Option<ManifestWriter<W>>,
+    /// Round-robin compaction pointers per level.
+    pointers: Vec<Option<InternalKey>>,
+    /// Files that a running compaction reads.
+    busy: BTreeSet<u64>,
+    /// A flush is running (flushes run one at a time, oldest memtable first).
+    flushing: bool,
+    /// WAL segments below this number are obsolete.
+    log_number: u64,
+}
+
 /// An open database.
-pub struct Engine<V: Vfs> {
-    vfs: V,
+pub struct Engine<V: EngineFs> {
+    store: Arc<TableStore<V>>,
     lock: Mutex<Option<V::Lock>>,
     opts: EngineOptions,
+    compaction: CompactionConfig,
     clock: Arc<dyn Clock>,
     snapshots: Arc<Snapshots>,
     view: RwLock<Arc<ReadView>>,
     commit: Mutex<CommitState<V::Write>>,
+    lsm: Mutex<LsmState<V::Write>>,
+    /// Next number for any new file (WAL segment, table, manifest).
+    next_file: AtomicU64,
+    /// Newest commit timestamp, for manifest edits.
+    last_ts: AtomicU64,
     poisoned: AtomicBool,
     closed: AtomicBool,
     stats: EngineStats,
 }
 
-impl<V: Vfs> core::fmt::Debug for Engine<V> {
+impl<V: EngineFs> core::fmt::Debug for Engine<V> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Engine")
             .field("visible_seq", &self.snapshots.visible())
             .field("poisoned", &self.is_poisoned())
-            .field("closed", &self.closed.load(Ordering::Relaxed))
+            .field("closed", &self.is_closed())
             .finish()
     }
 }
 
-impl<V: Vfs> Engine<V> {
+/// A summary of one level, for statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LevelSummary {
+    /// Table files in the level.
+    pub files: usize,
+    /// Their total size in bytes.
+    pub bytes: u64,
+}
+
+impl<V: EngineFs> Engine<V> {
     /// The options the engine was opened with.
     pub fn options(&self) -> &EngineOptions {
         &self.opts
@@ -97,12 +159,30 @@ impl<V: Vfs> Engine<V> {
 
     /// The filesystem.
     pub fn vfs(&self) -> &V {
-        &self.vfs
+        &self.store.vfs
     }
 
     /// Counters.
     pub fn stats(&self) -> &EngineStats {
         &self.stats
+    }
+
+    /// Block cache hits and misses.
+    pub fn block_cache_counters(&self) -> (u64, u64) {
+        (self.store.block_cache.hits(), self.store.block_cache.misses())
+    }
+
+    /// Files and bytes per level.
+    pub fn levels(&self) -> Vec<LevelSummary> {
+        let view = self.current_view();
+        (0..view.version.level_count())
+            .map(|l| LevelSummary { files: view.version.files(l).len(), bytes: view.version.level_bytes(l) })
+            .collect()
+    }
+
+    /// Number of memtables waiting to be flushed.
+    pub fn immutable_memtables(&self) -> usize {
+        self.current_view().memtables.len().saturating_sub(1)
     }
 
     /// Newest committed and visible sequence number.
@@ -120,9 +200,50 @@ impl<V: Vfs> Engine<V> {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// `true` when writers should wait for background work before committing more: too many
+    /// memtables await flushing, or level 0 has too many files.
+    pub fn should_stall(&self) -> bool {
+        let view = self.current_view();
+        view.memtables.len().saturating_sub(1) >= self.opts.max_immutable_memtables
+            || view.version.files(0).len() >= self.opts.l0_stop_trigger
+    }
+
+    /// `true` when a flush or a compaction has work to do.
+    pub fn has_background_work(&self) -> bool {
+        let view = self.current_view();
+        if view.memtables.len() > 1 {
+            return true;
+        }
+        let lsm = self.lsm.lock();
+        crate::compaction::pick(&view.version, &self.compaction, &lsm.pointers, &|f| lsm.busy.contains(&f))
+            .is_some()
+    }
+
+    /// Runs background jobs on the calling thread until there is nothing left to do or
+    /// `budget` jobs ran. For hosts without threads. Returns the number of jobs run.
+    pub fn maintenance_step(&self, budget: usize) -> Result<usize> {
+        let mut done = 0;
+        while done < budget {
+            if self.flush_one()? || self.compact_one()? {
+                done += 1;
+            } else {
+                break;
+            }
+        }
+        Ok(done)
+    }
+
     fn check_open(&self) -> Result<()> {
-        if self.closed.load(Ordering::Acquire) {
+        if self.is_closed() {
             return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        self.check_open()?;
+        if self.is_poisoned() {
+            return Err(Error::Poisoned);
         }
         Ok(())
     }
@@ -136,7 +257,8 @@ impl<V: Vfs> Engine<V> {
     }
 
     /// Shuts down: makes every committed write durable (one final WAL sync), closes the WAL
-    /// and releases the directory lock. Later calls return [`Error::Closed`]. Idempotent.
+    /// and releases the directory lock. Later calls return [`Error::Closed`]. Idempotent. The
+    /// host stops its background threads first.
     pub fn close(&self) -> Result<()> {
         let mut st = self.commit.lock();
         if self.closed.swap(true, Ordering::AcqRel) {
@@ -149,12 +271,14 @@ impl<V: Vfs> Engine<V> {
             result = wal.sync();
         }
         drop(st);
+        // Wait for a background job that is installing its result, then drop the manifest.
+        drop(self.lsm.lock().manifest.take());
         drop(self.lock.lock().take());
         result
     }
 }
 
-impl<V: Vfs> Drop for Engine<V> {
+impl<V: EngineFs> Drop for Engine<V> {
     fn drop(&mut self) {
         let _ = self.close();
     }

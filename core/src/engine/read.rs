@@ -5,14 +5,12 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use bytes::Bytes;
 
-use strata_vfs::Vfs;
-
-use super::{Engine, ReadView};
+use super::{Engine, EngineFs, LevelCursor, ReadView, TableStore};
+use crate::Result;
 use crate::iter::{Cursor, KeyRange, MergeCursor, RangeSource, Visibility, VisibleIter};
 use crate::key::{SeqNo, Timestamp, ValueKind};
 use crate::memtable::{Lookup, MemCursor};
 use crate::mvcc::Snapshot;
-use crate::Result;
 
 /// One retained version, as `scan_versions` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +27,7 @@ pub struct VersionEntry {
     pub tombstone: bool,
 }
 
-impl<V: Vfs> Engine<V> {
+impl<V: EngineFs> Engine<V> {
     /// Registers a snapshot at the newest visible commit.
     pub fn snapshot(&self) -> Snapshot {
         self.snapshots.take()
@@ -37,20 +35,40 @@ impl<V: Vfs> Engine<V> {
 
     /// The newest visible value of `key`, or `None` if absent or deleted.
     ///
-    /// Without versioning the newest source holding a visible version decides. With versioning
-    /// an older source can hold a greater timestamp (history written later with an explicit
-    /// older time lands in a newer source), so every source is asked and the greatest
+    /// Sources are asked newest first: memtables, then level-0 tables newest first, then at
+    /// most one table per deeper level (tables whose bloom filter rules the key out are
+    /// skipped). Without versioning the first source holding a visible version decides. With
+    /// versioning an older source can hold a greater timestamp (history written later with an
+    /// explicit older time lands in a newer source), so every source is asked and the greatest
     /// `(timestamp, sequence)` wins.
     pub fn get(&self, key: &[u8], vis: Visibility) -> Result<Option<Bytes>> {
         self.check_open()?;
         let view = self.current_view();
         let mut best = Lookup::Absent;
-        for mem in &view.memtables {
-            let found = mem.get(key, vis.snapshot, vis.at_ts);
+        let mut consider = |found: Lookup| -> bool {
             if found.version() > best.version() {
                 best = found;
-                if !self.opts.versioning {
-                    break;
+                return !self.opts.versioning;
+            }
+            false
+        };
+        let mut done = false;
+        for mem in &view.memtables {
+            if consider(mem.get(key, vis.snapshot, vis.at_ts)) {
+                done = true;
+                break;
+            }
+        }
+        if !done {
+            'levels: for level in 0..view.version.level_count() {
+                for meta in view.version.files_for_key(level, key) {
+                    let table = self.store.table(&meta)?;
+                    if !table.may_contain(key) {
+                        continue;
+                    }
+                    if consider(table.get(key, vis.snapshot, vis.at_ts)?) {
+                        break 'levels;
+                    }
                 }
             }
         }
@@ -63,7 +81,12 @@ impl<V: Vfs> Engine<V> {
     /// A lazily opened, double-ended-capable source of live keys in `range` at `vis`.
     pub fn range_source(&self, vis: Visibility, range: KeyRange) -> Result<Box<dyn RangeSource>> {
         self.check_open()?;
-        Ok(Box::new(ViewRange { view: self.current_view(), vis, range }))
+        Ok(Box::new(ViewRange {
+            view: self.current_view(),
+            store: Arc::clone(&self.store),
+            vis,
+            range,
+        }))
     }
 
     /// Every retained version in `range` visible at `snapshot`, in key order and, within a
@@ -76,7 +99,7 @@ impl<V: Vfs> Engine<V> {
     ) -> Result<Vec<VersionEntry>> {
         self.check_open()?;
         let view = self.current_view();
-        let mut merged = MergeCursor::new(view_cursors(&view, true, range), true);
+        let mut merged = MergeCursor::new(view_cursors(&view, &self.store, true, range)?, true);
         let mut out = Vec::new();
         while let Some((key, value)) = merged.peek() {
             if limit.is_some_and(|n| out.len() >= n) || !range_allows(range, &key.user_key) {
@@ -106,24 +129,60 @@ fn range_allows(range: &KeyRange, key: &[u8]) -> bool {
     }
 }
 
-fn view_cursors(view: &Arc<ReadView>, forward: bool, range: &KeyRange) -> Vec<Box<dyn Cursor>> {
+/// One cursor per memtable, per level-0 table, and per deeper level.
+fn view_cursors<V: EngineFs>(
+    view: &Arc<ReadView>,
+    store: &Arc<TableStore<V>>,
+    forward: bool,
+    range: &KeyRange,
+) -> Result<Vec<Box<dyn Cursor>>> {
     let start = range.cursor_start(forward);
-    view.memtables
+    let mut cursors: Vec<Box<dyn Cursor>> = view
+        .memtables
         .iter()
         .map(|m| Box::new(MemCursor::new(Arc::clone(m), forward, start.clone())) as Box<dyn Cursor>)
-        .collect()
+        .collect();
+    for meta in view.version.files(0) {
+        if overlaps(range, meta) {
+            cursors.push(store.cursor(meta, forward, start.as_ref())?);
+        }
+    }
+    for level in 1..view.version.level_count() {
+        let files: Vec<_> = view.version.files(level).iter().filter(|m| overlaps(range, m)).cloned().collect();
+        if !files.is_empty() {
+            cursors.push(Box::new(LevelCursor::new(Arc::clone(store), files, forward, start.as_ref())?));
+        }
+    }
+    Ok(cursors)
+}
+
+/// `true` if a table's key span can hold keys inside `range`.
+fn overlaps(range: &KeyRange, meta: &crate::manifest::FileMeta) -> bool {
+    let below_upper = match &range.upper {
+        core::ops::Bound::Included(u) => meta.smallest.user_key.as_ref() <= u.as_ref(),
+        core::ops::Bound::Excluded(u) => meta.smallest.user_key.as_ref() < u.as_ref(),
+        core::ops::Bound::Unbounded => true,
+    };
+    let above_lower = match &range.lower {
+        core::ops::Bound::Included(l) | core::ops::Bound::Excluded(l) => {
+            meta.largest.user_key.as_ref() >= l.as_ref()
+        }
+        core::ops::Bound::Unbounded => true,
+    };
+    below_upper && above_lower
 }
 
 /// A range over one read view, opened per direction on demand.
-struct ViewRange {
+struct ViewRange<V: EngineFs> {
     view: Arc<ReadView>,
+    store: Arc<TableStore<V>>,
     vis: Visibility,
     range: KeyRange,
 }
 
-impl RangeSource for ViewRange {
+impl<V: EngineFs> RangeSource for ViewRange<V> {
     fn open(&self, forward: bool) -> Result<VisibleIter> {
-        let merged = MergeCursor::new(view_cursors(&self.view, forward, &self.range), forward);
+        let merged = MergeCursor::new(view_cursors(&self.view, &self.store, forward, &self.range)?, forward);
         Ok(VisibleIter::new(merged, forward, self.vis, self.range.clone()))
     }
 }

@@ -1,66 +1,104 @@
-//! Opening a database: lock, replay the WAL into a memtable, start a fresh WAL segment.
+//! Opening a database.
 //!
 //! Steps (docs/files.md):
 //! 1. Take the `LOCK` file (fails with [`Error::Locked`] if another handle has it).
-//! 2. Replay every WAL segment in number order under the configured [`RecoveryMode`]. Each
-//!    record is a write batch; sequence numbers must continue without gaps.
-//! 3. Remove segments recovery decided to discard (a torn empty last segment; everything after
-//!    a point-in-time stop), and make the removal durable *before* step 4, so the segment chain
-//!    never names a discarded file.
-//! 4. Create the next segment, whose header records the last replayed segment and the end of
-//!    its last good record; sync it and the directory. The old segments are never appended to
-//!    again.
+//! 2. Read `CURRENT` and replay the manifest it names: the table levels, the log number (WAL
+//!    segments below it are already in tables), the last sequence number and timestamp.
+//!    Every table the manifest names must exist with its recorded size.
+//! 3. Replay the WAL segments at or above the log number, in order, under the configured
+//!    [`crate::RecoveryMode`]; sequence numbers must continue from the manifest's without gaps.
+//! 4. Remove segments recovery discarded, and make that durable *before* step 5, so the
+//!    segment chain never names a discarded file.
+//! 5. Create the next WAL segment, chained to the last good record; sync it and the directory.
+//! 6. Write a fresh manifest from the recovered version (this switches `CURRENT`), then remove
+//!    every file the database does not name: obsolete WAL segments, tables no version names
+//!    (a flush or compaction that crashed before its manifest edit), old manifests, temp files.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use bytes::Bytes;
-use core::sync::atomic::AtomicBool;
+use core::sync::atomic::{AtomicBool, Ordering};
 
-use strata_vfs::sync::{Mutex, RwLock};
-use strata_vfs::{FileKind, Vfs};
+use strata_vfs::sync::{AtomicU64, Mutex, RwLock};
+use strata_vfs::FileKind;
 
-use super::{CommitState, Engine, EngineStats, ReadView};
+use super::{CommitState, Engine, EngineFs, EngineStats, LsmState, ReadView, TableStore};
 use crate::batch::{BatchOp, BatchView};
 use crate::clock::Clock;
+use crate::compaction::CompactionConfig;
 use crate::filenames::{self, FileName};
 use crate::key::{InternalKey, ValueKind};
+use crate::manifest::{self, ManifestWriter, VersionEdit};
 use crate::memtable::Memtable;
 use crate::mvcc::{ConflictOracle, Snapshots};
 use crate::options::EngineOptions;
+use crate::sstable::TableOptions;
+use crate::version::Version;
 use crate::wal::{self, SegmentHeader, WalWriter};
 use crate::{CorruptionKind, Error, IoOp, Result, SeqNo, Timestamp};
 
-/// What replay learned.
+/// What WAL replay learned.
 struct Replayed {
     memtable: Memtable,
     last_seq: SeqNo,
     last_ts: Timestamp,
 }
 
-impl<V: Vfs> Engine<V> {
+impl<V: EngineFs> Engine<V> {
     /// Opens (or creates) the database in `vfs`.
     pub fn open(vfs: V, opts: EngineOptions, clock: Arc<dyn Clock>) -> Result<Self> {
         opts.validate()?;
-        let lock = vfs.lock(filenames::LOCK).map_err(|e| Error::io(IoOp::Lock, filenames::LOCK, e))?;
+        let lock =
+            vfs.lock(filenames::LOCK).map_err(|e| Error::io(IoOp::Lock, filenames::LOCK, e))?;
 
+        // Step 2: the manifest.
+        let recovered = manifest::recover(&vfs, opts.level_count)?;
+        let (version, manifest_log_number, manifest_next, base_seq, base_ts) = match recovered
+        {
+            Some(r) => (
+                r.version,
+                r.log_number,
+                r.next_file_number,
+                r.last_seq,
+                r.last_ts,
+            ),
+            None => (Version::new(opts.level_count), 0, 1, 0, 0),
+        };
+        if version.level_count() != opts.level_count {
+            return Err(Error::invalid(
+                "level_count",
+                "differs from the level count this database was created with",
+            ));
+        }
+
+        let names = vfs.list().map_err(|e| Error::io(IoOp::List, "", e))?;
         let mut segments = Vec::new();
-        for name in vfs.list().map_err(|e| Error::io(IoOp::List, "", e))? {
-            if let Some(FileName::Wal(n)) = filenames::parse(&name) {
-                segments.push(n);
+        let mut max_seen = 0;
+        for name in &names {
+            match filenames::parse(name) {
+                Some(FileName::Wal(n)) => {
+                    max_seen = max_seen.max(n);
+                    if n >= manifest_log_number {
+                        segments.push(n);
+                    }
+                }
+                Some(FileName::Table(n) | FileName::Manifest(n)) => max_seen = max_seen.max(n),
+                _ => {}
             }
         }
         segments.sort_unstable();
-        let max_existing = segments.last().copied().unwrap_or(0);
+        let next_file = AtomicU64::new(manifest_next.max(max_seen + 1));
 
-        let next_segment = max_existing + 1;
+        // Step 3: the WAL.
+        let first_segment = segments.first().copied().unwrap_or(next_file.load(Ordering::Relaxed));
         let mut replayed =
-            Replayed { memtable: Memtable::new(next_segment), last_seq: 0, last_ts: 0 };
-        let outcome = wal::replay(&vfs, &segments, filenames::wal, opts.recovery_mode, |payload, pos| {
-            apply_record(&mut replayed, payload, pos)
-        })?;
+            Replayed { memtable: Memtable::new(first_segment), last_seq: base_seq, last_ts: base_ts };
+        let outcome =
+            wal::replay(&vfs, &segments, filenames::wal, opts.recovery_mode, |payload, pos| {
+                apply_record(&mut replayed, payload, pos)
+            })?;
 
-        // Step 3: forget what recovery discarded, durably, before the new segment names its
-        // predecessor.
+        // Step 4.
         let keep_through = outcome.last.map(|(seg, _)| seg).unwrap_or(0);
         let mut removed = false;
         for &seg in segments.iter().filter(|&&s| s > keep_through) {
@@ -72,25 +110,70 @@ impl<V: Vfs> Engine<V> {
             vfs.sync_dir().map_err(|e| Error::io(IoOp::SyncDir, "", e))?;
         }
 
-        // Step 4: the new segment.
+        // Step 5.
+        let new_segment = next_file.fetch_add(1, Ordering::Relaxed);
         let (prev_segment, prev_valid_len) = outcome.last.unwrap_or((0, 0));
-        let header = SegmentHeader { segment: next_segment, prev_segment, prev_valid_len };
+        let header = SegmentHeader { segment: new_segment, prev_segment, prev_valid_len };
         let wal = create_segment(&vfs, header)?;
+        // Replay at the next open must start at the first segment whose records are not in a
+        // table: the first one replayed now, or the new one if none was.
+        let log_number = if outcome.last.is_some() { first_segment } else { new_segment };
 
+        // Step 6.
+        let mut snapshot: VersionEdit = version.snapshot_edit();
+        snapshot.log_number = Some(log_number);
+        snapshot.last_seq = Some(base_seq);
+        snapshot.last_ts = Some(base_ts);
+        let manifest_no = next_file.fetch_add(1, Ordering::Relaxed);
+        snapshot.next_file_number = Some(next_file.load(Ordering::Relaxed));
+        let manifest = ManifestWriter::create(&vfs, manifest_no, &snapshot)?;
+        remove_unreferenced(&vfs, &names, &version, log_number, manifest_no)?;
+
+        let store = Arc::new(TableStore::new(
+            vfs,
+            TableOptions {
+                block_size: opts.block_size,
+                compression: opts.compression,
+                bloom_bits_per_key: opts.bloom_bits_per_key,
+                ..TableOptions::default()
+            },
+            opts.block_cache_bytes,
+            opts.max_open_tables,
+        ));
+        let compaction = CompactionConfig {
+            level_count: opts.level_count,
+            l0_trigger: opts.l0_compaction_trigger,
+            l0_stop: opts.l0_stop_trigger,
+            base_level_bytes: opts.base_level_bytes,
+            size_ratio: opts.level_size_ratio,
+            target_file_size: opts.target_file_size,
+        };
         let engine = Engine {
             snapshots: Snapshots::new(replayed.last_seq),
-            view: RwLock::new(Arc::new(ReadView { memtables: alloc::vec![Arc::new(replayed.memtable)] })),
+            view: RwLock::new(Arc::new(ReadView {
+                memtables: alloc::vec![Arc::new(replayed.memtable)],
+                version: Arc::new(version),
+            })),
             commit: Mutex::new(CommitState {
                 wal: Some(wal),
-                next_file: next_segment + 1,
                 last_seq: replayed.last_seq,
                 // The commit path stamps max(now, last_ts + 1), so timestamps keep increasing
                 // across reopen even if the clock went back.
                 last_ts: replayed.last_ts,
                 oracle: ConflictOracle::new(),
             }),
-            vfs,
+            lsm: Mutex::new(LsmState {
+                manifest: Some(manifest),
+                pointers: alloc::vec![None; opts.level_count],
+                busy: alloc::collections::BTreeSet::new(),
+                flushing: false,
+                log_number,
+            }),
+            last_ts: AtomicU64::new(replayed.last_ts),
+            next_file,
+            store,
             lock: Mutex::new(Some(lock)),
+            compaction,
             opts,
             clock,
             poisoned: AtomicBool::new(false),
@@ -101,9 +184,38 @@ impl<V: Vfs> Engine<V> {
     }
 }
 
+/// Removes files the recovered database does not name. A remove that fails is left for a
+/// later open; a failed directory sync is reported (a failed sync is never ignored).
+fn remove_unreferenced<V: EngineFs>(
+    vfs: &V,
+    names: &[alloc::string::String],
+    version: &Version,
+    log_number: u64,
+    manifest_no: u64,
+) -> Result<()> {
+    let live_tables: alloc::collections::BTreeSet<u64> =
+        version.all_files().map(|(_, f)| f.file_no).collect();
+    for name in names {
+        let obsolete = match filenames::parse(name) {
+            Some(FileName::Wal(n)) => n < log_number,
+            Some(FileName::Table(n)) => !live_tables.contains(&n),
+            Some(FileName::Manifest(n)) => n != manifest_no,
+            Some(FileName::Temp) => true,
+            _ => false,
+        };
+        if obsolete {
+            let _ = vfs.remove(name);
+        }
+    }
+    vfs.sync_dir().map_err(|e| Error::io(IoOp::SyncDir, "", e))
+}
+
 /// Creates WAL segment `header.segment`, writes its header and makes both the bytes and the
 /// directory entry durable, so a later Immediate commit in it needs only a data sync.
-pub(super) fn create_segment<V: Vfs>(vfs: &V, header: SegmentHeader) -> Result<WalWriter<V::Write>> {
+pub(super) fn create_segment<V: EngineFs>(
+    vfs: &V,
+    header: SegmentHeader,
+) -> Result<WalWriter<V::Write>> {
     let name = filenames::wal(header.segment);
     let file = vfs.create(&name, FileKind::Wal).map_err(|e| Error::io(IoOp::Create, &name, e))?;
     let mut writer = WalWriter::new(file, name, header)?;
@@ -116,11 +228,11 @@ fn apply_record(r: &mut Replayed, payload: &[u8], pos: wal::RecordPos) -> Result
     let file = filenames::wal(pos.segment);
     let batch = BatchView::parse(payload)
         .map_err(|_| Error::corruption(&file, pos.offset, CorruptionKind::BadBatch))?;
-    if r.last_seq != 0 && batch.seq != r.last_seq + 1 {
-        return Err(Error::corruption(&file, pos.offset, CorruptionKind::SequenceGap));
-    }
     if batch.seq == 0 || batch.seq > crate::key::MAX_SEQ {
         return Err(Error::corruption(&file, pos.offset, CorruptionKind::BadBatch));
+    }
+    if r.last_seq != 0 && batch.seq != r.last_seq + 1 {
+        return Err(Error::corruption(&file, pos.offset, CorruptionKind::SequenceGap));
     }
     for op in batch.ops() {
         let op = op.map_err(|_| Error::corruption(&file, pos.offset, CorruptionKind::BadBatch))?;

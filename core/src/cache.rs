@@ -1,0 +1,354 @@
+//! The block cache: decoded table blocks shared by every reader, evicted least recently used
+//! first, bounded by bytes.
+//!
+//! Keys are `(file_no, block_offset)`; table numbers are never reused, so a key names one
+//! block forever. The cache is split into shards, each an LRU list behind its own lock, so
+//! concurrent readers of different blocks rarely contend. Each shard is a hash map from key to
+//! a slot in a `Vec`, and the slots form an intrusive doubly linked list by index (most recent
+//! at the head), so nothing but the map and the slot vector is ever allocated.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
+
+use hashbrown::HashMap;
+use strata_vfs::sync::{AtomicU64, Mutex};
+
+use crate::sstable::Block;
+
+/// Marks the end of a list.
+const NIL: u32 = u32::MAX;
+
+/// Most shards a cache uses.
+const MAX_SHARDS: usize = 16;
+
+/// A cache gets one more shard (up to [`MAX_SHARDS`]) per this many bytes of capacity, so a
+/// small cache is not cut into shards too small to hold a block.
+const BYTES_PER_SHARD: usize = 256 * 1024;
+
+type Key = (u64, u64);
+
+#[derive(Debug)]
+struct Slot {
+    key: Key,
+    value: Option<Arc<Block>>,
+    charge: usize,
+    prev: u32,
+    next: u32,
+}
+
+/// One shard: a map and an LRU list over slots.
+#[derive(Debug)]
+struct Lru {
+    map: HashMap<Key, u32>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    head: u32,
+    tail: u32,
+    usage: usize,
+    capacity: usize,
+}
+
+impl Lru {
+    fn new(capacity: usize) -> Self {
+        Lru {
+            map: HashMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            usage: 0,
+            capacity,
+        }
+    }
+
+    fn slot(&mut self, i: u32) -> Option<&mut Slot> {
+        self.slots.get_mut(i as usize)
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let Some(s) = self.slot(i) else { return };
+        let (prev, next) = (s.prev, s.next);
+        match self.slot(prev) {
+            Some(p) => p.next = next,
+            None => self.head = next,
+        }
+        match self.slot(next) {
+            Some(n) => n.prev = prev,
+            None => self.tail = prev,
+        }
+    }
+
+    fn push_front(&mut self, i: u32) {
+        let old = self.head;
+        if let Some(s) = self.slot(i) {
+            s.prev = NIL;
+            s.next = old;
+        }
+        match self.slot(old) {
+            Some(o) => o.prev = i,
+            None => self.tail = i,
+        }
+        self.head = i;
+    }
+
+    fn get(&mut self, key: Key) -> Option<Arc<Block>> {
+        let i = *self.map.get(&key)?;
+        self.unlink(i);
+        self.push_front(i);
+        self.slot(i)?.value.clone()
+    }
+
+    fn remove_slot(&mut self, i: u32) {
+        self.unlink(i);
+        let Some(s) = self.slot(i) else { return };
+        let (key, charge) = (s.key, s.charge);
+        s.value = None;
+        self.map.remove(&key);
+        self.usage -= charge;
+        self.free.push(i);
+    }
+
+    fn insert(&mut self, key: Key, value: Arc<Block>, charge: usize) {
+        if let Some(&i) = self.map.get(&key) {
+            self.remove_slot(i);
+        }
+        if charge > self.capacity {
+            return;
+        }
+        while self.usage + charge > self.capacity && self.tail != NIL {
+            self.remove_slot(self.tail);
+        }
+        let slot = Slot { key, value: Some(value), charge, prev: NIL, next: NIL };
+        let i = match self.free.pop() {
+            Some(i) => {
+                if let Some(s) = self.slot(i) {
+                    *s = slot;
+                }
+                i
+            }
+            None => {
+                // A shard never holds 4 billion blocks: each costs at least its overhead.
+                self.slots.push(slot);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.map.insert(key, i);
+        self.usage += charge;
+        self.push_front(i);
+    }
+
+    fn erase_file(&mut self, file_no: u64) {
+        let victims: Vec<u32> =
+            self.map.iter().filter(|((f, _), _)| *f == file_no).map(|(_, &i)| i).collect();
+        for i in victims {
+            self.remove_slot(i);
+        }
+    }
+}
+
+/// A sharded, byte-bounded LRU cache of decoded blocks. `Send + Sync`; every method takes
+/// `&self`.
+#[derive(Debug)]
+pub struct BlockCache {
+    shards: Vec<Mutex<Lru>>,
+    capacity: usize,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl BlockCache {
+    /// A cache holding up to `capacity_bytes` of blocks (by their charge). 0 disables caching:
+    /// nothing is kept and every lookup misses.
+    pub fn new(capacity_bytes: usize) -> Self {
+        let shards = (capacity_bytes / BYTES_PER_SHARD).clamp(1, MAX_SHARDS);
+        // A power of two, so a shard is picked with a mask.
+        let shards = if shards.is_power_of_two() { shards } else { shards.next_power_of_two() / 2 };
+        Self::with_shards(capacity_bytes, shards)
+    }
+
+    /// A cache with an explicit shard count (rounded up to a power of two, at least 1). Each
+    /// shard holds `capacity_bytes / shards` (rounded down), so eviction order is exact LRU only
+    /// with one shard.
+    pub fn with_shards(capacity_bytes: usize, shards: usize) -> Self {
+        let n = shards.clamp(1, 1 << 16).next_power_of_two();
+        let per = capacity_bytes / n;
+        BlockCache {
+            shards: (0..n).map(|_| Mutex::new(Lru::new(per))).collect(),
+            capacity: capacity_bytes,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    fn shard(&self, file_no: u64, offset: u64) -> Option<&Mutex<Lru>> {
+        let mut h = file_no.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ offset;
+        h = (h ^ (h >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        h ^= h >> 29;
+        self.shards.get(h as usize & (self.shards.len() - 1))
+    }
+
+    /// The block at `(file_no, offset)`, marking it most recently used.
+    pub fn get(&self, file_no: u64, offset: u64) -> Option<Arc<Block>> {
+        let found = if self.capacity == 0 {
+            None
+        } else {
+            self.shard(file_no, offset).and_then(|s| s.lock().get((file_no, offset)))
+        };
+        let counter = if found.is_some() { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// Caches `block` at `(file_no, offset)` with a cost of `charge` bytes, evicting the least
+    /// recently used blocks of its shard as needed; replaces an existing entry. A block larger
+    /// than a shard is not kept.
+    pub fn insert(&self, file_no: u64, offset: u64, block: Arc<Block>, charge: usize) {
+        if self.capacity == 0 {
+            return;
+        }
+        if let Some(s) = self.shard(file_no, offset) {
+            s.lock().insert((file_no, offset), block, charge);
+        }
+    }
+
+    /// Drops every block of `file_no` (a table being deleted).
+    pub fn erase_file(&self, file_no: u64) {
+        for s in &self.shards {
+            s.lock().erase_file(file_no);
+        }
+    }
+
+    /// Lookups that found their block.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    /// Lookups that did not.
+    pub fn misses(&self) -> u64 {
+        self.misses.load(Ordering::Relaxed)
+    }
+
+    /// Bytes currently charged.
+    pub fn usage(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().usage).sum()
+    }
+
+    /// The capacity given at construction.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use bytes::Bytes;
+
+    fn block(tag: u8) -> Arc<Block> {
+        Arc::new(Block::new(Bytes::from(alloc::vec![tag, 0, 0, 0, 0, 1, 0, 0, 0])).expect("block"))
+    }
+
+    fn tag(b: &Arc<Block>) -> u8 {
+        b.data().first().copied().unwrap_or(0xff)
+    }
+
+    #[test]
+    fn cache_evicts_least_recently_used_first() {
+        let c = BlockCache::with_shards(300, 1);
+        c.insert(1, 0, block(0), 100);
+        c.insert(1, 10, block(1), 100);
+        c.insert(1, 20, block(2), 100);
+        assert_eq!(c.usage(), 300);
+        // Touch 0, so 1 is now the least recently used.
+        assert_eq!(c.get(1, 0).as_ref().map(tag), Some(0));
+        c.insert(2, 0, block(3), 100);
+        assert!(c.get(1, 10).is_none(), "1 was evicted");
+        assert!(c.get(1, 0).is_some() && c.get(1, 20).is_some() && c.get(2, 0).is_some());
+        // Order now (most recent first): (2,0) (1,20) (1,0). A 200-byte block evicts two.
+        c.insert(3, 0, block(4), 200);
+        assert!(c.get(1, 0).is_none() && c.get(1, 20).is_none());
+        assert!(c.get(2, 0).is_some() && c.get(3, 0).is_some());
+        assert_eq!(c.usage(), 300);
+    }
+
+    #[test]
+    fn cache_respects_capacity_and_counts() {
+        let c = BlockCache::with_shards(1000, 1);
+        for i in 0..100u64 {
+            c.insert(7, i, block(i as u8), 64);
+            assert!(c.usage() <= 1000);
+        }
+        assert_eq!(c.usage(), 15 * 64);
+        let (h0, m0) = (c.hits(), c.misses());
+        assert!(c.get(7, 99).is_some());
+        assert!(c.get(7, 0).is_none());
+        assert_eq!((c.hits() - h0, c.misses() - m0), (1, 1));
+        // Too big for the cache: not kept, nothing evicted.
+        c.insert(8, 0, block(0), 2000);
+        assert!(c.get(8, 0).is_none());
+        assert_eq!(c.usage(), 15 * 64);
+        // Replacing an entry re-charges it.
+        c.insert(7, 99, block(9), 10);
+        assert_eq!(c.usage(), 14 * 64 + 10);
+        assert_eq!(c.get(7, 99).as_ref().map(tag), Some(9));
+        c.erase_file(7);
+        assert_eq!(c.usage(), 0);
+        assert!(c.get(7, 99).is_none());
+    }
+
+    #[test]
+    fn cache_of_zero_capacity_keeps_nothing() {
+        let c = BlockCache::new(0);
+        c.insert(1, 0, block(0), 1);
+        assert!(c.get(1, 0).is_none());
+        assert_eq!((c.usage(), c.capacity(), c.hits(), c.misses()), (0, 0, 0, 1));
+    }
+
+    #[test]
+    fn cache_shards_split_capacity() {
+        let c = BlockCache::new(64 << 20);
+        assert_eq!(c.shards.len(), MAX_SHARDS);
+        assert_eq!(BlockCache::new(600 * 1024).shards.len(), 2);
+        assert_eq!(BlockCache::new(100).shards.len(), 1);
+        for i in 0..10_000u64 {
+            c.insert(i % 7, i, block(0), 10_000);
+        }
+        assert!(c.usage() <= c.capacity());
+        assert!(c.usage() > c.capacity() / 2);
+    }
+
+    #[test]
+    fn cache_concurrent_access() {
+        let c = Arc::new(BlockCache::new(1 << 20));
+        let threads: Vec<_> = (0..8u64)
+            .map(|t| {
+                let c = Arc::clone(&c);
+                std::thread::spawn(move || {
+                    let mut found = 0u64;
+                    for i in 0..20_000u64 {
+                        let off = (i * 7 + t) % 500;
+                        match c.get(1, off) {
+                            Some(b) => {
+                                assert_eq!(tag(&b), off as u8, "wrong block for {off}");
+                                found += 1;
+                            }
+                            None => c.insert(1, off, block(off as u8), 4096),
+                        }
+                        if i % 5000 == 0 {
+                            c.erase_file(2);
+                        }
+                    }
+                    found
+                })
+            })
+            .collect();
+        let found: u64 = threads.into_iter().map(|t| t.join().expect("no panic")).sum();
+        assert_eq!(c.hits(), found);
+        assert_eq!(c.hits() + c.misses(), 8 * 20_000);
+        assert!(c.usage() <= c.capacity());
+        assert!(c.hits() > 0);
+    }
+}

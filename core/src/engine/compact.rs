@@ -1,0 +1,280 @@
+//! Compaction: merge a task's input tables into new tables one level down, dropping versions
+//! no reader can see.
+//!
+//! Which versions survive (without versioning): the live snapshots cut each key's history into
+//! *stripes*; stripe `i` holds versions with `snapshots[i-1] < seq <= snapshots[i]`, and the
+//! last stripe the versions newer than every snapshot (what new readers see). A reader sees
+//! only the newest version of each stripe, so exactly those are kept. A tombstone in the
+//! oldest stripe at the bottom level hides nothing any reader could see, so it goes too.
+//! With versioning every version is history and is kept.
+//!
+//! Outputs are synced before the manifest edit that names them; inputs are deleted only after
+//! it. The merge streams: it holds one block per input and one output table being built.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use bytes::Bytes;
+use core::sync::atomic::Ordering;
+
+use strata_vfs::FileKind;
+
+use super::flush::file_meta;
+use super::{Engine, EngineFs, LevelCursor, ReadView};
+use crate::compaction::{CompactionTask, TaskKind};
+use crate::filenames;
+use crate::iter::{Cursor, MergeCursor};
+use crate::key::{SeqNo, ValueKind};
+use crate::manifest::{FileMeta, ManifestWriter, VersionEdit};
+use crate::sstable::TableBuilder;
+use crate::{Error, IoOp, Result};
+
+impl<V: EngineFs> Engine<V> {
+    /// Runs one compaction if the picker finds one that touches no busy file. Returns whether
+    /// it did.
+    pub fn compact_one(&self) -> Result<bool> {
+        self.check_writable()?;
+        let task = {
+            let mut lsm = self.lsm.lock();
+            let version = Arc::clone(&self.current_view().version);
+            let busy = &lsm.busy;
+            let Some(task) = crate::compaction::pick(&version, &self.compaction, &lsm.pointers, &|f| {
+                busy.contains(&f)
+            }) else {
+                return Ok(false);
+            };
+            for f in task.inputs.iter().chain(&task.next_inputs) {
+                lsm.busy.insert(f.file_no);
+            }
+            task
+        };
+        let result = self.run_compaction(&task);
+        {
+            let mut lsm = self.lsm.lock();
+            for f in task.inputs.iter().chain(&task.next_inputs) {
+                lsm.busy.remove(&f.file_no);
+            }
+        }
+        if result.is_err() {
+            self.poison();
+        }
+        result.map(|()| true)
+    }
+
+    fn run_compaction(&self, task: &CompactionTask) -> Result<()> {
+        let level = u8::try_from(task.level).map_err(|_| Error::invalid("level", "too deep"))?;
+        let out_level =
+            u8::try_from(task.output_level).map_err(|_| Error::invalid("level", "too deep"))?;
+        let mut edit = VersionEdit::default();
+        for f in &task.inputs {
+            edit.deleted.push((level, f.file_no));
+        }
+        for f in &task.next_inputs {
+            edit.deleted.push((out_level, f.file_no));
+        }
+        if let Some(last) = task.inputs.iter().map(|f| &f.largest).max() {
+            edit.compaction_pointers.push((level, last.clone()));
+        }
+        match task.kind {
+            TaskKind::Move => {
+                for f in &task.inputs {
+                    edit.added.push((out_level, FileMeta::clone(f)));
+                }
+            }
+            TaskKind::Merge => {
+                let read: u64 = task.inputs.iter().chain(&task.next_inputs).map(|f| f.size).sum();
+                self.stats.compaction_read_bytes.fetch_add(read, Ordering::Relaxed);
+                for meta in self.merge(task)? {
+                    self.stats.compaction_write_bytes.fetch_add(meta.size, Ordering::Relaxed);
+                    edit.added.push((out_level, meta));
+                }
+            }
+        }
+        edit.next_file_number = Some(self.next_file.load(Ordering::Relaxed));
+        {
+            let mut lsm = self.lsm.lock();
+            let manifest = lsm.manifest.as_mut().ok_or(Error::Closed)?;
+            manifest.append(&edit)?;
+            for (l, k) in &edit.compaction_pointers {
+                if let Some(slot) = lsm.pointers.get_mut(usize::from(*l)) {
+                    *slot = Some(k.clone());
+                }
+            }
+            let mut guard = self.view.write();
+            let version = Arc::new(
+                guard.version.apply(&edit).map_err(|k| Error::corruption("MANIFEST", 0, k))?,
+            );
+            *guard = Arc::new(ReadView { memtables: guard.memtables.clone(), version });
+        }
+        self.stats.compactions.fetch_add(1, Ordering::Relaxed);
+        if matches!(task.kind, TaskKind::Merge) {
+            // Readers that still hold the old version keep their open handles; the files'
+            // names go now.
+            for f in task.inputs.iter().chain(&task.next_inputs) {
+                self.store.evict(f.file_no);
+                let _ = self.vfs().remove(&filenames::table(f.file_no));
+            }
+        }
+        self.maybe_rewrite_manifest()
+    }
+
+    /// Streams the task's inputs into new tables at the output level.
+    fn merge(&self, task: &CompactionTask) -> Result<Vec<FileMeta>> {
+        let mut sources: Vec<Box<dyn Cursor>> = Vec::new();
+        if task.level == 0 {
+            for f in &task.inputs {
+                sources.push(self.store.cursor(f, true, None)?);
+            }
+        } else {
+            sources.push(Box::new(LevelCursor::new(
+                Arc::clone(&self.store),
+                task.inputs.clone(),
+                true,
+                None,
+            )?));
+        }
+        if !task.next_inputs.is_empty() {
+            sources.push(Box::new(LevelCursor::new(
+                Arc::clone(&self.store),
+                task.next_inputs.clone(),
+                true,
+                None,
+            )?));
+        }
+        let mut merged = MergeCursor::new(sources, true);
+        let snapshots = self.snapshots.live_seqs();
+        let mut filter = VersionFilter::new(snapshots, task.bottommost, self.opts.versioning);
+        let mut outputs = Vec::new();
+        let mut builder: Option<(u64, TableBuilder<V::Write>)> = None;
+        let mut last_user_key: Option<Bytes> = None;
+        while let Some((key, value)) = merged.peek() {
+            if filter.keep(&key.user_key, key.seq, key.kind) {
+                let new_key = last_user_key.as_ref() != Some(&key.user_key);
+                // Split only between user keys: a key's versions never span two files of a
+                // sorted level.
+                if new_key
+                    && let Some((_, b)) = &builder
+                    && b.estimated_size() >= self.opts.target_file_size
+                    && let Some((no, b)) = builder.take()
+                {
+                    outputs.push(file_meta(no, &b.finish()?));
+                }
+                if builder.is_none() {
+                    let no = self.next_file.fetch_add(1, Ordering::Relaxed);
+                    let name = filenames::table(no);
+                    let file = self
+                        .vfs()
+                        .create(&name, FileKind::Table)
+                        .map_err(|e| Error::io(IoOp::Create, &name, e))?;
+                    builder = Some((no, TableBuilder::new(file, name, self.store.table_options.clone())));
+                }
+                if let Some((_, b)) = builder.as_mut() {
+                    b.add(key, value)?;
+                }
+                if new_key {
+                    last_user_key = Some(key.user_key.clone());
+                }
+            }
+            merged.advance()?;
+        }
+        if let Some((no, b)) = builder.take() {
+            outputs.push(file_meta(no, &b.finish()?));
+        }
+        self.vfs().sync_dir().map_err(|e| Error::io(IoOp::SyncDir, "", e))?;
+        Ok(outputs)
+    }
+
+    /// Starts a new manifest from a snapshot of the current version once the live one has
+    /// grown past the limit, then removes the old one.
+    pub(super) fn maybe_rewrite_manifest(&self) -> Result<()> {
+        let mut lsm = self.lsm.lock();
+        let Some(current) = lsm.manifest.as_ref() else { return Err(Error::Closed) };
+        if current.size() < self.opts.max_manifest_size {
+            return Ok(());
+        }
+        let old = current.file_no();
+        let version = Arc::clone(&self.current_view().version);
+        let mut snapshot = version.snapshot_edit();
+        snapshot.log_number = Some(lsm.log_number);
+        snapshot.last_seq = Some(self.snapshots.visible());
+        snapshot.last_ts = Some(self.last_ts.load(Ordering::Acquire));
+        for (level, p) in lsm.pointers.iter().enumerate() {
+            if let (Some(p), Ok(level)) = (p, u8::try_from(level)) {
+                snapshot.compaction_pointers.push((level, p.clone()));
+            }
+        }
+        let file_no = self.next_file.fetch_add(1, Ordering::Relaxed);
+        snapshot.next_file_number = Some(self.next_file.load(Ordering::Relaxed));
+        let writer = ManifestWriter::create(self.vfs(), file_no, &snapshot)?;
+        lsm.manifest = Some(writer);
+        drop(lsm);
+        let _ = self.vfs().remove(&filenames::manifest(old));
+        Ok(())
+    }
+}
+
+/// Decides, entry by entry in internal-key order, which versions a compaction keeps.
+struct VersionFilter {
+    snapshots: Vec<SeqNo>,
+    bottommost: bool,
+    keep_all: bool,
+    current: Option<Bytes>,
+    last_stripe: Option<usize>,
+}
+
+impl VersionFilter {
+    fn new(snapshots: Vec<SeqNo>, bottommost: bool, keep_all: bool) -> Self {
+        VersionFilter { snapshots, bottommost, keep_all, current: None, last_stripe: None }
+    }
+
+    fn keep(&mut self, user_key: &Bytes, seq: SeqNo, kind: ValueKind) -> bool {
+        if self.keep_all {
+            return true;
+        }
+        if self.current.as_ref() != Some(user_key) {
+            self.current = Some(user_key.clone());
+            self.last_stripe = None;
+        }
+        let stripe = self.snapshots.partition_point(|&s| s < seq);
+        if self.last_stripe == Some(stripe) {
+            return false;
+        }
+        self.last_stripe = Some(stripe);
+        !(kind == ValueKind::Delete && self.bottommost && stripe == 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(snapshots: &[u64], bottommost: bool, versions: &[(u64, ValueKind)]) -> Vec<u64> {
+        let mut f = VersionFilter::new(snapshots.to_vec(), bottommost, false);
+        let k = Bytes::from_static(b"k");
+        versions.iter().filter(|(s, kind)| f.keep(&k, *s, *kind)).map(|(s, _)| *s).collect()
+    }
+
+    use ValueKind::{Delete as D, Set as S};
+
+    #[test]
+    fn keeps_the_newest_version_of_each_snapshot_stripe() {
+        // No snapshots: only the newest survives.
+        assert_eq!(run(&[], false, &[(9, S), (5, S), (1, S)]), [9]);
+        // Snapshot at 5 sees version 5; latest sees 9; version 1 is hidden from both.
+        assert_eq!(run(&[5], false, &[(9, S), (5, S), (1, S)]), [9, 5]);
+        // Snapshots at 3 and 6: stripes (..3], (3..6], (6..): 9 | 5,4 | 2,1
+        assert_eq!(run(&[3, 6], false, &[(9, S), (5, S), (4, S), (2, S), (1, S)]), [9, 5, 2]);
+        // Two snapshots in one stripe gap keep nothing extra.
+        assert_eq!(run(&[7, 8], false, &[(9, S), (5, S)]), [9, 5]);
+    }
+
+    #[test]
+    fn bottom_level_drops_tombstones_every_snapshot_sees() {
+        assert_eq!(run(&[], true, &[(9, D), (5, S)]), Vec::<u64>::new());
+        assert_eq!(run(&[], false, &[(9, D), (5, S)]), [9], "not bottommost: the tombstone hides deeper data");
+        // A snapshot older than the tombstone still needs the value it sees.
+        assert_eq!(run(&[6], true, &[(9, D), (5, S)]), [9, 5]);
+        // A tombstone under the oldest snapshot goes, and so does what it hides.
+        assert_eq!(run(&[20], true, &[(9, D), (5, S)]), Vec::<u64>::new());
+    }
+}

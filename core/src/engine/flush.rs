@@ -1,0 +1,136 @@
+//! Flush: the oldest immutable memtable becomes a level-0 table.
+//!
+//! Order of effects, each a crash point the tests enumerate:
+//! 1. write the table and sync it; sync the directory (the table exists, nobody names it);
+//! 2. append a synced manifest edit adding the table and advancing the log number past the
+//!    memtable's WAL segments (now the table is part of the database);
+//! 3. install the new version and drop the memtable from the read view;
+//! 4. delete the WAL segments below the log number (a crash before this leaves files that the
+//!    next open ignores and removes).
+
+use alloc::sync::Arc;
+use core::sync::atomic::Ordering;
+
+use strata_vfs::FileKind;
+
+use super::{Engine, EngineFs, ReadView};
+use crate::filenames;
+use crate::iter::Cursor;
+use crate::manifest::{FileMeta, VersionEdit};
+use crate::memtable::{MemCursor, Memtable};
+use crate::sstable::{TableBuilder, TableProps};
+use crate::{Error, IoOp, Result};
+
+impl<V: EngineFs> Engine<V> {
+    /// Flushes the oldest immutable memtable, if there is one and no flush is running.
+    /// Returns whether it did.
+    pub fn flush_one(&self) -> Result<bool> {
+        self.check_writable()?;
+        let view = self.current_view();
+        if view.memtables.len() < 2 {
+            return Ok(false);
+        }
+        let Some(mem) = view.memtables.last().cloned() else { return Ok(false) };
+        // The next newer memtable's first segment is where replay must start once `mem` is in
+        // a table.
+        let Some(successor) = view.memtables.get(view.memtables.len() - 2).cloned() else {
+            return Ok(false);
+        };
+        {
+            let mut lsm = self.lsm.lock();
+            if lsm.flushing {
+                return Ok(false);
+            }
+            lsm.flushing = true;
+        }
+        let result = self.flush_memtable(&mem, successor.first_wal_segment());
+        self.lsm.lock().flushing = false;
+        if result.is_err() {
+            self.poison();
+        }
+        result.map(|()| true)
+    }
+
+    fn flush_memtable(&self, mem: &Arc<Memtable>, new_log_number: u64) -> Result<()> {
+        let file_no = self.next_file.fetch_add(1, Ordering::Relaxed);
+        let props = self.write_table(file_no, &mut MemCursor::new(Arc::clone(mem), true, None))?;
+        let mut edit = VersionEdit {
+            log_number: Some(new_log_number),
+            next_file_number: Some(self.next_file.load(Ordering::Relaxed)),
+            last_seq: Some(mem.max_seq()),
+            last_ts: Some(self.last_ts.load(Ordering::Acquire)),
+            ..VersionEdit::default()
+        };
+        if let Some(props) = &props {
+            edit.added.push((0, file_meta(file_no, props)));
+            self.stats.flush_bytes.fetch_add(props.file_size, Ordering::Relaxed);
+        }
+
+        let old_log_number;
+        {
+            let mut lsm = self.lsm.lock();
+            let manifest = lsm.manifest.as_mut().ok_or(Error::Closed)?;
+            manifest.append(&edit)?;
+            old_log_number = lsm.log_number;
+            lsm.log_number = new_log_number;
+            let mut guard = self.view.write();
+            let version = Arc::new(
+                guard.version.apply(&edit).map_err(|k| Error::corruption("MANIFEST", 0, k))?,
+            );
+            let memtables =
+                guard.memtables.iter().filter(|m| !Arc::ptr_eq(m, mem)).cloned().collect();
+            *guard = Arc::new(ReadView { memtables, version });
+        }
+        self.stats.flushes.fetch_add(1, Ordering::Relaxed);
+        self.delete_wal_segments(old_log_number, new_log_number);
+        self.maybe_rewrite_manifest()?;
+        Ok(())
+    }
+
+    /// Writes every entry of `cursor` into table `file_no` and syncs it and the directory.
+    /// Returns `None` (and leaves no file) if there was nothing to write.
+    pub(super) fn write_table(
+        &self,
+        file_no: u64,
+        cursor: &mut dyn Cursor,
+    ) -> Result<Option<TableProps>> {
+        if cursor.peek().is_none() {
+            return Ok(None);
+        }
+        let name = filenames::table(file_no);
+        let file =
+            self.vfs().create(&name, FileKind::Table).map_err(|e| Error::io(IoOp::Create, &name, e))?;
+        let mut builder = TableBuilder::new(file, name, self.store.table_options.clone());
+        while let Some((key, value)) = cursor.peek() {
+            builder.add(key, value)?;
+            cursor.advance()?;
+        }
+        let props = builder.finish()?;
+        self.vfs().sync_dir().map_err(|e| Error::io(IoOp::SyncDir, "", e))?;
+        Ok(Some(props))
+    }
+
+    /// Best-effort removal of obsolete WAL segments `[from, to)`: a segment that survives (a
+    /// failed remove, or a crash before the directory is synced) is below the log number and is
+    /// removed again at the next open.
+    fn delete_wal_segments(&self, from: u64, to: u64) {
+        for n in from..to {
+            let _ = self.vfs().remove(&filenames::wal(n));
+        }
+    }
+}
+
+/// The manifest's record of a table.
+pub(super) fn file_meta(file_no: u64, props: &TableProps) -> FileMeta {
+    FileMeta {
+        file_no,
+        size: props.file_size,
+        smallest: props.smallest.clone(),
+        largest: props.largest.clone(),
+        min_seq: props.min_seq,
+        max_seq: props.max_seq,
+        min_ts: props.min_ts,
+        max_ts: props.max_ts,
+        entries: props.entries,
+    }
+}

@@ -1,0 +1,183 @@
+//! Access to table files: the filesystem, a bounded cache of open tables, the shared block
+//! cache, and cursors that walk a whole level.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use bytes::Bytes;
+
+use hashbrown::HashMap;
+use strata_vfs::sync::Mutex;
+use strata_vfs::{FileKind, Vfs};
+
+use super::EngineFs;
+use crate::cache::BlockCache;
+use crate::filenames;
+use crate::iter::Cursor;
+use crate::key::InternalKey;
+use crate::manifest::FileMeta;
+use crate::sstable::{Table, TableCursor, TableOptions};
+use crate::{Error, IoOp, Result};
+
+/// An open table as the engine shares it.
+pub type SharedTable<V> = Arc<Table<<V as Vfs>::Read>>;
+
+struct OpenTables<V: Vfs> {
+    tables: HashMap<u64, (SharedTable<V>, u64)>,
+    tick: u64,
+}
+
+/// The filesystem plus everything needed to read tables.
+pub struct TableStore<V: Vfs> {
+    /// The database directory.
+    pub vfs: V,
+    /// Options for tables this engine writes.
+    pub table_options: TableOptions,
+    /// Decoded blocks shared by every table.
+    pub block_cache: Arc<BlockCache>,
+    max_open: usize,
+    open: Mutex<OpenTables<V>>,
+}
+
+impl<V: Vfs> core::fmt::Debug for TableStore<V> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TableStore").field("max_open", &self.max_open).finish()
+    }
+}
+
+impl<V: EngineFs> TableStore<V> {
+    /// A store over `vfs` keeping at most `max_open` tables open.
+    pub fn new(vfs: V, table_options: TableOptions, block_cache_bytes: usize, max_open: usize) -> Self {
+        TableStore {
+            vfs,
+            table_options,
+            block_cache: Arc::new(BlockCache::new(block_cache_bytes)),
+            max_open: max_open.max(1),
+            open: Mutex::new(OpenTables { tables: HashMap::new(), tick: 0 }),
+        }
+    }
+
+    /// The open table for `meta`, opening it (and evicting the least recently used one when
+    /// full) if needed. Open handles of evicted tables stay valid for their current users.
+    pub fn table(&self, meta: &FileMeta) -> Result<SharedTable<V>> {
+        {
+            let mut open = self.open.lock();
+            open.tick += 1;
+            let tick = open.tick;
+            if let Some((t, used)) = open.tables.get_mut(&meta.file_no) {
+                *used = tick;
+                return Ok(Arc::clone(t));
+            }
+        }
+        let name = filenames::table(meta.file_no);
+        let file = self.vfs.open(&name, FileKind::Table).map_err(|e| Error::io(IoOp::Open, &name, e))?;
+        let table = Arc::new(Table::open(file, name, meta.file_no, Some(Arc::clone(&self.block_cache)))?);
+        let mut open = self.open.lock();
+        if open.tables.len() >= self.max_open
+            && let Some(victim) = open.tables.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| *k)
+        {
+            open.tables.remove(&victim);
+        }
+        let tick = open.tick;
+        open.tables.insert(meta.file_no, (Arc::clone(&table), tick));
+        Ok(table)
+    }
+
+    /// Forgets a table that is being deleted.
+    pub fn evict(&self, file_no: u64) {
+        self.open.lock().tables.remove(&file_no);
+        self.block_cache.erase_file(file_no);
+    }
+
+    /// A cursor over one table.
+    pub fn cursor(&self, meta: &FileMeta, forward: bool, start: Option<&InternalKey>) -> Result<Box<dyn Cursor>> {
+        let table = self.table(meta)?;
+        Ok(Box::new(TableCursor::new(table, forward, start)?))
+    }
+}
+
+/// Walks a sorted, non-overlapping level (L1 and deeper) as one source, opening one table at a
+/// time, in one direction.
+pub struct LevelCursor<V: EngineFs> {
+    store: Arc<TableStore<V>>,
+    files: Vec<Arc<FileMeta>>,
+    forward: bool,
+    /// Index into `files` of the table `current` walks.
+    pos: usize,
+    current: Option<Box<dyn Cursor>>,
+}
+
+impl<V: EngineFs> core::fmt::Debug for LevelCursor<V> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("LevelCursor").field("files", &self.files.len()).field("pos", &self.pos).finish()
+    }
+}
+
+impl<V: EngineFs> LevelCursor<V> {
+    /// A cursor over `files` (sorted by key) positioned at the first entry `>= start` forward
+    /// or `<= start` backward.
+    pub fn new(
+        store: Arc<TableStore<V>>,
+        files: Vec<Arc<FileMeta>>,
+        forward: bool,
+        start: Option<&InternalKey>,
+    ) -> Result<Self> {
+        // The first file that can hold `start` in the walking direction.
+        let pos = match start {
+            None => {
+                if forward {
+                    0
+                } else {
+                    files.len().saturating_sub(1)
+                }
+            }
+            Some(k) => {
+                if forward {
+                    files.partition_point(|f| f.largest < *k)
+                } else {
+                    files.partition_point(|f| f.smallest <= *k).saturating_sub(1)
+                }
+            }
+        };
+        let mut c = LevelCursor { store, files, forward, pos, current: None };
+        if let Some(meta) = c.files.get(c.pos).cloned() {
+            let in_range = match start {
+                Some(k) if !forward => meta.smallest <= *k,
+                _ => true,
+            };
+            if in_range {
+                c.current = Some(c.store.cursor(&meta, forward, start)?);
+            }
+        }
+        c.skip_exhausted()?;
+        Ok(c)
+    }
+
+    /// Moves to the next file while the current one has nothing left.
+    fn skip_exhausted(&mut self) -> Result<()> {
+        while self.current.as_ref().is_some_and(|c| c.peek().is_none()) {
+            let next = if self.forward { self.pos.checked_add(1) } else { self.pos.checked_sub(1) };
+            match next.and_then(|p| self.files.get(p).cloned().map(|m| (p, m))) {
+                Some((p, meta)) => {
+                    self.pos = p;
+                    self.current = Some(self.store.cursor(&meta, self.forward, None)?);
+                }
+                None => self.current = None,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<V: EngineFs> Cursor for LevelCursor<V> {
+    fn peek(&self) -> Option<&(InternalKey, Bytes)> {
+        self.current.as_ref()?.peek()
+    }
+
+    fn advance(&mut self) -> Result<()> {
+        if let Some(c) = self.current.as_mut() {
+            c.advance()?;
+        }
+        self.skip_exhausted()
+    }
+}

@@ -1,0 +1,53 @@
+//! The manifest: the durable log of [`VersionEdit`]s that says which table files are live.
+//!
+//! - `MANIFEST-NNNNNN` files use the WAL's framing (`docs/format/wal.md`); each record is one
+//!   encoded [`VersionEdit`], and the first record of every manifest is a full snapshot.
+//! - `CURRENT` names the live manifest and is switched atomically ([`set_current`]).
+//! - [`ManifestWriter`] creates a manifest (snapshot first, then `CURRENT`) and appends edits,
+//!   each synced before it is acknowledged; the engine rewrites the manifest with a fresh
+//!   number when it grows.
+//! - [`recover`] finds the live manifest, replays it into a [`Version`] and checks that every
+//!   table it names is present.
+//!
+//! `docs/format/manifest.md` is the byte-level description.
+
+mod current;
+mod edit;
+mod reader;
+#[cfg(test)]
+pub(crate) mod testkit;
+#[cfg(test)]
+mod tests;
+mod writer;
+
+pub use current::{decode_current, encode_current, read_current, set_current};
+pub use edit::{FileMeta, MAX_LEVELS, VersionEdit};
+pub use reader::{Recovered, recover};
+pub use writer::ManifestWriter;
+
+use crate::key::{InternalKey, SeqNo, Timestamp};
+use crate::version::Version;
+
+/// The full-snapshot edit a new manifest starts with: the level count and every file of
+/// `version` ([`Version::snapshot_edit`]), the four counters, and one compaction pointer per
+/// level that has one (`pointers[level]`).
+pub fn snapshot_edit(
+    version: &Version,
+    log_number: u64,
+    next_file_number: u64,
+    last_seq: SeqNo,
+    last_ts: Timestamp,
+    pointers: &[Option<InternalKey>],
+) -> VersionEdit {
+    let mut edit = version.snapshot_edit();
+    edit.log_number = Some(log_number);
+    edit.next_file_number = Some(next_file_number);
+    edit.last_seq = Some(last_seq);
+    edit.last_ts = Some(last_ts);
+    edit.compaction_pointers = pointers
+        .iter()
+        .enumerate()
+        .filter_map(|(level, k)| Some((u8::try_from(level).ok()?, k.clone()?)))
+        .collect();
+    edit
+}

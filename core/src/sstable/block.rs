@@ -1,0 +1,277 @@
+//! Blocks: sorted key/value entries with prefix-compressed keys and restart points.
+//!
+//! ```text
+//! entry*  restart[0] .. restart[n-1] (u32 LE each)  n (u32 LE)
+//! entry = shared (varint) | unshared (varint) | value_len (varint) | key suffix | value
+//! ```
+//!
+//! `docs/format/block.md` is the byte-level description. The block layer treats keys as opaque
+//! byte strings; only [`BlockIter::seek`] interprets them (as encoded internal keys).
+
+#![deny(clippy::indexing_slicing)]
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::cmp::Ordering;
+use core::ops::Range;
+
+use bytes::Bytes;
+
+use super::format::{KeyRef, decode_err};
+use crate::codec::{self, Decoder};
+use crate::error::CorruptionKind;
+
+/// Bytes of bookkeeping charged to the block cache per block, beyond its contents.
+const BLOCK_OVERHEAD: usize = 96;
+
+/// Accumulates entries into one encoded block.
+#[derive(Debug)]
+pub struct BlockBuilder {
+    buf: Vec<u8>,
+    restarts: Vec<u32>,
+    interval: usize,
+    since_restart: usize,
+    last_key: Vec<u8>,
+    entries: usize,
+}
+
+impl BlockBuilder {
+    /// An empty builder placing a restart point every `interval` entries (at least 1).
+    pub fn new(interval: usize) -> Self {
+        BlockBuilder {
+            buf: Vec::new(),
+            restarts: alloc::vec![0],
+            interval: interval.max(1),
+            since_restart: 0,
+            last_key: Vec::new(),
+            entries: 0,
+        }
+    }
+
+    /// Appends an entry. Keys must arrive in the order the block will be searched in; the
+    /// caller checks that. The block's entry area must stay below 4 GiB (the caller bounds key
+    /// and value sizes and cuts blocks long before that).
+    pub fn add(&mut self, key: &[u8], value: &[u8]) {
+        let shared = if self.since_restart < self.interval {
+            self.last_key.iter().zip(key).take_while(|(a, b)| a == b).count()
+        } else {
+            self.restarts.push(self.buf.len() as u32);
+            self.since_restart = 0;
+            0
+        };
+        let suffix = key.get(shared..).unwrap_or_default();
+        codec::put_varint(&mut self.buf, shared as u64);
+        codec::put_varint(&mut self.buf, suffix.len() as u64);
+        codec::put_varint(&mut self.buf, value.len() as u64);
+        self.buf.extend_from_slice(suffix);
+        self.buf.extend_from_slice(value);
+        self.last_key.truncate(shared);
+        self.last_key.extend_from_slice(suffix);
+        self.since_restart += 1;
+        self.entries += 1;
+    }
+
+    /// Size of the block if it were finished now.
+    pub fn estimated_size(&self) -> usize {
+        self.buf.len() + 4 * self.restarts.len() + 4
+    }
+
+    /// Entries added since the last [`finish`](Self::finish).
+    pub fn entries(&self) -> usize {
+        self.entries
+    }
+
+    /// `true` when no entry was added since the last [`finish`](Self::finish).
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    /// The last key added.
+    pub fn last_key(&self) -> &[u8] {
+        &self.last_key
+    }
+
+    /// Returns the encoded block and resets the builder for the next one.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let mut out = core::mem::take(&mut self.buf);
+        for r in &self.restarts {
+            codec::put_u32(&mut out, *r);
+        }
+        codec::put_u32(&mut out, self.restarts.len() as u32);
+        self.restarts.clear();
+        self.restarts.push(0);
+        self.since_restart = 0;
+        self.last_key.clear();
+        self.entries = 0;
+        out
+    }
+}
+
+/// A decoded (checked and decompressed) block, shared by readers and the block cache.
+#[derive(Debug)]
+pub struct Block {
+    data: Bytes,
+    /// Offset of the restart array; entries occupy `[0, entries_end)`.
+    entries_end: usize,
+    restarts: usize,
+}
+
+impl Block {
+    /// Validates the restart array of a block's contents. Entries are checked as they are
+    /// read.
+    pub fn new(data: Bytes) -> Result<Block, CorruptionKind> {
+        let count_at = data.len().checked_sub(4).ok_or(CorruptionKind::Truncated)?;
+        let count = codec::get_u32(data.get(count_at..).unwrap_or_default())
+            .ok_or(CorruptionKind::Truncated)?;
+        let restarts = usize::try_from(count).map_err(|_| CorruptionKind::Truncated)?;
+        let array = restarts.checked_mul(4).ok_or(CorruptionKind::Truncated)?;
+        let entries_end = count_at.checked_sub(array).ok_or(CorruptionKind::Truncated)?;
+        if restarts == 0 {
+            return Err(CorruptionKind::Truncated);
+        }
+        Ok(Block { data, entries_end, restarts })
+    }
+
+    /// Bytes to charge the block cache for this block.
+    pub fn charge(&self) -> usize {
+        self.data.len() + BLOCK_OVERHEAD
+    }
+
+    /// The block's contents.
+    pub fn data(&self) -> &Bytes {
+        &self.data
+    }
+
+    /// Offset of entry run `i` (a restart point).
+    fn restart(&self, i: usize) -> Result<usize, CorruptionKind> {
+        let at = self.entries_end.checked_add(i.checked_mul(4).ok_or(CorruptionKind::Truncated)?);
+        let word = at.and_then(|at| codec::get_u32(self.data.get(at..)?));
+        let off = word.ok_or(CorruptionKind::Truncated)? as usize;
+        if off > self.entries_end {
+            return Err(CorruptionKind::Truncated);
+        }
+        Ok(off)
+    }
+
+    /// The entries area.
+    fn entries(&self) -> &[u8] {
+        self.data.get(..self.entries_end).unwrap_or_default()
+    }
+}
+
+/// Decodes the entry at `pos` of `entries` given the previous key's length. Returns
+/// `(shared, suffix range, value range, end)`.
+fn decode_entry(
+    entries: &[u8],
+    pos: usize,
+    prev_len: usize,
+) -> Result<(usize, Range<usize>, Range<usize>, usize), CorruptionKind> {
+    let mut d = Decoder::new(entries.get(pos..).ok_or(CorruptionKind::Truncated)?);
+    let shared = d.varint().map_err(decode_err)?;
+    let unshared = d.varint().map_err(decode_err)?;
+    let vlen = d.varint().map_err(decode_err)?;
+    let shared = usize::try_from(shared).map_err(|_| CorruptionKind::Truncated)?;
+    if shared > prev_len {
+        return Err(CorruptionKind::Truncated);
+    }
+    let unshared = usize::try_from(unshared).map_err(|_| CorruptionKind::Truncated)?;
+    let vlen = usize::try_from(vlen).map_err(|_| CorruptionKind::Truncated)?;
+    let key_at = pos + d.position();
+    d.bytes(unshared).map_err(decode_err)?;
+    d.bytes(vlen).map_err(decode_err)?;
+    let val_at = key_at + unshared;
+    let end = val_at + vlen;
+    Ok((shared, key_at..val_at, val_at..end, end))
+}
+
+/// A forward iterator over one block. It owns a reference to the block, so it can outlive the
+/// call that loaded it.
+#[derive(Debug)]
+pub struct BlockIter {
+    block: Arc<Block>,
+    /// Where the next entry starts.
+    next: usize,
+    key: Vec<u8>,
+    value: Range<usize>,
+    valid: bool,
+}
+
+impl BlockIter {
+    /// An iterator before the first entry of `block`.
+    pub fn new(block: Arc<Block>) -> Self {
+        BlockIter { block, next: 0, key: Vec::new(), value: 0..0, valid: false }
+    }
+
+    /// Positions before the entry at restart point `i`.
+    fn seek_to_restart(&mut self, i: usize) -> Result<(), CorruptionKind> {
+        self.next = self.block.restart(i)?;
+        self.key.clear();
+        self.valid = false;
+        Ok(())
+    }
+
+    /// Moves to the next entry; `false` (and invalid) at the end of the block.
+    pub fn advance(&mut self) -> Result<bool, CorruptionKind> {
+        let entries = self.block.entries();
+        if self.next >= entries.len() {
+            self.valid = false;
+            return Ok(false);
+        }
+        let (shared, suffix, value, end) = decode_entry(entries, self.next, self.key.len())?;
+        self.key.truncate(shared);
+        self.key.extend_from_slice(entries.get(suffix).unwrap_or_default());
+        self.value = value;
+        self.next = end;
+        self.valid = true;
+        Ok(true)
+    }
+
+    /// `true` when positioned at an entry.
+    pub fn valid(&self) -> bool {
+        self.valid
+    }
+
+    /// The current key (meaningful only when [`valid`](Self::valid)).
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    /// The current value, sharing the block's memory.
+    pub fn value(&self) -> Bytes {
+        self.block.data.slice(self.value.clone())
+    }
+
+    /// The current value as a slice.
+    pub fn value_slice(&self) -> &[u8] {
+        self.block.data.get(self.value.clone()).unwrap_or_default()
+    }
+
+    /// Full key stored at restart point `i` (restart entries share nothing).
+    fn restart_key(&self, i: usize) -> Result<&[u8], CorruptionKind> {
+        let entries = self.block.entries();
+        let (shared, suffix, _, _) = decode_entry(entries, self.block.restart(i)?, 0)?;
+        debug_assert_eq!(shared, 0);
+        entries.get(suffix).ok_or(CorruptionKind::Truncated)
+    }
+
+    /// Positions at the first entry whose encoded internal key is `>= target`; `false` if
+    /// every entry is smaller. Binary search over restart points, then a scan of one run.
+    pub fn seek(&mut self, target: &KeyRef<'_>) -> Result<bool, CorruptionKind> {
+        let (mut lo, mut hi) = (0, self.block.restarts - 1);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if KeyRef::parse(self.restart_key(mid)?)?.cmp_key(target) == Ordering::Less {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        self.seek_to_restart(lo)?;
+        while self.advance()? {
+            if KeyRef::parse(&self.key)?.cmp_key(target) != Ordering::Less {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}

@@ -1,0 +1,309 @@
+//! Reading a table: open (footer, properties, filter, top-level index), block loading through
+//! the cache, and point lookups.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::cmp::Ordering;
+
+use bytes::Bytes;
+use strata_vfs::RandomRead;
+
+use super::TableProps;
+use super::block::{Block, BlockIter};
+use super::bloom::Filter;
+use super::format::{self, BlockHandle, FOOTER_LEN, Footer, IndexKind, KeyRef};
+use crate::cache::BlockCache;
+use crate::error::{CorruptionKind, Error, IoOp, Result};
+use crate::key::{MAX_SEQ, SeqNo, Timestamp, ValueKind};
+use crate::memtable::Lookup;
+
+/// One index entry, decoded: the last key of the block (or partition) it points at.
+#[derive(Debug, Clone)]
+pub(super) struct IndexEntry {
+    pub user_key: Bytes,
+    pub ts: u64,
+    pub packed: u64,
+    pub handle: BlockHandle,
+}
+
+impl IndexEntry {
+    pub fn key(&self) -> KeyRef<'_> {
+        KeyRef { user_key: &self.user_key, ts: self.ts, packed: self.packed }
+    }
+}
+
+/// Decodes every entry of an index block.
+pub(super) fn decode_index(block: Arc<Block>) -> Result<Vec<IndexEntry>, CorruptionKind> {
+    let mut it = BlockIter::new(block);
+    let mut out = Vec::new();
+    while it.advance()? {
+        let k = KeyRef::parse(it.key())?;
+        let handle = BlockHandle::decode_exact(it.value_slice())?;
+        out.push(IndexEntry {
+            user_key: Bytes::copy_from_slice(k.user_key),
+            ts: k.ts,
+            packed: k.packed,
+            handle,
+        });
+    }
+    Ok(out)
+}
+
+/// First entry whose key is `>= target` (`entries.len()` if none).
+pub(super) fn lower_bound(entries: &[IndexEntry], target: &KeyRef<'_>) -> usize {
+    entries.partition_point(|e| e.key().cmp_key(target) == Ordering::Less)
+}
+
+/// An open table. Reads take `&self`; the table is `Send + Sync` when `R` is.
+pub struct Table<R: RandomRead> {
+    file: R,
+    name: String,
+    file_no: u64,
+    cache: Option<Arc<BlockCache>>,
+    /// End of the block area (start of the footer): every handle must end at or before it.
+    data_end: u64,
+    props: TableProps,
+    filter: Filter,
+    index_kind: IndexKind,
+    /// The single-level index (data block handles) or the top level (partition handles).
+    top: Arc<[IndexEntry]>,
+}
+
+impl<R: RandomRead> core::fmt::Debug for Table<R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Table")
+            .field("name", &self.name)
+            .field("file_no", &self.file_no)
+            .field("entries", &self.props.entries)
+            .field("index_kind", &self.index_kind)
+            .finish()
+    }
+}
+
+impl<R: RandomRead> Table<R> {
+    /// Reads and checks the footer, properties, filter and (top-level) index. `name` appears
+    /// in errors; `file_no` keys this table's blocks in `cache`.
+    pub fn open(
+        file: R,
+        name: String,
+        file_no: u64,
+        cache: Option<Arc<BlockCache>>,
+    ) -> Result<Self> {
+        let file_size = file.len().map_err(|e| Error::io(IoOp::Size, &name, e))?;
+        let data_end = file_size
+            .checked_sub(FOOTER_LEN as u64)
+            .ok_or_else(|| Error::corruption(&name, 0, CorruptionKind::Truncated))?;
+        let mut buf = [0u8; FOOTER_LEN];
+        file.read_exact_at(data_end, &mut buf).map_err(|e| Error::io(IoOp::Read, &name, e))?;
+        let footer = Footer::decode(&buf).map_err(|k| Error::corruption(&name, data_end, k))?;
+        let bad = |h: BlockHandle, k| Error::corruption(&name, h.offset, k);
+        let props = read_block_at(&file, &name, data_end, footer.props)?;
+        let props = format::decode_props(&props, file_size).map_err(|k| bad(footer.props, k))?;
+        let filter = read_block_at(&file, &name, data_end, footer.filter)?;
+        let filter = Filter::new(filter).map_err(|k| bad(footer.filter, k))?;
+        let index = read_block_at(&file, &name, data_end, footer.index)?;
+        let index = Block::new(index).map_err(|k| bad(footer.index, k))?;
+        let top = decode_index(Arc::new(index)).map_err(|k| bad(footer.index, k))?.into();
+        Ok(Table {
+            file,
+            name,
+            file_no,
+            cache,
+            data_end,
+            props,
+            filter,
+            index_kind: footer.index_kind,
+            top,
+        })
+    }
+
+    fn bad(&self, h: BlockHandle, kind: CorruptionKind) -> Error {
+        Error::corruption(&self.name, h.offset, kind)
+    }
+
+    /// Reads, checks and decompresses the block at `h`, bypassing the cache.
+    fn read_raw(&self, h: BlockHandle) -> Result<Bytes> {
+        read_block_at(&self.file, &self.name, self.data_end, h)
+    }
+
+    /// The block at `h`, from the cache if there, else read and cached.
+    pub(super) fn block(&self, h: BlockHandle) -> Result<Arc<Block>> {
+        if let Some(c) = &self.cache
+            && let Some(b) = c.get(self.file_no, h.offset)
+        {
+            return Ok(b);
+        }
+        let block = Arc::new(Block::new(self.read_raw(h)?).map_err(|k| self.bad(h, k))?);
+        if let Some(c) = &self.cache {
+            c.insert(self.file_no, h.offset, Arc::clone(&block), block.charge());
+        }
+        Ok(block)
+    }
+
+    /// The decoded entries of index partition `p` (for a single-level index, `p` must be 0 and
+    /// the answer is the index itself).
+    pub(super) fn partition(&self, p: usize) -> Result<Arc<[IndexEntry]>> {
+        match self.index_kind {
+            IndexKind::Single => Ok(Arc::clone(&self.top)),
+            IndexKind::Partitioned => {
+                let Some(e) = self.top.get(p) else { return Ok(Arc::from(Vec::new())) };
+                let block = self.block(e.handle)?;
+                Ok(decode_index(block).map_err(|k| self.bad(e.handle, k))?.into())
+            }
+        }
+    }
+
+    /// Number of index partitions (1 for a single-level index).
+    pub(super) fn partition_count(&self) -> usize {
+        match self.index_kind {
+            IndexKind::Single => 1,
+            IndexKind::Partitioned => self.top.len(),
+        }
+    }
+
+    /// The top-level index entries.
+    pub(super) fn top(&self) -> &[IndexEntry] {
+        &self.top
+    }
+
+    /// How the index is organised.
+    pub(super) fn index_kind(&self) -> IndexKind {
+        self.index_kind
+    }
+
+    /// Wraps a decode error in the block at `h`.
+    pub(super) fn corrupt(&self, h: BlockHandle, kind: CorruptionKind) -> Error {
+        self.bad(h, kind)
+    }
+
+    /// The table's properties.
+    pub fn props(&self) -> &TableProps {
+        &self.props
+    }
+
+    /// The file name given at open.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file number given at open (the block cache key).
+    pub fn file_no(&self) -> u64 {
+        self.file_no
+    }
+
+    /// `false` only if the table certainly holds no version of `user_key` (bloom filter).
+    pub fn may_contain(&self, user_key: &[u8]) -> bool {
+        self.filter.may_contain(user_key)
+    }
+
+    /// The newest version of `user_key` with `seq <= snapshot` and, if `at_ts` is given,
+    /// `ts <= at_ts`: the same answer as [`crate::memtable::Memtable::get`] would give for the
+    /// same entries.
+    pub fn get(
+        &self,
+        user_key: &[u8],
+        snapshot: SeqNo,
+        at_ts: Option<Timestamp>,
+    ) -> Result<Lookup> {
+        let outside = user_key < self.props.smallest.user_key.as_ref()
+            || user_key > self.props.largest.user_key.as_ref();
+        if outside || !self.may_contain(user_key) {
+            return Ok(Lookup::Absent);
+        }
+        let target = KeyRef {
+            user_key,
+            ts: at_ts.unwrap_or(Timestamp::MAX),
+            packed: format::pack(MAX_SEQ, ValueKind::Set),
+        };
+        let mut blocks = Handles::seek(self, target);
+        let mut first = true;
+        while let Some(h) = blocks.next(self)? {
+            let mut it = BlockIter::new(self.block(h)?);
+            let positioned = if first { it.seek(&target) } else { it.advance() };
+            first = false;
+            let mut more = positioned.map_err(|k| self.bad(h, k))?;
+            while more {
+                let k = KeyRef::parse(it.key()).map_err(|c| self.bad(h, c))?;
+                if k.user_key != user_key {
+                    return Ok(Lookup::Absent);
+                }
+                if k.seq() <= snapshot {
+                    let (ts, seq) = (k.ts, k.seq());
+                    return Ok(match k.kind().map_err(|c| self.bad(h, c))? {
+                        ValueKind::Set => Lookup::Value { ts, seq, value: it.value() },
+                        ValueKind::Delete => Lookup::Deleted { ts, seq },
+                    });
+                }
+                more = it.advance().map_err(|c| self.bad(h, c))?;
+            }
+        }
+        Ok(Lookup::Absent)
+    }
+}
+
+/// Reads the block at `h` (which must end by `data_end`), checks its trailer and returns its
+/// uncompressed contents.
+fn read_block_at<R: RandomRead>(
+    file: &R,
+    name: &str,
+    data_end: u64,
+    h: BlockHandle,
+) -> Result<Bytes> {
+    let bad = |k| Error::corruption(name, h.offset, k);
+    let end = h.end().ok_or_else(|| bad(CorruptionKind::Truncated))?;
+    if end > data_end {
+        return Err(bad(CorruptionKind::Truncated));
+    }
+    let len = usize::try_from(end - h.offset).map_err(|_| bad(CorruptionKind::Truncated))?;
+    let mut buf = alloc::vec![0u8; len];
+    file.read_exact_at(h.offset, &mut buf).map_err(|e| Error::io(IoOp::Read, name, e))?;
+    format::unwrap_block(buf).map_err(bad)
+}
+
+/// Data block handles in order, from the first block that can hold a target key: the walk a
+/// point lookup needs when a key's versions span blocks (or partitions).
+struct Handles<'a> {
+    /// Next top-level entry to use.
+    top: usize,
+    /// Partitioned index: the current partition's iterator and handle.
+    part: Option<(BlockIter, BlockHandle)>,
+    /// The first partition entered is searched for `target`; later ones are read from the
+    /// start.
+    seek_first: bool,
+    target: KeyRef<'a>,
+}
+
+impl<'a> Handles<'a> {
+    fn seek<R: RandomRead>(t: &Table<R>, target: KeyRef<'a>) -> Handles<'a> {
+        Handles { top: lower_bound(t.top(), &target), part: None, seek_first: true, target }
+    }
+
+    fn next<R: RandomRead>(&mut self, t: &Table<R>) -> Result<Option<BlockHandle>> {
+        if t.index_kind() == IndexKind::Single {
+            let h = t.top().get(self.top).map(|e| e.handle);
+            self.top += 1;
+            return Ok(h);
+        }
+        loop {
+            if let Some((it, ph)) = &mut self.part {
+                let ph = *ph;
+                let more = if self.seek_first {
+                    self.seek_first = false;
+                    it.seek(&self.target)
+                } else {
+                    it.advance()
+                };
+                if more.map_err(|k| t.corrupt(ph, k))? {
+                    return BlockHandle::decode_exact(it.value_slice())
+                        .map(Some)
+                        .map_err(|k| t.corrupt(ph, k));
+                }
+                self.part = None;
+            }
+            let Some(e) = t.top().get(self.top) else { return Ok(None) };
+            self.top += 1;
+            self.part = Some((BlockIter::new(t.block(e.handle)?), e.handle));
+        }
+    }
+}

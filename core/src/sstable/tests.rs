@@ -1,0 +1,798 @@
+//! Tables end to end: worked examples, a model round trip, damage at every byte.
+
+#![expect(clippy::indexing_slicing, reason = "tests build and damage files at chosen offsets")]
+
+extern crate std;
+
+use alloc::collections::BTreeSet;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+use std::println;
+
+use bytes::Bytes;
+use strata_vfs::{FileKind, MemFs, RandomRead, Vfs};
+
+use super::format::{self, FOOTER_LEN, block_checksum};
+use super::*;
+use crate::cache::BlockCache;
+use crate::error::CorruptionKind;
+use crate::key::ValueKind;
+use crate::memtable::{Lookup, Memtable};
+
+// ---- helpers ----
+
+type Entry = (InternalKey, Bytes);
+
+/// A read-only file over shared bytes.
+#[derive(Debug, Clone)]
+struct VecFile(Arc<Vec<u8>>);
+
+impl RandomRead for VecFile {
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> strata_vfs::Result<()> {
+        let start = usize::try_from(offset).map_err(|_| strata_vfs::ErrorKind::UnexpectedEof)?;
+        let src = start
+            .checked_add(buf.len())
+            .and_then(|end| self.0.get(start..end))
+            .ok_or(strata_vfs::ErrorKind::UnexpectedEof)?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+    fn len(&self) -> strata_vfs::Result<u64> {
+        Ok(self.0.len() as u64)
+    }
+}
+
+fn ik(user: &[u8], ts: u64, seq: u64, kind: ValueKind) -> InternalKey {
+    InternalKey::new(Bytes::copy_from_slice(user), ts, seq, kind)
+}
+
+fn opts(block_size: usize, compression: bool) -> TableOptions {
+    TableOptions { block_size, compression, ..TableOptions::default() }
+}
+
+/// Builds a table from sorted entries in a fresh MemFs; returns its bytes and properties.
+fn build(entries: &[Entry], o: TableOptions) -> (Vec<u8>, TableProps) {
+    let fs = MemFs::new();
+    let w = fs.create("000001.sst", FileKind::Table).expect("create");
+    let mut b = TableBuilder::new(w, "000001.sst".to_string(), o);
+    for (k, v) in entries {
+        b.add(k, v).expect("add");
+    }
+    assert_eq!(b.entries(), entries.len() as u64);
+    let props = b.finish().expect("finish");
+    let bytes = fs.read_all("000001.sst").expect("read");
+    assert_eq!(props.file_size, bytes.len() as u64);
+    (bytes, props)
+}
+
+fn open(bytes: Vec<u8>, cache: Option<Arc<BlockCache>>) -> Result<Arc<Table<VecFile>>> {
+    Ok(Arc::new(Table::open(VecFile(Arc::new(bytes)), "t.sst".to_string(), 1, cache)?))
+}
+
+/// Every entry of a cursor until it ends or fails.
+fn scan(
+    table: &Arc<Table<VecFile>>,
+    forward: bool,
+    start: Option<&InternalKey>,
+) -> Result<Vec<Entry>> {
+    let mut c = TableCursor::new(Arc::clone(table), forward, start)?;
+    let mut out = Vec::new();
+    while let Some(e) = c.peek() {
+        out.push(e.clone());
+        c.advance()?;
+    }
+    Ok(out)
+}
+
+fn memtable_of(entries: &[Entry]) -> Memtable {
+    let m = Memtable::new(1);
+    for (k, v) in entries {
+        m.insert(k.clone(), v.clone());
+    }
+    m
+}
+
+// ---- randomness: SplitMix64, seeds printed and overridable with STRATA_SEED ----
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next() % n }
+    }
+    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
+        &v[self.below(v.len() as u64) as usize]
+    }
+}
+
+fn seeded(test: &str) -> Rng {
+    let seed = match std::env::var("STRATA_SEED") {
+        Ok(s) => s.parse().expect("STRATA_SEED must be a u64"),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64),
+    };
+    println!("{test}: seed {seed} (rerun with STRATA_SEED={seed})");
+    Rng(seed)
+}
+
+/// A mostly compressible value of `len` bytes.
+fn value(rng: &mut Rng, len: usize) -> Bytes {
+    let base = rng.below(26) as u8;
+    (0..len)
+        .map(
+            |j| if rng.below(8) == 0 { rng.next() as u8 } else { b'a' + (base + j as u8 % 7) % 26 },
+        )
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+/// `n` entries over a pool of user keys sharing prefixes, several versions each, tombstones,
+/// unique sequence numbers; sorted.
+fn random_entries(
+    rng: &mut Rng,
+    n: usize,
+    distinct: usize,
+    max_value: usize,
+) -> (Vec<Entry>, Vec<Bytes>) {
+    let mut pool = BTreeSet::new();
+    pool.insert(Bytes::new());
+    while pool.len() < distinct {
+        let len = 1 + rng.below(20) as usize;
+        let k: Vec<u8> = (0..len).map(|_| b"abcd"[rng.below(4) as usize]).collect();
+        pool.insert(Bytes::from(k));
+    }
+    let pool: Vec<Bytes> = pool.into_iter().collect();
+    let mut entries: Vec<Entry> = (0..n)
+        .map(|i| {
+            let user = rng.pick(&pool).clone();
+            let ts = if rng.below(50) == 0 { u64::MAX - rng.below(3) } else { rng.below(200) };
+            let seq = i as u64 + 1;
+            if rng.below(5) == 0 {
+                (InternalKey::new(user, ts, seq, ValueKind::Delete), Bytes::new())
+            } else {
+                let len = rng.below(max_value as u64 + 1) as usize;
+                (InternalKey::new(user, ts, seq, ValueKind::Set), value(rng, len))
+            }
+        })
+        .collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    (entries, pool)
+}
+
+/// A key to start a cursor from: an existing one, or one between existing ones.
+fn random_start(rng: &mut Rng, entries: &[Entry], pool: &[Bytes]) -> InternalKey {
+    match rng.below(3) {
+        0 => rng.pick(entries).0.clone(),
+        1 => {
+            let mut u = rng.pick(pool).to_vec();
+            if rng.below(2) == 0 {
+                u.push(b'b');
+            }
+            ik(&u, rng.below(220), rng.below(60_000), ValueKind::Set)
+        }
+        _ => InternalKey::seek_first(rng.pick(pool).clone()),
+    }
+}
+
+// ---- worked examples (docs/format/block.md, docs/format/sstable.md) ----
+
+#[test]
+fn sstable_block_worked_example_bytes() {
+    let mut b = BlockBuilder::new(16);
+    b.add(b"abc", b"1");
+    b.add(b"abd", b"22");
+    b.add(b"b", b"");
+    let block = b.finish();
+    #[rustfmt::skip]
+    let want: &[u8] = &[
+        0x00, 0x03, 0x01, b'a', b'b', b'c', b'1',   // entry 0 at offset 0 (restart)
+        0x02, 0x01, 0x02, b'd', b'2', b'2',          // entry 1 at offset 7
+        0x00, 0x01, 0x00, b'b',                      // entry 2 at offset 13
+        0x00, 0x00, 0x00, 0x00,                      // restart[0] = 0
+        0x01, 0x00, 0x00, 0x00,                      // 1 restart point
+    ];
+    assert_eq!(block, want);
+    assert_eq!(block_checksum(&block, 0).to_le_bytes(), [0x41, 0x23, 0x55, 0x17]);
+    let decoded = Arc::new(Block::new(Bytes::from(block)).expect("valid"));
+    let mut it = BlockIter::new(decoded);
+    let mut seen = Vec::new();
+    while it.advance().expect("valid") {
+        seen.push((it.key().to_vec(), it.value_slice().to_vec()));
+    }
+    assert_eq!(
+        seen,
+        [
+            (b"abc".to_vec(), b"1".to_vec()),
+            (b"abd".to_vec(), b"22".to_vec()),
+            (b"b".to_vec(), vec![])
+        ]
+    );
+}
+
+/// The two-entry table of `docs/format/sstable.md`.
+fn example_table() -> (Vec<u8>, TableProps) {
+    let entries = [
+        (ik(b"a", 5, 1, ValueKind::Set), Bytes::from_static(b"x")),
+        (ik(b"b", 5, 2, ValueKind::Delete), Bytes::new()),
+    ];
+    build(&entries, opts(4096, false))
+}
+
+#[test]
+fn sstable_table_worked_example_bytes() {
+    let (bytes, props) = example_table();
+    let z7 = [0u8; 7];
+    let mut want: Vec<u8> = Vec::new();
+    let mut put = |parts: &[&[u8]]| parts.iter().for_each(|p| want.extend_from_slice(p));
+    // Data block at 0, payload 49 bytes.
+    put(&[&[0x00, 0x11, 0x01], b"a", &[5], &z7, &[0x01, 0x01], &z7[..6], b"x"]);
+    put(&[&[0x00, 0x11, 0x00], b"b", &[5], &z7, &[0x00, 0x02], &z7[..6]]);
+    put(&[&[0, 0, 0, 0], &[1, 0, 0, 0], &[0x00, 0xdc, 0xf6, 0x29, 0x00]]);
+    // Filter block at 54, payload 9 bytes.
+    put(&[
+        &[0x11, 0x20, 0xc4, 0x80, 0x10, 0x43, 0x04, 0x08, 0x07],
+        &[0x00, 0x2f, 0x51, 0xeb, 0xb1],
+    ]);
+    // Properties block at 68, payload 50 bytes.
+    put(&[&[0x01, 0x02, 0x01, 0x01, 0x00, 0x23, 0x0e, 0x22, 0x01, 0x01, 0x02, 0x05, 0x05, 0x00]]);
+    put(&[&[0x11], b"a", &[5], &z7, &[0x01, 0x01], &z7[..6]]);
+    put(&[&[0x11], b"b", &[5], &z7, &[0x00, 0x02], &z7[..6]]);
+    put(&[&[0x00, 0xca, 0xfc, 0x08, 0xf8]]);
+    // Index block at 123, payload 30 bytes: last key of block 0 -> (offset 0, size 49).
+    put(&[&[0x00, 0x11, 0x02], b"b", &[5], &z7, &[0x00, 0x02], &z7[..6], &[0x00, 0x31]]);
+    put(&[&[0, 0, 0, 0], &[1, 0, 0, 0], &[0x00, 0xae, 0x69, 0xd0, 0xe1]]);
+    // Footer at 158.
+    #[rustfmt::skip]
+    put(&[
+        &[0x7b, 0, 0, 0, 0, 0, 0, 0], &[0x1e, 0, 0, 0, 0, 0, 0, 0],   // index: 123, 30
+        &[0x36, 0, 0, 0, 0, 0, 0, 0], &[0x09, 0, 0, 0, 0, 0, 0, 0],   // filter: 54, 9
+        &[0x44, 0, 0, 0, 0, 0, 0, 0], &[0x32, 0, 0, 0, 0, 0, 0, 0],   // props: 68, 50
+        &[0x01, 0, 0, 0],                                             // single index, reserved
+        &[0x01, 0, 0, 0],                                             // format version 1
+        &[0x0f, 0xa4, 0x7c, 0xe0],                                    // masked CRC-32C of 0..56
+        b"STRATSST",
+    ]);
+    assert_eq!(bytes.len(), 226);
+    assert_eq!(hex(&bytes), hex(&want));
+    let footer = Footer::decode(&bytes[158..]).expect("footer");
+    assert_eq!(footer.index, BlockHandle { offset: 123, size: 30 });
+    assert_eq!((props.data_blocks, props.index_size, props.filter_size), (1, 35, 14));
+    assert_eq!((props.raw_key_bytes, props.raw_value_bytes, props.deletions), (34, 1, 1));
+    let t = open(bytes, None).expect("opens");
+    assert_eq!(t.props(), &props);
+    assert!(t.may_contain(b"a") && t.may_contain(b"b"));
+    assert_eq!(
+        t.get(b"a", 9, None).expect("get"),
+        Lookup::Value { ts: 5, seq: 1, value: Bytes::from_static(b"x") }
+    );
+    assert_eq!(t.get(b"b", 9, None).expect("get"), Lookup::Deleted { ts: 5, seq: 2 });
+}
+
+fn hex(b: &[u8]) -> String {
+    let mut s = String::new();
+    for (i, x) in b.iter().enumerate() {
+        if i % 16 == 0 {
+            s.push_str(&alloc::format!("\n{i:4}:"));
+        }
+        s.push_str(&alloc::format!(" {x:02x}"));
+    }
+    s
+}
+
+// ---- the model round trip ----
+
+/// The model's answer for a cursor from `start`: the index of the first entry `>= start`
+/// (forward) or one past the last entry `<= start` (backward).
+fn model_from(entries: &[Entry], forward: bool, start: Option<&InternalKey>) -> Vec<Entry> {
+    match (start, forward) {
+        (None, true) => entries.to_vec(),
+        (None, false) => entries.iter().rev().cloned().collect(),
+        (Some(s), true) => entries[entries.partition_point(|e| e.0 < *s)..].to_vec(),
+        (Some(s), false) => {
+            entries[..entries.partition_point(|e| e.0 <= *s)].iter().rev().cloned().collect()
+        }
+    }
+}
+
+/// Walks at most `limit` entries of a cursor.
+fn walk(
+    table: &Arc<Table<VecFile>>,
+    forward: bool,
+    start: Option<&InternalKey>,
+    limit: usize,
+) -> Vec<Entry> {
+    let mut c = TableCursor::new(Arc::clone(table), forward, start).expect("cursor");
+    let mut out = Vec::new();
+    while let Some(e) = c.peek() {
+        if out.len() == limit {
+            break;
+        }
+        out.push(e.clone());
+        c.advance().expect("advance");
+    }
+    out
+}
+
+fn round_trip(rng: &mut Rng, compression: bool, cache: Option<Arc<BlockCache>>) {
+    let (entries, pool) = random_entries(rng, 50_000, 12_000, 2000);
+    let (bytes, props) = build(&entries, opts(512, compression));
+    println!(
+        "compression {compression}: {} entries, {} bytes (raw {} + {}), {} data blocks, {} index partitions",
+        props.entries,
+        props.file_size,
+        props.raw_key_bytes,
+        props.raw_value_bytes,
+        props.data_blocks,
+        props.index_partitions
+    );
+    assert!(props.index_partitions > 1, "the index must be partitioned");
+    assert_eq!(props.entries, entries.len() as u64);
+    assert_eq!(
+        props.deletions,
+        entries.iter().filter(|e| e.0.kind == ValueKind::Delete).count() as u64
+    );
+    assert_eq!(props.smallest, entries[0].0);
+    assert_eq!(props.largest, entries[entries.len() - 1].0);
+    assert_eq!(props.max_seq, entries.len() as u64);
+    if compression {
+        assert!(props.file_size < props.raw_value_bytes * 3 / 4, "compression saves space");
+    } else {
+        assert!(props.file_size > props.raw_value_bytes);
+    }
+    let table = open(bytes, cache).expect("open");
+    assert_eq!(table.props(), &props);
+
+    assert_eq!(walk(&table, true, None, usize::MAX), entries, "full forward scan");
+    assert_eq!(
+        walk(&table, false, None, usize::MAX),
+        model_from(&entries, false, None),
+        "full backward scan"
+    );
+    for _ in 0..300 {
+        let start = random_start(rng, &entries, &pool);
+        let forward = rng.below(2) == 0;
+        let limit = 1 + rng.below(400) as usize;
+        let mut want = model_from(&entries, forward, Some(&start));
+        want.truncate(limit);
+        assert_eq!(
+            walk(&table, forward, Some(&start), limit),
+            want,
+            "from {start:?} forward {forward}"
+        );
+    }
+
+    let mem = memtable_of(&entries);
+    for i in 0..20_000 {
+        let user = if i % 4 == 0 {
+            let mut u = rng.pick(&pool).to_vec();
+            u.push(b'e');
+            Bytes::from(u)
+        } else {
+            rng.pick(&pool).clone()
+        };
+        let snapshot = rng.below(entries.len() as u64 + 2);
+        let at_ts = match rng.below(3) {
+            0 => None,
+            1 => Some(rng.below(220)),
+            _ => Some(u64::MAX - rng.below(4)),
+        };
+        assert_eq!(
+            table.get(&user, snapshot, at_ts).expect("get"),
+            mem.get(&user, snapshot, at_ts),
+            "get {user:?} at {snapshot} {at_ts:?}"
+        );
+    }
+
+    for (k, _) in &entries {
+        assert!(table.may_contain(&k.user_key), "no false negatives");
+    }
+    // Distinct absent keys: pool keys hold no 'e'.
+    let probes = 20_000;
+    let positives = (0..probes)
+        .filter(|i| {
+            let mut k = rng.pick(&pool).to_vec();
+            k.extend_from_slice(alloc::format!("e{i}").as_bytes());
+            table.may_contain(&k)
+        })
+        .count();
+    println!("bloom: {positives} false positives in {probes} absent keys");
+    assert!(positives * 50 <= probes, "false positive rate above 2%: {positives}/{probes}");
+}
+
+#[test]
+fn sstable_round_trip_matches_model_uncompressed() {
+    round_trip(&mut seeded("round_trip_uncompressed"), false, None);
+}
+
+#[test]
+fn sstable_round_trip_matches_model_compressed_cached() {
+    let cache = Arc::new(BlockCache::new(512 * 1024));
+    round_trip(&mut seeded("round_trip_compressed"), true, Some(Arc::clone(&cache)));
+    assert!(cache.hits() > 0 && cache.misses() > 0);
+    assert!(cache.usage() <= cache.capacity());
+}
+
+#[test]
+fn sstable_single_level_index_and_tiny_tables() {
+    let mut rng = seeded("single_level");
+    for n in [1usize, 2, 3, 17, 200] {
+        let (entries, pool) = random_entries(&mut rng, n, 1 + n / 2, 100);
+        for o in [
+            opts(4096, true),
+            opts(64, false),
+            TableOptions { restart_interval: 1, ..opts(128, true) },
+        ] {
+            let (bytes, props) = build(&entries, o.clone());
+            let table = open(bytes, None).expect("open");
+            assert_eq!(table.props(), &props);
+            assert_eq!(walk(&table, true, None, usize::MAX), entries);
+            assert_eq!(walk(&table, false, None, usize::MAX), model_from(&entries, false, None));
+            for _ in 0..50 {
+                let start = random_start(&mut rng, &entries, &pool);
+                for forward in [true, false] {
+                    assert_eq!(
+                        walk(&table, forward, Some(&start), usize::MAX),
+                        model_from(&entries, forward, Some(&start))
+                    );
+                }
+            }
+            let mem = memtable_of(&entries);
+            for u in &pool {
+                for snap in [0, n as u64 / 2, u64::MAX] {
+                    assert_eq!(table.get(u, snap, None).expect("get"), mem.get(u, snap, None));
+                }
+            }
+        }
+    }
+}
+
+// ---- damage ----
+
+/// `keys` user keys with 1-3 versions each, some tombstones.
+fn small_entries(keys: u64) -> Vec<Entry> {
+    let mut out = Vec::new();
+    let mut seq = 0;
+    for i in 0..keys {
+        for v in 0..(1 + i % 3) {
+            seq += 1;
+            let key = alloc::format!("key{i:03}");
+            let kind = if (i + v) % 5 == 4 { ValueKind::Delete } else { ValueKind::Set };
+            let val = if kind == ValueKind::Set {
+                Bytes::from(
+                    alloc::format!("value {i} {v} ").repeat(1 + (i as usize * 7 + v as usize) % 6),
+                )
+            } else {
+                Bytes::new()
+            };
+            out.push((ik(key.as_bytes(), 100 - v, seq, kind), val));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Reads everything a damaged table offers; every read must be correct or a corruption error.
+/// Returns how many reads failed.
+fn check_damaged(bytes: Vec<u8>, entries: &[Entry], mem: &Memtable, what: &str) -> usize {
+    let table = match open(bytes, Some(Arc::new(BlockCache::new(1 << 20)))) {
+        Ok(t) => t,
+        Err(e) => {
+            assert!(e.is_corruption(), "{what}: open failed with {e:?}");
+            return 1;
+        }
+    };
+    let mut failures = 0;
+    for forward in [true, false] {
+        let want = model_from(entries, forward, None);
+        let mut got = Vec::new();
+        let r = TableCursor::new(Arc::clone(&table), forward, None).and_then(|mut c| {
+            while let Some(e) = c.peek() {
+                got.push(e.clone());
+                c.advance()?;
+            }
+            Ok(())
+        });
+        match r {
+            Ok(()) => assert_eq!(got, want, "{what}: a damaged table returned wrong data"),
+            Err(e) => {
+                assert!(e.is_corruption(), "{what}: scan failed with {e:?}");
+                assert_eq!(got[..], want[..got.len()], "{what}: wrong data before the error");
+                failures += 1;
+            }
+        }
+    }
+    let mut users: Vec<&Bytes> = entries.iter().map(|e| &e.0.user_key).collect();
+    users.dedup();
+    for u in users {
+        for snap in [1, 20, u64::MAX] {
+            match table.get(u, snap, None) {
+                Ok(l) => {
+                    assert_eq!(l, mem.get(u, snap, None), "{what}: get {u:?} returned wrong data")
+                }
+                Err(e) => {
+                    assert!(e.is_corruption(), "{what}: get failed with {e:?}");
+                    failures += 1;
+                }
+            }
+        }
+    }
+    failures
+}
+
+fn damage_every_byte(keys: u64, o: TableOptions, partitioned: bool) {
+    let entries = small_entries(keys);
+    let mem = memtable_of(&entries);
+    let (bytes, props) = build(&entries, o);
+    println!(
+        "damage table: {} bytes, {} blocks, {} partitions",
+        bytes.len(),
+        props.data_blocks,
+        props.index_partitions
+    );
+    assert!((2048..=4096).contains(&bytes.len()), "table of {} bytes", bytes.len());
+    assert_eq!(props.index_partitions > 0, partitioned);
+    assert_eq!(check_damaged(bytes.clone(), &entries, &mem, "intact"), 0);
+    let mut detected = 0;
+    for at in 0..bytes.len() {
+        let mut bad = bytes.clone();
+        bad[at] ^= 1 << (at % 8);
+        detected +=
+            usize::from(check_damaged(bad, &entries, &mem, &alloc::format!("flip at {at}")) > 0);
+    }
+    // Every byte is covered by a checksum and read by a full scan (or at open).
+    assert_eq!(detected, bytes.len(), "every flip is detected");
+    for len in 0..bytes.len() {
+        let cut = bytes[..len].to_vec();
+        assert!(check_damaged(cut, &entries, &mem, &alloc::format!("cut at {len}")) > 0);
+    }
+}
+
+#[test]
+fn sstable_bit_flip_and_truncation_single_index() {
+    damage_every_byte(50, opts(256, true), false);
+}
+
+#[test]
+fn sstable_bit_flip_and_truncation_partitioned_index() {
+    damage_every_byte(20, TableOptions { restart_interval: 2, ..opts(64, false) }, true);
+}
+
+/// Rewrites the footer with `f` and a fresh checksum.
+fn with_footer(bytes: &[u8], f: impl FnOnce(&mut Footer)) -> Vec<u8> {
+    let at = bytes.len() - FOOTER_LEN;
+    let mut footer = Footer::decode(&bytes[at..]).expect("footer");
+    f(&mut footer);
+    let mut out = bytes[..at].to_vec();
+    out.extend_from_slice(&footer.encode());
+    out
+}
+
+fn corruption_kind(r: Result<Arc<Table<VecFile>>>) -> (u64, CorruptionKind) {
+    match r {
+        Err(Error::Corruption { offset, kind, .. }) => (offset, kind),
+        other => panic!("expected corruption, got {other:?}"),
+    }
+}
+
+#[test]
+fn sstable_footer_and_block_errors_name_the_right_kind() {
+    let (bytes, _) = example_table();
+    let end = bytes.len() as u64 - FOOTER_LEN as u64;
+    // Handles past the block area.
+    let b = with_footer(&bytes, |f| f.props.offset = end);
+    assert_eq!(corruption_kind(open(b, None)), (end, CorruptionKind::Truncated));
+    let b = with_footer(&bytes, |f| f.filter.size = u64::MAX);
+    assert_eq!(corruption_kind(open(b, None)), (54, CorruptionKind::Truncated));
+    let b = with_footer(&bytes, |f| f.index.size = 31);
+    assert_eq!(corruption_kind(open(b, None)), (123, CorruptionKind::Truncated));
+    // A handle to the wrong place: checksum mismatch.
+    let b = with_footer(&bytes, |f| f.index.offset = 0);
+    assert_eq!(corruption_kind(open(b, None)), (0, CorruptionKind::Checksum));
+    // Magic, version, checksum, tags.
+    let mut b = bytes.clone();
+    *b.last_mut().expect("byte") ^= 1;
+    assert_eq!(corruption_kind(open(b, None)), (end, CorruptionKind::BadMagic));
+    let mut b = bytes.clone();
+    b[end as usize + 52] = 2;
+    assert_eq!(corruption_kind(open(b, None)), (end, CorruptionKind::UnsupportedVersion(2)));
+    let mut b = bytes.clone();
+    b[end as usize + 3] ^= 0x40;
+    assert_eq!(corruption_kind(open(b, None)), (end, CorruptionKind::Checksum));
+    let b = with_footer(&bytes, |f| f.index_kind = IndexKind::Partitioned);
+    let t = open(b, None).expect("the top level decodes either way");
+    assert!(
+        t.get(b"a", 9, None).is_err_and(|e| e.is_corruption()),
+        "data read as an index partition"
+    );
+    assert_eq!(corruption_kind(open(bytes[..10].to_vec(), None)), (0, CorruptionKind::Truncated));
+
+    // A block with a valid checksum but an unknown compression type.
+    let mut b = bytes.clone();
+    b[49] = 7;
+    let crc = block_checksum(&b[..49], 7).to_le_bytes();
+    b[50..54].copy_from_slice(&crc);
+    let t = open(b, None).expect("data blocks are read lazily");
+    match t.get(b"a", 9, None) {
+        Err(Error::Corruption { offset: 0, kind: CorruptionKind::UnknownTag(7), .. }) => {}
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn sstable_lz4_declared_length_is_bounded() {
+    // A compressed payload that claims 1 GiB, or more than lz4 can expand to, is refused
+    // without allocating it.
+    for declared in [1u64 << 30, 10_000, 3] {
+        let mut payload = Vec::new();
+        crate::codec::put_varint(&mut payload, declared);
+        payload.extend_from_slice(&[0x10, b'a']); // one literal "a"
+        let mut stored = payload.clone();
+        stored.push(1);
+        stored.extend_from_slice(&block_checksum(&payload, 1).to_le_bytes());
+        assert_eq!(format::unwrap_block(stored), Err(CorruptionKind::Truncated), "{declared}");
+    }
+    let mut payload = Vec::new();
+    crate::codec::put_varint(&mut payload, 1);
+    payload.extend_from_slice(&[0x10, b'a']);
+    let mut stored = payload.clone();
+    stored.push(1);
+    stored.extend_from_slice(&block_checksum(&payload, 1).to_le_bytes());
+    assert_eq!(format::unwrap_block(stored).as_deref(), Ok(&b"a"[..]));
+}
+
+#[test]
+fn sstable_random_bytes_never_panic() {
+    let mut rng = seeded("random_bytes");
+    for _ in 0..2000 {
+        let len = rng.below(300) as usize;
+        let mut data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        if let Some(b) = Block::new(Bytes::from(data.clone())).ok().map(Arc::new) {
+            let mut it = BlockIter::new(Arc::clone(&b));
+            let mut n = 0;
+            while let Ok(true) = it.advance() {
+                n += 1;
+                assert!(n <= len);
+            }
+            let target = ik(b"abc", 5, 5, ValueKind::Set);
+            let _ = BlockIter::new(b).seek(&format::KeyRef::of(&target));
+        }
+        let _ = Filter::new(Bytes::from(data.clone())).map(|f| f.may_contain(b"x"));
+        let _ = format::decode_props(&data, 0);
+        let _ = Footer::decode(&data);
+        data.push(rng.below(3) as u8);
+        let crc = block_checksum(&data[..data.len() - 1], data[data.len() - 1]).to_le_bytes();
+        data.extend_from_slice(&crc);
+        let _ = format::unwrap_block(data);
+    }
+}
+
+// ---- the builder's contract ----
+
+#[test]
+fn sstable_builder_rejects_bad_input() {
+    let fs = MemFs::new();
+    let new = |name: &str, o: TableOptions| {
+        TableBuilder::new(fs.create(name, FileKind::Table).expect("create"), name.to_string(), o)
+    };
+    let mut b = new("1.sst", TableOptions::default());
+    b.add(&ik(b"b", 5, 5, ValueKind::Set), b"v").expect("first");
+    for k in [
+        ik(b"b", 5, 5, ValueKind::Set),
+        ik(b"a", 9, 9, ValueKind::Set),
+        ik(b"b", 6, 1, ValueKind::Set),
+    ] {
+        assert!(matches!(b.add(&k, b"v"), Err(Error::InvalidArgument { .. })), "{k:?}");
+    }
+    assert!(matches!(
+        b.add(&ik(b"b", 5, 1 << 56, ValueKind::Set), b""),
+        Err(Error::InvalidArgument { .. })
+    ));
+    b.add(&ik(b"b", 5, 4, ValueKind::Set), b"older").expect("an older version");
+    assert_eq!(b.entries(), 2);
+    assert!(b.estimated_size() > 0);
+    b.finish().expect("finish");
+
+    let b = new("2.sst", TableOptions::default());
+    assert!(matches!(b.finish(), Err(Error::InvalidArgument { .. })), "empty table");
+    let mut b = new("3.sst", TableOptions { block_size: 10, ..TableOptions::default() });
+    assert!(matches!(
+        b.add(&ik(b"a", 1, 1, ValueKind::Set), b""),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert!(TableOptions { restart_interval: 0, ..TableOptions::default() }.validate().is_err());
+    assert!(TableOptions { bloom_bits_per_key: 65, ..TableOptions::default() }.validate().is_err());
+    assert!(TableOptions::default().validate().is_ok());
+}
+
+#[test]
+fn sstable_without_filter_and_with_large_values() {
+    let entries = vec![
+        (ik(b"big", 1, 1, ValueKind::Set), Bytes::from(vec![7u8; 100_000])),
+        (ik(b"big2", 1, 2, ValueKind::Set), Bytes::from(vec![9u8; 70_000])),
+        (ik(b"small", 1, 3, ValueKind::Set), Bytes::from_static(b"s")),
+    ];
+    for compression in [false, true] {
+        let o = TableOptions { bloom_bits_per_key: 0, ..opts(4096, compression) };
+        let (bytes, props) = build(&entries, o);
+        assert_eq!(props.data_blocks, 3);
+        assert_eq!(compression, props.file_size < 10_000, "{}", props.file_size);
+        let t = open(bytes, None).expect("open");
+        assert!(t.may_contain(b"anything"), "no filter matches everything");
+        assert_eq!(scan(&t, true, None).expect("scan"), entries);
+        assert_eq!(
+            t.get(b"big2", 9, None).expect("get"),
+            Lookup::Value { ts: 1, seq: 2, value: entries[1].1.clone() }
+        );
+        assert_eq!(t.get(b"bi", 9, None).expect("get"), Lookup::Absent);
+        assert_eq!(t.get(b"zzz", 9, None).expect("get"), Lookup::Absent);
+    }
+}
+
+#[test]
+fn sstable_shared_table_concurrent_reads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Table<strata_vfs::MemFile>>();
+    assert_send_sync::<TableCursor<strata_vfs::MemFile>>();
+    let mut rng = seeded("concurrent_reads");
+    let (entries, pool) = random_entries(&mut rng, 5000, 1000, 300);
+    let (bytes, _) = build(&entries, opts(512, true));
+    let cache = Arc::new(BlockCache::with_shards(64 * 1024, 4));
+    let table = open(bytes, Some(Arc::clone(&cache))).expect("open");
+    let mem = Arc::new(memtable_of(&entries));
+    let entries = Arc::new(entries);
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let (table, mem, pool, entries) =
+                (Arc::clone(&table), Arc::clone(&mem), pool.clone(), Arc::clone(&entries));
+            std::thread::spawn(move || {
+                let mut rng = Rng(t);
+                for _ in 0..2000 {
+                    let u = rng.pick(&pool);
+                    let snap = rng.below(6000);
+                    assert_eq!(table.get(u, snap, None).expect("get"), mem.get(u, snap, None));
+                }
+                let forward = t % 2 == 0;
+                assert_eq!(
+                    scan(&table, forward, None).expect("scan"),
+                    model_from(&entries, forward, None)
+                );
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("reader thread");
+    }
+    assert!(cache.hits() > 0);
+}
+
+#[test]
+fn sstable_crafted_empty_partitioned_index_reads_as_empty() {
+    // A well-formed file (every checksum valid) whose top-level index has no partitions.
+    let (bytes, _) = example_table();
+    let mut b = bytes[..158].to_vec();
+    let empty = BlockBuilder::new(1).finish();
+    b.extend_from_slice(&empty);
+    b.push(0);
+    b.extend_from_slice(&block_checksum(&empty, 0).to_le_bytes());
+    let mut footer = Footer::decode(&bytes[158..]).expect("footer");
+    footer.index = BlockHandle { offset: 158, size: empty.len() as u64 };
+    footer.index_kind = IndexKind::Partitioned;
+    b.extend_from_slice(&footer.encode());
+    let t = open(b, None).expect("opens");
+    assert_eq!(t.get(b"a", 9, None).expect("get"), Lookup::Absent);
+    for forward in [true, false] {
+        assert!(scan(&t, forward, None).expect("scan").is_empty());
+        let start = ik(b"a", 1, 1, ValueKind::Set);
+        assert!(scan(&t, forward, Some(&start)).expect("scan").is_empty());
+    }
+}

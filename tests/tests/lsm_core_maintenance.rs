@@ -1,0 +1,178 @@
+//! The core engine driven with no threads at all: commits, flushes and compactions all run on
+//! the test thread through `Engine::maintenance_step`, on MemFs, as a single-threaded device
+//! would run it.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use strata_core::iter::{KeyRange, Visibility};
+use strata_core::{Bytes, Engine, EngineOptions, LogicalClock, Mode, TxnCore};
+use strata_vfs::MemFs;
+
+fn options() -> EngineOptions {
+    let mut o = EngineOptions::default();
+    o.max_memtable_size = 64 * 1024;
+    o.wal_segment_size = 64 * 1024;
+    o.target_file_size = 64 * 1024;
+    o.base_level_bytes = 256 * 1024;
+    o.block_cache_bytes = 256 * 1024;
+    o
+}
+
+fn open(fs: &MemFs) -> Engine<MemFs> {
+    Engine::open(fs.clone(), options(), Arc::new(LogicalClock::default())).expect("opens")
+}
+
+fn commit(engine: &Engine<MemFs>, writes: &[(Vec<u8>, Option<Vec<u8>>)]) {
+    let mut txn = TxnCore::begin(engine, Mode::ReadWrite).expect("begin");
+    for (k, v) in writes {
+        match v {
+            Some(v) => txn.set(k, v).expect("set"),
+            None => txn.delete(k).expect("delete"),
+        }
+    }
+    engine.commit(txn.finish().expect("finish")).expect("commit");
+}
+
+fn all(engine: &Engine<MemFs>) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let txn = TxnCore::begin(engine, Mode::ReadOnly).expect("begin");
+    txn.range(engine, KeyRange::all(), None, None)
+        .expect("range")
+        .map(|r| r.expect("read"))
+        .map(|(k, v)| (k.to_vec(), v.to_vec()))
+        .collect()
+}
+
+#[test]
+fn a_whole_workload_with_no_threads() {
+    let seed = strata_tests::test_seed("a_whole_workload_with_no_threads");
+    let mut rng = strata_tests::Rng::new(seed);
+    let fs = MemFs::new();
+    let mut engine = open(&fs);
+    let mut model = BTreeMap::new();
+    let rounds = strata_tests::scaled(600);
+    for round in 0..rounds {
+        let mut writes = Vec::new();
+        for _ in 0..rng.range(1, 8) {
+            let key = format!("key{:05}", rng.below(3_000)).into_bytes();
+            if rng.percent(15) {
+                writes.push((key, None));
+            } else {
+                let len = rng.range(20, 600) as usize;
+                writes.push((key, Some(rng.bytes(len))));
+            }
+        }
+        commit(&engine, &writes);
+        for (k, v) in writes {
+            match v {
+                Some(v) => model.insert(k, v),
+                None => model.remove(&k),
+            };
+        }
+        engine.maintenance_step(usize::MAX).expect("maintenance");
+        if round % 150 == 149 {
+            assert_eq!(all(&engine), model, "round {round}");
+            engine.close().expect("close");
+            drop(engine);
+            engine = open(&fs);
+        }
+    }
+    assert_eq!(all(&engine), model);
+    let stats = engine.stats();
+    let flushes = stats.flushes.load(std::sync::atomic::Ordering::Relaxed);
+    let compactions = stats.compactions.load(std::sync::atomic::Ordering::Relaxed);
+    let levels = engine.levels();
+    eprintln!("flushes {flushes}, compactions {compactions}, levels {levels:?}");
+    assert!(levels.iter().skip(1).any(|l| l.files > 0), "data reached levels below L0");
+    assert!(levels[0].files < options().l0_compaction_trigger, "L0 was compacted");
+    // Point reads agree with ranges.
+    let txn = TxnCore::begin(&engine, Mode::ReadOnly).expect("begin");
+    for i in (0..3_000).step_by(7) {
+        let k = format!("key{i:05}").into_bytes();
+        assert_eq!(txn.get(&engine, &k).expect("get").map(|v| v.to_vec()), model.get(&k).cloned());
+    }
+}
+
+/// One merge over all 100 versions of a key keeps exactly the newest version of each stripe
+/// between live snapshots: what the snapshots (and new readers) can see, and nothing else.
+#[test]
+fn compaction_keeps_exactly_what_live_snapshots_can_see() {
+    let fs = MemFs::new();
+    let engine = open(&fs);
+    let hot_range = KeyRange {
+        lower: Bound::Included(Bytes::from_static(b"hot")),
+        upper: Bound::Included(Bytes::from_static(b"hot")),
+    };
+    let kept = |engine: &Engine<MemFs>| -> Vec<u32> {
+        engine
+            .scan_versions(u64::MAX, &hot_range, None)
+            .expect("scan")
+            .iter()
+            .map(|v| u32::from_le_bytes(v.value.as_ref().try_into().expect("4 bytes")))
+            .collect()
+    };
+    // All 100 versions fit in the first memtable, so they reach L0 in one table.
+    let mut snapshots = Vec::new();
+    for i in 1..=100u32 {
+        commit(&engine, &[(b"hot".to_vec(), Some(i.to_le_bytes().to_vec()))]);
+        if i == 10 || i == 50 {
+            snapshots.push((i, engine.snapshot()));
+        }
+    }
+    let filler = vec![0u8; 900];
+    let compactions = |e: &Engine<MemFs>| e.stats().compactions.load(std::sync::atomic::Ordering::Relaxed);
+    let mut n = 0u32;
+    while compactions(&engine) == 0 {
+        commit(&engine, &[(format!("fill{n:05}").into_bytes(), Some(filler.clone()))]);
+        engine.maintenance_step(usize::MAX).expect("maintenance");
+        n += 1;
+        assert!(n < 10_000, "no compaction ever ran");
+    }
+    assert_eq!(kept(&engine), [100, 50, 10], "one merge keeps one version per snapshot stripe");
+    for (i, snap) in &snapshots {
+        let vis = Visibility { snapshot: snap.seq(), at_ts: None };
+        let v = engine.get(b"hot", vis).expect("get").expect("present");
+        assert_eq!(v.as_ref(), &i.to_le_bytes(), "snapshot at version {i}");
+    }
+
+    // Without snapshots, the next merge that covers the key keeps only the newest version.
+    drop(snapshots);
+    let start = n;
+    while kept(&engine) != [100] {
+        commit(&engine, &[(format!("fill{n:05}").into_bytes(), Some(filler.clone()))]);
+        engine.maintenance_step(usize::MAX).expect("maintenance");
+        n += 1;
+        assert!(n - start < 2_000, "hidden versions were never dropped: {:?}", kept(&engine));
+    }
+    let txn = TxnCore::begin(&engine, Mode::ReadOnly).expect("begin");
+    assert_eq!(txn.get(&engine, b"hot").expect("get").as_deref(), Some(&100u32.to_le_bytes()[..]));
+}
+
+#[test]
+fn direction_switches_across_ten_thousand_tombstones_in_tables() {
+    let fs = MemFs::new();
+    let engine = open(&fs);
+    let keys: Vec<Vec<u8>> = (0..10_000u32).map(|i| format!("t{i:05}").into_bytes()).collect();
+    for chunk in keys.chunks(500) {
+        commit(&engine, &chunk.iter().map(|k| (k.clone(), Some(b"v".to_vec()))).collect::<Vec<_>>());
+        engine.maintenance_step(usize::MAX).expect("maintenance");
+    }
+    commit(&engine, &[(b"a-live".to_vec(), Some(b"1".to_vec())), (b"z-live".to_vec(), Some(b"2".to_vec()))]);
+    for chunk in keys.chunks(500) {
+        commit(&engine, &chunk.iter().map(|k| (k.clone(), None)).collect::<Vec<_>>());
+        engine.maintenance_step(usize::MAX).expect("maintenance");
+    }
+    let txn = TxnCore::begin(&engine, Mode::ReadOnly).expect("begin");
+    for _ in 0..3 {
+        let mut it = txn.range(&engine, KeyRange::all(), None, None).expect("range");
+        assert_eq!(it.next().map(|r| r.expect("read").0), Some(Bytes::from_static(b"a-live")));
+        assert_eq!(it.next_back().map(|r| r.expect("read").0), Some(Bytes::from_static(b"z-live")));
+        assert!(it.next().is_none(), "10,000 tombstones skipped forward");
+        assert!(it.next_back().is_none());
+        let mut back = txn.range(&engine, KeyRange::all(), None, None).expect("range");
+        assert_eq!(back.next_back().map(|r| r.expect("read").0), Some(Bytes::from_static(b"z-live")));
+        assert_eq!(back.next_back().map(|r| r.expect("read").0), Some(Bytes::from_static(b"a-live")));
+        assert!(back.next().is_none());
+    }
+}
