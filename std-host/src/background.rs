@@ -138,8 +138,12 @@ fn worker(shared: &Shared, job: Job) {
                 shared.progress.notify_all();
                 continue;
             }
-            // Nothing to do, or the engine is poisoned/closed (writes fail until reopen): park.
-            Ok(false) | Err(_) => {}
+            // Nothing to do: delete tables that finished readers no longer hold, then park.
+            Ok(false) => {
+                shared.engine.delete_obsolete_files();
+            }
+            // Poisoned or closed: writes fail until reopen; park.
+            Err(_) => {}
         }
         let stop = shared.stop.lock().unwrap_or_else(PoisonError::into_inner);
         if *stop {

@@ -176,3 +176,40 @@ fn direction_switches_across_ten_thousand_tombstones_in_tables() {
         assert!(back.next().is_none());
     }
 }
+
+/// An iterator opened before compactions keeps reading the tables its view names, even after
+/// compaction replaced them; they are deleted only once it is gone.
+#[test]
+fn an_open_iterator_outlives_the_compaction_of_its_tables() {
+    let fs = MemFs::new();
+    let engine = open(&fs);
+    let value = vec![7u8; 700];
+    for i in 0..400u32 {
+        commit(&engine, &[(format!("k{i:04}").into_bytes(), Some(value.clone()))]);
+        engine.maintenance_step(usize::MAX).expect("maintenance");
+    }
+    let txn = TxnCore::begin(&engine, Mode::ReadOnly).expect("begin");
+    let mut it = txn.range(&engine, KeyRange::all(), None, None).expect("range");
+    assert!(it.next().is_some());
+    let tables_before: Vec<String> =
+        strata_vfs::Vfs::list(&fs).expect("list").into_iter().filter(|n| n.ends_with(".sst")).collect();
+    // Rewrite everything so every table the iterator's view names is compacted away.
+    for i in 0..400u32 {
+        commit(&engine, &[(format!("k{i:04}").into_bytes(), Some(vec![8u8; 700]))]);
+        engine.maintenance_step(usize::MAX).expect("maintenance");
+    }
+    let compacted_away = tables_before
+        .iter()
+        .filter(|t| !engine.levels().is_empty() && strata_vfs::Vfs::exists(&fs, t).expect("exists"))
+        .count();
+    assert!(compacted_away > 0, "the old tables still exist while the iterator holds them");
+    let rest: Vec<_> = it.map(|r| r.expect("the iterator's tables are still readable")).collect();
+    assert_eq!(rest.len(), 399);
+    assert!(rest.iter().all(|(_, v)| v.as_ref() == value.as_slice()), "it reads its snapshot");
+    drop(txn);
+    // With the iterator gone, the next job deletes the obsolete tables.
+    commit(&engine, &[(b"x".to_vec(), Some(b"y".to_vec()))]);
+    engine.maintenance_step(usize::MAX).expect("maintenance");
+    let left = tables_before.iter().filter(|t| strata_vfs::Vfs::exists(&fs, t).expect("exists")).count();
+    assert!(left < tables_before.len(), "obsolete tables are deleted once unreferenced");
+}

@@ -187,7 +187,14 @@ fn check_range(
 }
 
 /// Runs `steps` random steps against a tree opened by `open`, reopening it at random.
-fn run_model(seed: u64, steps: u64, open: &dyn Fn() -> Tree, allow_immediate: bool) -> Stats {
+/// `big_percent`: how often a set writes a 1-6 KiB value instead of a small one.
+fn run_model(
+    seed: u64,
+    steps: u64,
+    open: &dyn Fn() -> Tree,
+    allow_immediate: bool,
+    big_percent: u64,
+) -> Stats {
     let mut rng = Rng::new(seed);
     let keys = key_space();
     let bounds = bound_space();
@@ -270,7 +277,8 @@ fn run_model(seed: u64, steps: u64, open: &dyn Fn() -> Tree, allow_immediate: bo
         if op < 30 {
             // set
             let k = rng.pick(&keys).clone();
-            let len = if rng.percent(5) { rng.range(1000, 6000) } else { rng.below(24) } as usize;
+            let len = if rng.percent(big_percent) { rng.range(1000, 6000) } else { rng.below(24) }
+                as usize;
             let v = rng.bytes(len);
             let r = t.txn.set(&k, &v);
             if t.mode == Mode::ReadOnly {
@@ -496,7 +504,7 @@ fn random_transactions_on_memfs() {
     for seed in seeds {
         let mem = MemFs::new();
         let open = || builder_on(mem.clone()).build().unwrap();
-        let s = run_model(seed, 20_000, &open, true);
+        let s = run_model(seed, 20_000, &open, true, 5);
         eprintln!(
             "seed {seed}: {} commits, {} conflicts, {} rollbacks, {} reopens, {} reads checked",
             s.commits, s.conflicts, s.rollbacks, s.reopens, s.reads
@@ -524,7 +532,7 @@ fn random_transactions_with_flushes_and_compactions() {
                 .build()
                 .unwrap()
         };
-        let s = run_model(seed, 20_000, &open, true);
+        let s = run_model(seed, 20_000, &open, true, 25);
         eprintln!(
             "seed {seed} (background threads {background}): {} commits, {} conflicts, {} reopens, \
              {} reads checked, {} flushes, {} compactions",
@@ -547,13 +555,13 @@ fn random_transactions_on_std_fs() {
                 .unwrap()
         };
         // Real fsyncs are slow: few Immediate commits, fewer steps.
-        let s = run_model(seed, 3000, &open, false);
+        let s = run_model(seed, 3000, &open, false, 5);
         eprintln!(
             "seed {seed}: {} commits, {} conflicts, {} rollbacks, {} reopens, {} reads checked",
             s.commits, s.conflicts, s.rollbacks, s.reopens, s.reads
         );
         // A second run continues on the same directory, starting from what the first left.
-        let s = run_model(seed ^ 1, 300, &open, true);
+        let s = run_model(seed ^ 1, 300, &open, true, 5);
         assert!(s.commits > 0);
     }
 }

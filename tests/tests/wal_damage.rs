@@ -9,7 +9,8 @@
 //! wrong data; `PointInTime` must give the prefix before the damage.
 //!
 //! Offsets are sampled (every byte near record and block boundaries and in the last 2 KiB,
-//! every 13th / 97th elsewhere); `STRATA_SOAK=1` tries every byte.
+//! every 13th / 97th elsewhere); `STRATA_SOAK=<n>` divides the strides by n (`STRATA_SOAK=1`:
+//! every byte for cuts, every 4th for flips).
 
 #![allow(clippy::unwrap_used)]
 
@@ -17,8 +18,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use strata::{Durability, Error, RecoveryMode, Tree, TreeBuilder};
 use strata_tests::{
-    MARKER_KEY, Model, Rng, TxnSpec, builder_on, copy_fs, diff, dump, is_soak, newest_wal,
-    prefix_states, tagged_value, test_seed, wal_segments,
+    MARKER_KEY, Model, Rng, TxnSpec, builder_on, copy_fs, diff, dump, newest_wal, prefix_states,
+    soak_factor, tagged_value, test_seed, wal_segments,
 };
 use strata_vfs::MemFs;
 
@@ -114,13 +115,15 @@ impl Fixture {
 
     /// Offsets to try in `segment` within `lo..hi`: every byte near record and block
     /// boundaries, every `stride`-th elsewhere (every byte when soaking).
+    /// `stride` is divided by the soak factor (so `STRATA_SOAK=1` tries every byte for cuts and
+    /// every 4th byte for flips, which cost four opens each).
     fn offsets(&self, segment: &str, lo: u64, hi: u64, stride: u64, dense_tail: u64) -> Vec<u64> {
+        let stride = (stride / soak_factor()).max(1);
         let mut near: Vec<u64> = self.ends(segment);
         near.extend((1..=hi / BLOCK).map(|b| b * BLOCK));
         (lo..hi)
             .filter(|&o| {
-                is_soak()
-                    || o % stride == 0
+                o % stride == 0
                     || o + dense_tail >= hi
                     || near.iter().any(|&n| o + 12 >= n && o <= n + 12)
             })

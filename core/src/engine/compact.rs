@@ -108,13 +108,10 @@ impl<V: EngineFs> Engine<V> {
         }
         self.stats.compactions.fetch_add(1, Ordering::Relaxed);
         if matches!(task.kind, TaskKind::Merge) {
-            // Readers that still hold the old version keep their open handles; the files'
-            // names go now.
-            for f in task.inputs.iter().chain(&task.next_inputs) {
-                self.store.evict(f.file_no);
-                let _ = self.vfs().remove(&filenames::table(f.file_no));
-            }
+            // The inputs are deleted once no reader's view names them any more.
+            self.lsm.lock().obsolete.extend(task.inputs.iter().chain(&task.next_inputs).cloned());
         }
+        self.delete_obsolete_files();
         self.maybe_rewrite_manifest()
     }
 

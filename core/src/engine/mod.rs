@@ -110,6 +110,10 @@ struct LsmState<W: strata_vfs::AppendWrite> {
     flushing: bool,
     /// WAL segments below this number are obsolete.
     log_number: u64,
+    /// Tables no current version names. Each is deleted once no read view still holds a
+    /// version naming it (its `Arc<FileMeta>` is then held by this list alone), so an open
+    /// iterator never finds a table gone.
+    obsolete: Vec<Arc<crate::manifest::FileMeta>>,
 }
 
 /// An open database.
@@ -219,6 +223,24 @@ impl<V: EngineFs> Engine<V> {
             .is_some()
     }
 
+    /// Deletes obsolete tables that no read view can reach any more. Returns how many.
+    pub fn delete_obsolete_files(&self) -> usize {
+        let ready: Vec<Arc<crate::manifest::FileMeta>> = {
+            let mut lsm = self.lsm.lock();
+            let (ready, keep) = core::mem::take(&mut lsm.obsolete)
+                .into_iter()
+                .partition(|f| Arc::strong_count(f) == 1);
+            lsm.obsolete = keep;
+            ready
+        };
+        for f in &ready {
+            self.store.evict(f.file_no);
+            // A failed remove leaves a file no version names; the next open removes it.
+            let _ = self.vfs().remove(&crate::filenames::table(f.file_no));
+        }
+        ready.len()
+    }
+
     /// Runs background jobs on the calling thread until there is nothing left to do or
     /// `budget` jobs ran. For hosts without threads. Returns the number of jobs run.
     pub fn maintenance_step(&self, budget: usize) -> Result<usize> {
@@ -230,6 +252,7 @@ impl<V: EngineFs> Engine<V> {
                 break;
             }
         }
+        self.delete_obsolete_files();
         Ok(done)
     }
 

@@ -53,7 +53,7 @@ impl<V: EngineFs> Engine<V> {
 
         // Step 2: the manifest.
         let recovered = manifest::recover(&vfs, opts.level_count)?;
-        let (version, manifest_log_number, manifest_next, base_seq, base_ts) = match recovered
+        let (version, manifest_log_number, manifest_next, base_seq, base_ts, pointers) = match recovered
         {
             Some(r) => (
                 r.version,
@@ -61,8 +61,9 @@ impl<V: EngineFs> Engine<V> {
                 r.next_file_number,
                 r.last_seq,
                 r.last_ts,
+                r.compaction_pointers,
             ),
-            None => (Version::new(opts.level_count), 0, 1, 0, 0),
+            None => (Version::new(opts.level_count), 0, 1, 0, 0, alloc::vec![None; opts.level_count]),
         };
         if version.level_count() != opts.level_count {
             return Err(Error::invalid(
@@ -121,6 +122,11 @@ impl<V: EngineFs> Engine<V> {
 
         // Step 6.
         let mut snapshot: VersionEdit = version.snapshot_edit();
+        for (level, p) in pointers.iter().enumerate() {
+            if let (Some(p), Ok(level)) = (p, u8::try_from(level)) {
+                snapshot.compaction_pointers.push((level, p.clone()));
+            }
+        }
         snapshot.log_number = Some(log_number);
         snapshot.last_seq = Some(base_seq);
         snapshot.last_ts = Some(base_ts);
@@ -164,10 +170,11 @@ impl<V: EngineFs> Engine<V> {
             }),
             lsm: Mutex::new(LsmState {
                 manifest: Some(manifest),
-                pointers: alloc::vec![None; opts.level_count],
+                pointers,
                 busy: alloc::collections::BTreeSet::new(),
                 flushing: false,
                 log_number,
+                obsolete: Vec::new(),
             }),
             last_ts: AtomicU64::new(replayed.last_ts),
             next_file,
