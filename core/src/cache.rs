@@ -200,6 +200,15 @@ impl BlockCache {
         found
     }
 
+    /// Like [`get`](Self::get) but not counted as a hit or miss: for background scans, which
+    /// should neither fill the cache nor distort what its counters say about reads.
+    pub fn peek(&self, file_no: u64, offset: u64) -> Option<Arc<Block>> {
+        if self.capacity == 0 {
+            return None;
+        }
+        self.shard(file_no, offset).and_then(|s| s.lock().get((file_no, offset)))
+    }
+
     /// Caches `block` at `(file_no, offset)` with a cost of `charge` bytes, evicting the least
     /// recently used blocks of its shard as needed; replaces an existing entry. A block larger
     /// than a shard is not kept.

@@ -120,7 +120,7 @@ impl<V: EngineFs> Engine<V> {
         let mut sources: Vec<Box<dyn Cursor>> = Vec::new();
         if task.level == 0 {
             for f in &task.inputs {
-                sources.push(self.store.cursor(f, true, None)?);
+                sources.push(self.store.cursor(f, true, None, false)?);
             }
         } else {
             sources.push(Box::new(LevelCursor::new(
@@ -128,6 +128,7 @@ impl<V: EngineFs> Engine<V> {
                 task.inputs.clone(),
                 true,
                 None,
+                false,
             )?));
         }
         if !task.next_inputs.is_empty() {
@@ -136,6 +137,7 @@ impl<V: EngineFs> Engine<V> {
                 task.next_inputs.clone(),
                 true,
                 None,
+                false,
             )?));
         }
         let mut merged = MergeCursor::new(sources, true);

@@ -144,13 +144,19 @@ fn view_cursors<V: EngineFs>(
         .collect();
     for meta in view.version.files(0) {
         if overlaps(range, meta) {
-            cursors.push(store.cursor(meta, forward, start.as_ref())?);
+            cursors.push(store.cursor(meta, forward, start.as_ref(), true)?);
         }
     }
     for level in 1..view.version.level_count() {
         let files: Vec<_> = view.version.files(level).iter().filter(|m| overlaps(range, m)).cloned().collect();
         if !files.is_empty() {
-            cursors.push(Box::new(LevelCursor::new(Arc::clone(store), files, forward, start.as_ref())?));
+            cursors.push(Box::new(LevelCursor::new(
+                Arc::clone(store),
+                files,
+                forward,
+                start.as_ref(),
+                true,
+            )?));
         }
     }
     Ok(cursors)

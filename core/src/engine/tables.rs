@@ -89,10 +89,16 @@ impl<V: EngineFs> TableStore<V> {
         self.block_cache.erase_file(file_no);
     }
 
-    /// A cursor over one table.
-    pub fn cursor(&self, meta: &FileMeta, forward: bool, start: Option<&InternalKey>) -> Result<Box<dyn Cursor>> {
+    /// A cursor over one table; `fill_cache` is false for compaction reads.
+    pub fn cursor(
+        &self,
+        meta: &FileMeta,
+        forward: bool,
+        start: Option<&InternalKey>,
+        fill_cache: bool,
+    ) -> Result<Box<dyn Cursor>> {
         let table = self.table(meta)?;
-        Ok(Box::new(TableCursor::new(table, forward, start)?))
+        Ok(Box::new(TableCursor::with_cache_fill(table, forward, start, fill_cache)?))
     }
 }
 
@@ -105,6 +111,7 @@ pub struct LevelCursor<V: EngineFs> {
     /// Index into `files` of the table `current` walks.
     pos: usize,
     current: Option<Box<dyn Cursor>>,
+    fill_cache: bool,
 }
 
 impl<V: EngineFs> core::fmt::Debug for LevelCursor<V> {
@@ -115,12 +122,13 @@ impl<V: EngineFs> core::fmt::Debug for LevelCursor<V> {
 
 impl<V: EngineFs> LevelCursor<V> {
     /// A cursor over `files` (sorted by key) positioned at the first entry `>= start` forward
-    /// or `<= start` backward.
+    /// or `<= start` backward. `fill_cache` is false for compaction reads.
     pub fn new(
         store: Arc<TableStore<V>>,
         files: Vec<Arc<FileMeta>>,
         forward: bool,
         start: Option<&InternalKey>,
+        fill_cache: bool,
     ) -> Result<Self> {
         // The first file that can hold `start` in the walking direction.
         let pos = match start {
@@ -139,14 +147,14 @@ impl<V: EngineFs> LevelCursor<V> {
                 }
             }
         };
-        let mut c = LevelCursor { store, files, forward, pos, current: None };
+        let mut c = LevelCursor { store, files, forward, pos, current: None, fill_cache };
         if let Some(meta) = c.files.get(c.pos).cloned() {
             let in_range = match start {
                 Some(k) if !forward => meta.smallest <= *k,
                 _ => true,
             };
             if in_range {
-                c.current = Some(c.store.cursor(&meta, forward, start)?);
+                c.current = Some(c.store.cursor(&meta, forward, start, fill_cache)?);
             }
         }
         c.skip_exhausted()?;
@@ -160,7 +168,8 @@ impl<V: EngineFs> LevelCursor<V> {
             match next.and_then(|p| self.files.get(p).cloned().map(|m| (p, m))) {
                 Some((p, meta)) => {
                     self.pos = p;
-                    self.current = Some(self.store.cursor(&meta, self.forward, None)?);
+                    self.current =
+                        Some(self.store.cursor(&meta, self.forward, None, self.fill_cache)?);
                 }
                 None => self.current = None,
             }

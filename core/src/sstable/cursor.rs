@@ -32,6 +32,9 @@ pub struct TableCursor<R: RandomRead> {
     /// Entries of the current block not yet passed, in walking order.
     buf: VecDeque<(InternalKey, Bytes)>,
     done: bool,
+    /// Read blocks through the block cache (reads) or around it (compaction: a one-pass scan
+    /// would only evict what readers need).
+    fill_cache: bool,
 }
 
 impl<R: RandomRead> core::fmt::Debug for TableCursor<R> {
@@ -49,6 +52,17 @@ impl<R: RandomRead> TableCursor<R> {
     /// A cursor positioned at the first entry `>= start` (forward) or the last entry `<= start`
     /// (backward); `None` starts at the respective end.
     pub fn new(table: Arc<Table<R>>, forward: bool, start: Option<&InternalKey>) -> Result<Self> {
+        Self::with_cache_fill(table, forward, start, true)
+    }
+
+    /// Like [`new`](Self::new); with `fill_cache == false` data blocks are read around the
+    /// block cache (for compaction, whose one pass would evict what readers need).
+    pub fn with_cache_fill(
+        table: Arc<Table<R>>,
+        forward: bool,
+        start: Option<&InternalKey>,
+        fill_cache: bool,
+    ) -> Result<Self> {
         let mut c = TableCursor {
             table,
             forward,
@@ -57,6 +71,7 @@ impl<R: RandomRead> TableCursor<R> {
             blk: 0,
             buf: VecDeque::new(),
             done: false,
+            fill_cache,
         };
         let r = c.position(start);
         c.finish_step(r)?;
@@ -108,7 +123,8 @@ impl<R: RandomRead> TableCursor<R> {
         self.buf.clear();
         let Some(h) = self.blocks.get(self.blk).map(|e| e.handle) else { return Ok(()) };
         let table = Arc::clone(&self.table);
-        let mut it = BlockIter::new(table.block(h)?);
+        let block = if self.fill_cache { table.block(h)? } else { table.block_uncached(h)? };
+        let mut it = BlockIter::new(block);
         let target = start.map(KeyRef::of);
         let mut more = match (&target, self.forward) {
             (Some(t), true) => it.seek(t),

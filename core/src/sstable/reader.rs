@@ -141,6 +141,16 @@ impl<R: RandomRead> Table<R> {
         Ok(block)
     }
 
+    /// The block at `h`: from the cache if there, else read without caching it.
+    pub(super) fn block_uncached(&self, h: BlockHandle) -> Result<Arc<Block>> {
+        if let Some(c) = &self.cache
+            && let Some(b) = c.peek(self.file_no, h.offset)
+        {
+            return Ok(b);
+        }
+        Ok(Arc::new(Block::new(self.read_raw(h)?).map_err(|k| self.bad(h, k))?))
+    }
+
     /// The decoded entries of index partition `p` (for a single-level index, `p` must be 0 and
     /// the answer is the index itself).
     pub(super) fn partition(&self, p: usize) -> Result<Arc<[IndexEntry]>> {
