@@ -1,5 +1,7 @@
 //! The guide's range operations, unchanged apart from the crate name.
 
+#![allow(clippy::unwrap_used)] // the guide unwraps each range item
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tree = strata::TreeBuilder::new().with_path("path/to/db".into()).build()?;

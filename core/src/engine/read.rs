@@ -62,7 +62,7 @@ impl<V: EngineFs> Engine<V> {
         if !done {
             'levels: for level in 0..view.version.level_count() {
                 for meta in view.version.files_for_key(level, key) {
-                    let table = self.store.table(&meta)?;
+                    let table = self.store.table(meta)?;
                     if !table.may_contain(key) {
                         continue;
                     }
