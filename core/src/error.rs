@@ -189,7 +189,9 @@ impl fmt::Display for Error {
             }
             Error::TransactionReadOnly => f.write_str("transaction is read-only"),
             Error::TransactionWriteOnly => f.write_str("transaction is write-only"),
-            Error::TransactionClosed => f.write_str("transaction is already committed or rolled back"),
+            Error::TransactionClosed => {
+                f.write_str("transaction is already committed or rolled back")
+            }
             Error::VersioningDisabled => f.write_str("versioning is not enabled for this database"),
         }
     }

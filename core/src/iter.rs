@@ -503,7 +503,8 @@ mod tests {
         fn open(&self, forward: bool) -> Result<VisibleIter> {
             let cursor =
                 MemCursor::new(self.mem.clone(), forward, self.range.cursor_start(forward));
-            let merged = MergeCursor::new(alloc::vec![Box::new(cursor) as Box<dyn Cursor>], forward);
+            let merged =
+                MergeCursor::new(alloc::vec![Box::new(cursor) as Box<dyn Cursor>], forward);
             Ok(VisibleIter::new(merged, forward, self.vis, self.range.clone()))
         }
     }
@@ -539,7 +540,11 @@ mod tests {
     }
 
     fn range(snapshot: u64, overlay: Vec<OverlayEntry>, limit: Option<usize>) -> RangeIter {
-        let src = MemSource { mem: mem(), vis: Visibility { snapshot, at_ts: None }, range: KeyRange::all() };
+        let src = MemSource {
+            mem: mem(),
+            vis: Visibility { snapshot, at_ts: None },
+            range: KeyRange::all(),
+        };
         RangeIter::new(Box::new(src), overlay, limit)
     }
 
@@ -573,11 +578,8 @@ mod tests {
 
     #[test]
     fn overlay_shadows_adds_and_hides() {
-        let overlay = alloc::vec![
-            (b("a"), None),
-            (b("b"), Some(b("mine"))),
-            (b("e"), Some(b("e!"))),
-        ];
+        let overlay =
+            alloc::vec![(b("a"), None), (b("b"), Some(b("mine"))), (b("e"), Some(b("e!"))),];
         let fwd = collect(&mut range(6, overlay.clone(), None), true);
         let want = [(b("b"), b("mine")), (b("c"), b("c5")), (b("d"), b("d6")), (b("e"), b("e!"))];
         assert_eq!(fwd, want);
@@ -602,7 +604,11 @@ mod tests {
         let mut it = RangeIter::new(Box::new(src), Vec::new(), None);
         assert_eq!(it.next().map(|r| r.expect("ok").0), Some(b("zz")));
         assert!(it.next_back().is_none());
-        assert!(KeyRange { lower: Bound::Included(b("b")), upper: Bound::Excluded(b("b")) }.is_empty());
-        assert!(KeyRange { lower: Bound::Included(b("c")), upper: Bound::Excluded(b("b")) }.is_empty());
+        assert!(
+            KeyRange { lower: Bound::Included(b("b")), upper: Bound::Excluded(b("b")) }.is_empty()
+        );
+        assert!(
+            KeyRange { lower: Bound::Included(b("c")), upper: Bound::Excluded(b("b")) }.is_empty()
+        );
     }
 }

@@ -196,7 +196,8 @@ mod tests {
     #[test]
     fn prune_keeps_what_live_snapshots_need() {
         let mut o = ConflictOracle::new();
-        let fps: alloc::vec::Vec<u64> = (0..4000u32).map(|i| o.fingerprint(&i.to_le_bytes())).collect();
+        let fps: alloc::vec::Vec<u64> =
+            (0..4000u32).map(|i| o.fingerprint(&i.to_le_bytes())).collect();
         for (i, f) in fps.iter().enumerate() {
             o.record(i as u64 + 1, &[*f]);
         }

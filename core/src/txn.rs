@@ -206,10 +206,7 @@ impl TxnCore {
             Vec::new()
         } else {
             let bounds = (as_ref_bound(&range.lower), as_ref_bound(&range.upper));
-            self.writes
-                .range::<[u8], _>(bounds)
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
+            self.writes.range::<[u8], _>(bounds).map(|(k, v)| (k.clone(), v.clone())).collect()
         };
         let limit = if range.is_empty() { Some(0) } else { limit };
         let source = engine.range_source(self.visibility(at_ts), range)?;

@@ -112,8 +112,12 @@ async fn main() -> Result<(), BoxError> {
 
     // 4. Range scans in both directions.
     let txn = tree.begin()?;
-    let richest_first: Vec<_> = txn.range(b"acct:", b"acct;", Some(3))?.rev().collect::<Result<_, _>>()?;
-    println!("last three accounts by key: {:?}", richest_first.iter().map(|(k, _)| String::from_utf8_lossy(k)).collect::<Vec<_>>());
+    let richest_first: Vec<_> =
+        txn.range(b"acct:", b"acct;", Some(3))?.rev().collect::<Result<_, _>>()?;
+    println!(
+        "last three accounts by key: {:?}",
+        richest_first.iter().map(|(k, _)| String::from_utf8_lossy(k)).collect::<Vec<_>>()
+    );
     drop(txn);
 
     // 5. Close, reopen, and check that every committed transfer survived.

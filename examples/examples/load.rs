@@ -109,7 +109,10 @@ fn main() -> Result<(), BoxError> {
     let read_secs = t.elapsed().as_secs_f64();
     drop(txn);
     let s = tree.stats();
-    println!("{READS} random reads in {read_secs:.2} s: {:.0} reads/s (all verified)", READS as f64 / read_secs);
+    println!(
+        "{READS} random reads in {read_secs:.2} s: {:.0} reads/s (all verified)",
+        READS as f64 / read_secs
+    );
     println!(
         "block cache: {} hits, {} misses; stalled {:.1} s in all",
         s.block_cache_hits,

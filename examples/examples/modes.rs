@@ -4,12 +4,12 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tree = strata::TreeBuilder::new().with_path("path/to/db".into()).build()?;
-use strata::Mode;
-// Read-write transaction (default)
-let mut txn = tree.begin()?;
-// Read-only transaction - prevents any writes
-let txn = tree.begin_with_mode(Mode::ReadOnly)?;
-// Write-only transaction - optimized for writes, no reads allowed
-let mut txn = tree.begin_with_mode(Mode::WriteOnly)?;
+    use strata::Mode;
+    // Read-write transaction (default)
+    let mut txn = tree.begin()?;
+    // Read-only transaction - prevents any writes
+    let txn = tree.begin_with_mode(Mode::ReadOnly)?;
+    // Write-only transaction - optimized for writes, no reads allowed
+    let mut txn = tree.begin_with_mode(Mode::WriteOnly)?;
     Ok(())
 }

@@ -5,15 +5,13 @@
 use strata::{Tree, TreeBuilder};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-// Create a new LSM tree using TreeBuilder
-let tree = TreeBuilder::new()
-.with_path("path/to/db".into())
-.build()?;
-// Start a read-write transaction
-let mut txn = tree.begin()?;
-// Set some key-value pairs
-txn.set(b"hello", b"world")?;
-// Commit the transaction (async)
-txn.commit().await?;
-Ok(())
+    // Create a new LSM tree using TreeBuilder
+    let tree = TreeBuilder::new().with_path("path/to/db".into()).build()?;
+    // Start a read-write transaction
+    let mut txn = tree.begin()?;
+    // Set some key-value pairs
+    txn.set(b"hello", b"world")?;
+    // Commit the transaction (async)
+    txn.commit().await?;
+    Ok(())
 }

@@ -13,22 +13,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         txn.commit().await?;
     }
-// Range scan between keys (inclusive start, exclusive end)
-let mut txn = tree.begin()?;
-let range: Vec<_> = txn.range(b"key1", b"key5", None)?
-.map(|r| r.unwrap())
-.collect();
-// Keys-only scan (faster, doesn't fetch values when vlog is enabled)
-let keys: Vec<_> = txn.keys(b"key1", b"key5", None)?
-.map(|r| r.unwrap())
-.collect();
-// Range with limit
-let limited: Vec<_> = txn.range(b"key1", b"key9", Some(10))?
-.map(|r| r.unwrap())
-.collect();
-// Delete a key
-txn.delete(b"key1")?;
-txn.commit().await?;
+    // Range scan between keys (inclusive start, exclusive end)
+    let mut txn = tree.begin()?;
+    let range: Vec<_> = txn.range(b"key1", b"key5", None)?.map(|r| r.unwrap()).collect();
+    // Keys-only scan (faster, doesn't fetch values when vlog is enabled)
+    let keys: Vec<_> = txn.keys(b"key1", b"key5", None)?.map(|r| r.unwrap()).collect();
+    // Range with limit
+    let limited: Vec<_> = txn.range(b"key1", b"key9", Some(10))?.map(|r| r.unwrap()).collect();
+    // Delete a key
+    txn.delete(b"key1")?;
+    txn.commit().await?;
     println!("range: {} entries, keys: {}, limited: {}", range.len(), keys.len(), limited.len());
     Ok(())
 }

@@ -57,7 +57,8 @@ impl Background {
             progress: Condvar::new(),
         });
         let bg = Background { shared, threads: Mutex::new(Vec::new()), inline: false };
-        let jobs = std::iter::once(Job::Flush).chain(std::iter::repeat_n(Job::Compact, compaction_threads));
+        let jobs = std::iter::once(Job::Flush)
+            .chain(std::iter::repeat_n(Job::Compact, compaction_threads));
         for (i, job) in jobs.enumerate() {
             let shared = Arc::clone(&bg.shared);
             let name = match job {
@@ -67,7 +68,9 @@ impl Background {
             let handle = std::thread::Builder::new()
                 .name(name)
                 .spawn(move || worker(&shared, job))
-                .map_err(|_| Error::invalid("background threads", "the OS refused to start a thread"))?;
+                .map_err(|_| {
+                    Error::invalid("background threads", "the OS refused to start a thread")
+                })?;
             bg.threads.lock().unwrap_or_else(PoisonError::into_inner).push(handle);
         }
         Ok(bg)
@@ -115,7 +118,8 @@ impl Background {
         *self.shared.stop.lock().unwrap_or_else(PoisonError::into_inner) = true;
         self.shared.work.notify_all();
         self.shared.progress.notify_all();
-        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
+        let threads =
+            std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
         for t in threads {
             let _ = t.join();
         }

@@ -43,7 +43,10 @@ impl Committer {
     }
 
     /// Queues a commit; the receiver yields its result.
-    pub(crate) fn submit(&self, request: CommitRequest) -> Result<oneshot::Receiver<Result<SeqNo>>> {
+    pub(crate) fn submit(
+        &self,
+        request: CommitRequest,
+    ) -> Result<oneshot::Receiver<Result<SeqNo>>> {
         let (reply, rx) = oneshot::channel();
         let queue = self.queue.lock();
         let sender = queue.as_ref().ok_or(Error::Closed)?;

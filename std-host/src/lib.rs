@@ -34,6 +34,8 @@ pub use options::{Options, TreeBuilder, VLogChecksumLevel};
 pub use read_options::ReadOptions;
 pub use strata_core::iter::RangeIter;
 pub use strata_core::options::{MAX_KEY_SIZE, MAX_VALUE_SIZE};
-pub use strata_core::{Bytes, Clock, CorruptionKind, Durability, Error, IoOp, Mode, RecoveryMode, Result};
+pub use strata_core::{
+    Bytes, Clock, CorruptionKind, Durability, Error, IoOp, Mode, RecoveryMode, Result,
+};
 pub use transaction::{Key, KeysIter, Transaction, Value};
 pub use tree::{LevelStats, Stats, Tree};

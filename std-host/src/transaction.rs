@@ -151,7 +151,8 @@ impl Transaction {
         end: &[u8],
         limit: Option<usize>,
     ) -> Result<Vec<(Key, Value, u64, bool)>> {
-        let versions = self.core.scan_versions(&self.inner.engine, &key_range(start, end), limit)?;
+        let versions =
+            self.core.scan_versions(&self.inner.engine, &key_range(start, end), limit)?;
         Ok(versions.into_iter().map(|v| (v.key, v.value, v.ts, v.tombstone)).collect())
     }
 

@@ -71,8 +71,9 @@ impl Tree {
         let vfs = match (&opts.vfs, &opts.path) {
             (Some(vfs), _) => vfs.clone(),
             (None, Some(path)) => {
-                let fs = StdFs::open_dir(path.clone())
-                    .map_err(|e| Error::io(strata_core::IoOp::Create, &path.display().to_string(), e))?;
+                let fs = StdFs::open_dir(path.clone()).map_err(|e| {
+                    Error::io(strata_core::IoOp::Create, &path.display().to_string(), e)
+                })?;
                 DynFs::new(fs)
             }
             (None, None) => return Err(Error::invalid("path", "must be set with with_path")),
@@ -137,7 +138,11 @@ impl Tree {
             block_cache_misses,
             stall_ns: s.stall_ns.load(Relaxed),
             immutable_memtables: engine.immutable_memtables(),
-            levels: engine.levels().into_iter().map(|l| LevelStats { files: l.files, bytes: l.bytes }).collect(),
+            levels: engine
+                .levels()
+                .into_iter()
+                .map(|l| LevelStats { files: l.files, bytes: l.bytes })
+                .collect(),
         }
     }
 
@@ -202,7 +207,8 @@ impl Stats {
         if self.user_bytes == 0 {
             return 0.0;
         }
-        (self.wal_bytes + self.flush_bytes + self.compaction_write_bytes) as f64 / self.user_bytes as f64
+        (self.wal_bytes + self.flush_bytes + self.compaction_write_bytes) as f64
+            / self.user_bytes as f64
     }
 }
 

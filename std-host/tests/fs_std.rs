@@ -85,11 +85,7 @@ fn appends_are_buffered_until_flush_and_drop_flushes() {
     let mut w = fs.create("a.log", FileKind::Wal).expect("create");
     w.append(b"buffered").expect("append");
     assert_eq!(w.len(), 8);
-    assert_eq!(
-        fs.size("a.log").expect("size"),
-        0,
-        "small appends stay in the buffer"
-    );
+    assert_eq!(fs.size("a.log").expect("size"), 0, "small appends stay in the buffer");
     w.flush().expect("flush");
     assert_eq!(fs.size("a.log").expect("size"), 8);
     w.append(b" and dropped").expect("append");
@@ -108,11 +104,7 @@ fn read_past_eof_is_unexpected_eof() {
     let mut buf = [0u8; 4];
     for offset in [7, 10, 11, 1 << 40] {
         let err = r.read_exact_at(offset, &mut buf).expect_err("past eof");
-        assert_eq!(
-            err.kind(),
-            ErrorKind::UnexpectedEof,
-            "offset {offset}: {err}"
-        );
+        assert_eq!(err.kind(), ErrorKind::UnexpectedEof, "offset {offset}: {err}");
         assert_eq!(err.note(), "pread");
     }
     r.read_exact_at(6, &mut buf).expect("read ending at eof");
@@ -127,17 +119,11 @@ fn lock_excludes_other_handles_until_dropped() {
     for attempt in [fs.lock("LOCK"), other.lock("LOCK")] {
         let err = attempt.expect_err("second lock must fail");
         assert_eq!(err.kind(), ErrorKind::Locked);
-        assert_eq!(
-            err.note(),
-            "database directory is locked by another process or handle"
-        );
+        assert_eq!(err.note(), "database directory is locked by another process or handle");
     }
     drop(held);
     let again = other.lock("LOCK").expect("lock after release");
-    assert_eq!(
-        fs.lock("LOCK").expect_err("held again").kind(),
-        ErrorKind::Locked
-    );
+    assert_eq!(fs.lock("LOCK").expect_err("held again").kind(), ErrorKind::Locked);
     drop(again);
     drop(fs.lock("LOCK").expect("lock after second release"));
 }
@@ -146,17 +132,7 @@ fn lock_excludes_other_handles_until_dropped() {
 fn invalid_names_are_rejected() {
     let (_tmp, fs) = fresh();
     write(&fs, "ok", b"x");
-    let bad = [
-        "",
-        ".",
-        "..",
-        "a/b",
-        "/etc/passwd",
-        "../escape",
-        "a\\b",
-        "..\\x",
-        "nul\0byte",
-    ];
+    let bad = ["", ".", "..", "a/b", "/etc/passwd", "../escape", "a\\b", "..\\x", "nul\0byte"];
     for name in bad {
         let results = [
             fs.create(name, FileKind::Temp).map(drop),
@@ -184,14 +160,8 @@ fn io_errors_map_to_kinds_with_notes() {
     let (_tmp, fs) = fresh();
     write(&fs, "x", b"1");
     let err = fs.create("x", FileKind::Table).expect_err("exists");
-    assert_eq!(
-        (err.kind(), err.note()),
-        (ErrorKind::AlreadyExists, "create")
-    );
-    assert!(
-        std::error::Error::source(&err).is_some(),
-        "io error kept as source"
-    );
+    assert_eq!((err.kind(), err.note()), (ErrorKind::AlreadyExists, "create"));
+    assert!(std::error::Error::source(&err).is_some(), "io error kept as source");
     let err = fs.open("missing", FileKind::Table).expect_err("missing");
     assert_eq!((err.kind(), err.note()), (ErrorKind::NotFound, "open"));
     let err = fs.rename("missing", "y").expect_err("missing");

@@ -1,7 +1,7 @@
 //! The user-facing contract: modes, misuse, limits, option validation, range edge cases,
 //! lifecycle. Each test states the behaviour it pins down.
 
-use strata::{Durability, Error, Mode, ReadOptions, TreeBuilder, MAX_KEY_SIZE};
+use strata::{Durability, Error, MAX_KEY_SIZE, Mode, ReadOptions, TreeBuilder};
 use strata_vfs::MemFs;
 
 fn tree() -> (MemFs, strata::Tree) {
@@ -77,7 +77,9 @@ fn key_and_value_limits_are_enforced_with_clear_errors() {
     let mut txn = tree.begin().expect("begin");
     let big_key = vec![7u8; MAX_KEY_SIZE + 1];
     match txn.set(&big_key, b"v") {
-        Err(Error::KeyTooLarge { len, max }) => assert_eq!((len, max), (MAX_KEY_SIZE + 1, MAX_KEY_SIZE)),
+        Err(Error::KeyTooLarge { len, max }) => {
+            assert_eq!((len, max), (MAX_KEY_SIZE + 1, MAX_KEY_SIZE))
+        }
         other => panic!("expected KeyTooLarge, got {other:?}"),
     }
     assert!(matches!(txn.get(&big_key), Err(Error::KeyTooLarge { .. })));
@@ -100,8 +102,14 @@ fn bad_options_are_invalid_arguments_and_touch_nothing() {
         ("level_count", TreeBuilder::new().with_vfs(fs.clone()).with_level_count(0)),
         ("level_count", TreeBuilder::new().with_vfs(fs.clone()).with_level_count(99)),
         ("vlog_max_file_size", TreeBuilder::new().with_vfs(fs.clone()).with_vlog_max_file_size(1)),
-        ("vlog_gc_discard_ratio", TreeBuilder::new().with_vfs(fs.clone()).with_vlog_gc_discard_ratio(1.5)),
-        ("vlog_gc_discard_ratio", TreeBuilder::new().with_vfs(fs.clone()).with_vlog_gc_discard_ratio(f64::NAN)),
+        (
+            "vlog_gc_discard_ratio",
+            TreeBuilder::new().with_vfs(fs.clone()).with_vlog_gc_discard_ratio(1.5),
+        ),
+        (
+            "vlog_gc_discard_ratio",
+            TreeBuilder::new().with_vfs(fs.clone()).with_vlog_gc_discard_ratio(f64::NAN),
+        ),
         ("wal_segment_size", TreeBuilder::new().with_vfs(fs.clone()).with_wal_segment_size(100)),
         ("path", TreeBuilder::new()),
     ];
@@ -175,13 +183,24 @@ fn reads_see_own_writes_over_the_snapshot() {
         .range(b"a", b"z", None)
         .expect("range")
         .map(|r| r.expect("read"))
-        .map(|(k, v)| (String::from_utf8(k.to_vec()).expect("utf8"), String::from_utf8(v.to_vec()).expect("utf8")))
+        .map(|(k, v)| {
+            (
+                String::from_utf8(k.to_vec()).expect("utf8"),
+                String::from_utf8(v.to_vec()).expect("utf8"),
+            )
+        })
         .collect();
-    let want: Vec<(String, String)> =
-        [("a", "new"), ("b", "keep"), ("d", "added")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let want: Vec<(String, String)> = [("a", "new"), ("b", "keep"), ("d", "added")]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     assert_eq!(kv, want);
     let other = tree.begin().expect("begin");
-    assert_eq!(other.get(b"a").expect("read").as_deref(), Some(&b"old"[..]), "not visible before commit");
+    assert_eq!(
+        other.get(b"a").expect("read").as_deref(),
+        Some(&b"old"[..]),
+        "not visible before commit"
+    );
 }
 
 #[test]
@@ -208,10 +227,7 @@ fn close_then_reopen_recovers_everything_and_releases_the_lock() {
     durable.set(b"b", b"2").expect("set");
     durable.commit_blocking().expect("commit");
     let straggler = tree.begin().expect("begin");
-    assert!(matches!(
-        TreeBuilder::new().with_vfs(fs.clone()).build(),
-        Err(Error::Locked)
-    ));
+    assert!(matches!(TreeBuilder::new().with_vfs(fs.clone()).build(), Err(Error::Locked)));
     clone.close().expect("close");
     assert!(matches!(tree.begin(), Err(Error::Closed)), "every clone sees the close");
     assert!(matches!(straggler.get(b"a"), Err(Error::Closed)));
@@ -230,7 +246,8 @@ fn dropping_the_last_handle_closes_and_reopen_works_at_once() {
         let tree = TreeBuilder::new().with_path(path.clone()).build().expect("opens");
         put(&tree, &[(&format!("k{round}"), "v")]);
         let t2 = tree.clone();
-        let worker = std::thread::spawn(move || t2.begin().expect("begin").get(b"k0").expect("read"));
+        let worker =
+            std::thread::spawn(move || t2.begin().expect("begin").get(b"k0").expect("read"));
         assert!(worker.join().expect("thread").is_some());
         drop(tree);
     }

@@ -172,7 +172,9 @@ async fn bank_transfers_preserve_the_total_in_every_snapshot() {
                 let total: u64 = txn
                     .range(b"acct", b"acct~", None)
                     .expect("range")
-                    .map(|r| u64::from_le_bytes(r.expect("read").1.as_ref().try_into().expect("8 bytes")))
+                    .map(|r| {
+                        u64::from_le_bytes(r.expect("read").1.as_ref().try_into().expect("8 bytes"))
+                    })
                     .sum();
                 assert_eq!(total, u64::from(ACCOUNTS) * START, "a snapshot saw a torn transfer");
                 tokio::task::yield_now().await;

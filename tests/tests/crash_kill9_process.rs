@@ -87,7 +87,8 @@ fn kill9_loses_no_acknowledged_commit() {
         }
         let acked = last.expect("at least one ack");
 
-        let tree = TreeBuilder::new().with_path(dir.path().into()).build().expect("reopens after kill -9");
+        let tree =
+            TreeBuilder::new().with_path(dir.path().into()).build().expect("reopens after kill -9");
         let txn = tree.begin().expect("begin");
         let present: Vec<u64> = txn
             .range(b"k", b"l", None)

@@ -33,7 +33,8 @@ fn workload(seed: u64, count: usize) -> Vec<TxnSpec> {
                 }
             }
             writes.push((MARKER_KEY.to_vec(), Some(i.to_string().into_bytes())));
-            let durability = if rng.percent(30) { Durability::Immediate } else { Durability::Eventual };
+            let durability =
+                if rng.percent(30) { Durability::Immediate } else { Durability::Eventual };
             TxnSpec { writes, durability }
         })
         .collect()
@@ -96,9 +97,13 @@ fn power_cut_before_every_durability_call_of_flushes_and_compactions() {
     let mut prefixes = std::collections::BTreeSet::new();
     for n in 1..=total_syncs + 1 {
         let seeds_per_policy = if strata_tests::is_soak() { 4 } else { 1 };
-        for policy in CrashPolicy::ALL.iter().copied().flat_map(|p| std::iter::repeat_n(p, seeds_per_policy)) {
+        for policy in
+            CrashPolicy::ALL.iter().copied().flat_map(|p| std::iter::repeat_n(p, seeds_per_policy))
+        {
             let crash_seed = rng.next_u64();
-            let ctx = format!("seed {seed}, crash before durability call {n} of {total_syncs}, {policy:?} {crash_seed}");
+            let ctx = format!(
+                "seed {seed}, crash before durability call {n} of {total_syncs}, {policy:?} {crash_seed}"
+            );
             let mem = MemFs::new();
             mem.arm_crash(n, policy, crash_seed);
             let (acked, attempted, durable) = run(&mem, &txns);
@@ -110,10 +115,16 @@ fn power_cut_before_every_durability_call_of_flushes_and_compactions() {
             let got = dump(&tree).unwrap_or_else(|e| panic!("{ctx}: read after recovery: {e}"));
             let Some(p) = which_prefix(&states, &got) else {
                 let nearest = got.get(MARKER_KEY).cloned();
-                panic!("{ctx}: not a prefix state (marker {nearest:?}): {}", diff(&states[acked], &got));
+                panic!(
+                    "{ctx}: not a prefix state (marker {nearest:?}): {}",
+                    diff(&states[acked], &got)
+                );
             };
             let lo = if policy == CrashPolicy::KeepUnsynced { acked } else { durable };
-            assert!(p >= lo && p <= attempted.max(acked), "{ctx}: prefix {p} outside [{lo}, {attempted}]");
+            assert!(
+                p >= lo && p <= attempted.max(acked),
+                "{ctx}: prefix {p} outside [{lo}, {attempted}]"
+            );
             // It keeps working: a write, a clean close, a reopen.
             txns[0].run(&tree).unwrap_or_else(|e| panic!("{ctx}: write after recovery: {e}"));
             tree.close().expect("close");

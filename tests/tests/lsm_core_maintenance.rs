@@ -121,7 +121,8 @@ fn compaction_keeps_exactly_what_live_snapshots_can_see() {
         }
     }
     let filler = vec![0u8; 900];
-    let compactions = |e: &Engine<MemFs>| e.stats().compactions.load(std::sync::atomic::Ordering::Relaxed);
+    let compactions =
+        |e: &Engine<MemFs>| e.stats().compactions.load(std::sync::atomic::Ordering::Relaxed);
     let mut n = 0u32;
     while compactions(&engine) == 0 {
         commit(&engine, &[(format!("fill{n:05}").into_bytes(), Some(filler.clone()))]);
@@ -155,10 +156,16 @@ fn direction_switches_across_ten_thousand_tombstones_in_tables() {
     let engine = open(&fs);
     let keys: Vec<Vec<u8>> = (0..10_000u32).map(|i| format!("t{i:05}").into_bytes()).collect();
     for chunk in keys.chunks(500) {
-        commit(&engine, &chunk.iter().map(|k| (k.clone(), Some(b"v".to_vec()))).collect::<Vec<_>>());
+        commit(
+            &engine,
+            &chunk.iter().map(|k| (k.clone(), Some(b"v".to_vec()))).collect::<Vec<_>>(),
+        );
         engine.maintenance_step(usize::MAX).expect("maintenance");
     }
-    commit(&engine, &[(b"a-live".to_vec(), Some(b"1".to_vec())), (b"z-live".to_vec(), Some(b"2".to_vec()))]);
+    commit(
+        &engine,
+        &[(b"a-live".to_vec(), Some(b"1".to_vec())), (b"z-live".to_vec(), Some(b"2".to_vec()))],
+    );
     for chunk in keys.chunks(500) {
         commit(&engine, &chunk.iter().map(|k| (k.clone(), None)).collect::<Vec<_>>());
         engine.maintenance_step(usize::MAX).expect("maintenance");
@@ -171,8 +178,14 @@ fn direction_switches_across_ten_thousand_tombstones_in_tables() {
         assert!(it.next().is_none(), "10,000 tombstones skipped forward");
         assert!(it.next_back().is_none());
         let mut back = txn.range(&engine, KeyRange::all(), None, None).expect("range");
-        assert_eq!(back.next_back().map(|r| r.expect("read").0), Some(Bytes::from_static(b"z-live")));
-        assert_eq!(back.next_back().map(|r| r.expect("read").0), Some(Bytes::from_static(b"a-live")));
+        assert_eq!(
+            back.next_back().map(|r| r.expect("read").0),
+            Some(Bytes::from_static(b"z-live"))
+        );
+        assert_eq!(
+            back.next_back().map(|r| r.expect("read").0),
+            Some(Bytes::from_static(b"a-live"))
+        );
         assert!(back.next().is_none());
     }
 }
@@ -191,8 +204,11 @@ fn an_open_iterator_outlives_the_compaction_of_its_tables() {
     let txn = TxnCore::begin(&engine, Mode::ReadOnly).expect("begin");
     let mut it = txn.range(&engine, KeyRange::all(), None, None).expect("range");
     assert!(it.next().is_some());
-    let tables_before: Vec<String> =
-        strata_vfs::Vfs::list(&fs).expect("list").into_iter().filter(|n| n.ends_with(".sst")).collect();
+    let tables_before: Vec<String> = strata_vfs::Vfs::list(&fs)
+        .expect("list")
+        .into_iter()
+        .filter(|n| n.ends_with(".sst"))
+        .collect();
     // Rewrite everything so every table the iterator's view names is compacted away.
     for i in 0..400u32 {
         commit(&engine, &[(format!("k{i:04}").into_bytes(), Some(vec![8u8; 700]))]);
@@ -210,6 +226,7 @@ fn an_open_iterator_outlives_the_compaction_of_its_tables() {
     // With the iterator gone, the next job deletes the obsolete tables.
     commit(&engine, &[(b"x".to_vec(), Some(b"y".to_vec()))]);
     engine.maintenance_step(usize::MAX).expect("maintenance");
-    let left = tables_before.iter().filter(|t| strata_vfs::Vfs::exists(&fs, t).expect("exists")).count();
+    let left =
+        tables_before.iter().filter(|t| strata_vfs::Vfs::exists(&fs, t).expect("exists")).count();
     assert!(left < tables_before.len(), "obsolete tables are deleted once unreferenced");
 }

@@ -33,7 +33,12 @@ fn check_range(tree: &Tree, model: &Model, rng: &mut Rng, ctx: &str) {
     } else {
         it.map(|r| r.expect("read")).map(|(k, v)| (k.to_vec(), v.to_vec())).collect()
     };
-    assert!(got == want, "{ctx}: range {:?}..{:?} limit {limit:?} backward {backward}", String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
+    assert!(
+        got == want,
+        "{ctx}: range {:?}..{:?} limit {limit:?} backward {backward}",
+        String::from_utf8_lossy(&a),
+        String::from_utf8_lossy(&b)
+    );
 }
 
 fn workload(open: &dyn Fn() -> Tree, test: &str) {
@@ -62,7 +67,11 @@ fn workload(open: &dyn Fn() -> Tree, test: &str) {
         let probe = format!("k{:04}", rng.below(2_000)).into_bytes();
         let mine = pending.iter().rev().find(|(k, _)| *k == probe).map(|(_, v)| v.clone());
         let expected = mine.unwrap_or_else(|| model.get(&probe).cloned());
-        assert_eq!(txn.get(&probe).expect("get").map(|v| v.to_vec()), expected, "{ctx}: own writes");
+        assert_eq!(
+            txn.get(&probe).expect("get").map(|v| v.to_vec()),
+            expected,
+            "{ctx}: own writes"
+        );
         if rng.percent(10) {
             txn.rollback().expect("rollback");
         } else {
@@ -86,7 +95,11 @@ fn workload(open: &dyn Fn() -> Tree, test: &str) {
             tree = open();
             let txn = tree.begin().expect("begin");
             for (k, v) in model.iter().step_by(37) {
-                assert_eq!(txn.get(k).expect("get").as_deref(), Some(v.as_slice()), "{ctx}: after reopen");
+                assert_eq!(
+                    txn.get(k).expect("get").as_deref(),
+                    Some(v.as_slice()),
+                    "{ctx}: after reopen"
+                );
             }
         }
     }
@@ -102,7 +115,10 @@ fn workload(open: &dyn Fn() -> Tree, test: &str) {
         .map(|(k, v)| (k.to_vec(), v.to_vec()))
         .collect();
     assert!(all == model, "seed {seed}: final state");
-    eprintln!("{test}: seed {seed}: {flushes} flushes, {compactions} compactions, levels {:?}", s.levels);
+    eprintln!(
+        "{test}: seed {seed}: {flushes} flushes, {compactions} compactions, levels {:?}",
+        s.levels
+    );
     assert!(flushes > 5, "the workload must cross many flushes");
     assert!(compactions > 0, "the workload must compact");
 }

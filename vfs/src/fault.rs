@@ -152,9 +152,7 @@ impl FaultRule {
     /// Each matching call with probability `ppm` per million (clamped to 1,000,000), drawn from
     /// a PRNG seeded with `seed`.
     pub fn probability_ppm(mut self, ppm: u32, seed: u64) -> Self {
-        self.trigger = Trigger::Probability {
-            ppm: ppm.min(1_000_000),
-        };
+        self.trigger = Trigger::Probability { ppm: ppm.min(1_000_000) };
         self.seed = seed;
         self
     }
@@ -296,10 +294,7 @@ impl<V: Vfs> FaultFs<V> {
             injected: 0,
             space_left: None,
         };
-        FaultFs {
-            inner,
-            shared: Arc::new(Mutex::new(shared)),
-        }
+        FaultFs { inner, shared: Arc::new(Mutex::new(shared)) }
     }
 
     /// The wrapped filesystem (calls made on it directly are neither counted nor faulted).
@@ -315,12 +310,7 @@ impl<V: Vfs> FaultFs<V> {
     /// Adds a rule (after the existing ones). Its counters start at 0.
     pub fn add_rule(&self, rule: FaultRule) {
         let rng = SplitMix64::new(rule.seed);
-        self.shared.lock().rules.push(ActiveRule {
-            rule,
-            matched: 0,
-            hits: 0,
-            rng,
-        });
+        self.shared.lock().rules.push(ActiveRule { rule, matched: 0, hits: 0, rng });
     }
 
     /// Removes every rule (operation counts and the space limit are kept).
@@ -347,10 +337,7 @@ impl<V: Vfs> FaultFs<V> {
 
 impl<V: Clone> Clone for FaultFs<V> {
     fn clone(&self) -> Self {
-        FaultFs {
-            inner: self.inner.clone(),
-            shared: self.shared.clone(),
-        }
+        FaultFs { inner: self.inner.clone(), shared: self.shared.clone() }
     }
 }
 
@@ -359,8 +346,7 @@ impl<V: fmt::Debug> fmt::Debug for FaultFs<V> {
         let mut d = f.debug_struct("FaultFs");
         d.field("inner", &self.inner);
         if let Some(shared) = self.shared.try_lock() {
-            d.field("rules", &shared.rules.len())
-                .field("injected", &shared.injected);
+            d.field("rules", &shared.rules.len()).field("injected", &shared.injected);
         }
         d.finish()
     }
@@ -378,21 +364,13 @@ impl<V: Vfs> Vfs for FaultFs<V> {
     fn create(&self, name: &str, kind: FileKind) -> Result<Self::Write> {
         gate(&self.shared, FaultOp::Create, &[name])?;
         let inner = self.inner.create(name, kind)?;
-        Ok(FaultWrite {
-            inner,
-            name: name.into(),
-            shared: self.shared.clone(),
-        })
+        Ok(FaultWrite { inner, name: name.into(), shared: self.shared.clone() })
     }
 
     fn open(&self, name: &str, kind: FileKind) -> Result<Self::Read> {
         gate(&self.shared, FaultOp::Open, &[name])?;
         let inner = self.inner.open(name, kind)?;
-        Ok(FaultRead {
-            inner,
-            name: name.into(),
-            shared: self.shared.clone(),
-        })
+        Ok(FaultRead { inner, name: name.into(), shared: self.shared.clone() })
     }
 
     fn remove(&self, name: &str) -> Result<()> {
@@ -465,10 +443,7 @@ impl<R: RandomRead> RandomRead for FaultRead<R> {
 
 impl<R: fmt::Debug> fmt::Debug for FaultRead<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FaultRead")
-            .field("name", &self.name)
-            .field("inner", &self.inner)
-            .finish()
+        f.debug_struct("FaultRead").field("name", &self.name).field("inner", &self.inner).finish()
     }
 }
 
@@ -492,10 +467,7 @@ impl<W: AppendWrite> AppendWrite for FaultWrite<W> {
             if let Some(left) = shared.space_left {
                 if len > left {
                     shared.injected += 1;
-                    return Err(Error::new(
-                        ErrorKind::NoSpace,
-                        "faultfs: space limit reached",
-                    ));
+                    return Err(Error::new(ErrorKind::NoSpace, "faultfs: space limit reached"));
                 }
                 shared.space_left = Some(left - len);
             }
@@ -528,9 +500,6 @@ impl<W: AppendWrite> AppendWrite for FaultWrite<W> {
 
 impl<W: fmt::Debug> fmt::Debug for FaultWrite<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FaultWrite")
-            .field("name", &self.name)
-            .field("inner", &self.inner)
-            .finish()
+        f.debug_struct("FaultWrite").field("name", &self.name).field("inner", &self.inner).finish()
     }
 }

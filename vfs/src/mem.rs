@@ -93,10 +93,7 @@ impl MemFs {
 
     fn from_state(state: State) -> Self {
         let sector = state.sector;
-        MemFs {
-            state: Arc::new(Mutex::new(state)),
-            sector,
-        }
+        MemFs { state: Arc::new(Mutex::new(state)), sector }
     }
 
     fn lock_state(&self) -> MutexGuard<'_, State> {
@@ -137,11 +134,7 @@ impl MemFs {
     /// [`take_crash_image`](Self::take_crash_image), [`is_crashed`](Self::is_crashed)) keep
     /// working on the dead filesystem.
     pub fn arm_crash(&self, n: u64, policy: CrashPolicy, seed: u64) {
-        self.lock_state().armed = Some(state::Armed {
-            at_call: n,
-            policy,
-            seed,
-        });
+        self.lock_state().armed = Some(state::Armed { at_call: n, policy, seed });
     }
 
     /// Takes the image captured by an armed crash that fired, if any.
@@ -171,10 +164,7 @@ impl MemFs {
         let byte = usize::try_from(offset)
             .ok()
             .and_then(|i| inode.data.get_mut(i))
-            .ok_or(Error::new(
-                ErrorKind::UnexpectedEof,
-                "memfs: flip_byte past end of file",
-            ))?;
+            .ok_or(Error::new(ErrorKind::UnexpectedEof, "memfs: flip_byte past end of file"))?;
         *byte ^= xor;
         Ok(())
     }
@@ -295,10 +285,7 @@ impl Vfs for MemFs {
         validate_name(name)?;
         let mut st = self.live_state()?;
         if st.locks.contains(name) {
-            return Err(Error::new(
-                ErrorKind::Locked,
-                "memfs: lock held by another handle",
-            ));
+            return Err(Error::new(ErrorKind::Locked, "memfs: lock held by another handle"));
         }
         if !st.live.contains_key(name) {
             st.create(name)?;

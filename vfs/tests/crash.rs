@@ -7,9 +7,7 @@ const SYNCED: usize = 1000;
 const TOTAL: usize = 2500;
 
 fn pattern(len: usize, salt: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt) ^ (i >> 8) as u8)
-        .collect()
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt) ^ (i >> 8) as u8).collect()
 }
 
 /// A directory with:
@@ -40,10 +38,7 @@ type Snapshot = Vec<(String, Vec<u8>)>;
 fn snapshot(fs: &MemFs) -> Snapshot {
     let mut names = fs.list().expect("list");
     names.sort();
-    names
-        .into_iter()
-        .map(|n| (n.clone(), fs.read_all(&n).expect("read")))
-        .collect()
+    names.into_iter().map(|n| (n.clone(), fs.read_all(&n).expect("read"))).collect()
 }
 
 #[test]
@@ -53,20 +48,10 @@ fn synced_bytes_always_survive() {
     for policy in CrashPolicy::ALL {
         for seed in 0..64 {
             let img = fs.crash(policy, seed);
-            let got = img
-                .read_all("a.wal")
-                .expect("a survives: its name is durable");
-            assert!(
-                got.len() >= SYNCED,
-                "{policy:?}/{seed}: {} bytes",
-                got.len()
-            );
+            let got = img.read_all("a.wal").expect("a survives: its name is durable");
+            assert!(got.len() >= SYNCED, "{policy:?}/{seed}: {} bytes", got.len());
             assert_eq!(&got[..SYNCED], &a[..SYNCED], "{policy:?}/{seed}");
-            assert_eq!(
-                img.read_all("b.sst").expect("b"),
-                pattern(700, 2),
-                "{policy:?}/{seed}"
-            );
+            assert_eq!(img.read_all("b.sst").expect("b"), pattern(700, 2), "{policy:?}/{seed}");
             if let Ok(c) = img.read_all("c.tmp") {
                 assert_eq!(c, b"temp", "synced data of c is intact when c exists");
             }
@@ -78,14 +63,8 @@ fn synced_bytes_always_survive() {
 fn drop_unsynced_loses_tails_and_creates() {
     let fs = setup();
     let img = fs.crash(CrashPolicy::DropUnsynced, 9);
-    assert_eq!(
-        img.read_all("a.wal").expect("a"),
-        &pattern(TOTAL, 1)[..SYNCED]
-    );
-    assert_eq!(
-        img.size("c.tmp").map_err(|e| e.kind()),
-        Err(ErrorKind::NotFound)
-    );
+    assert_eq!(img.read_all("a.wal").expect("a"), &pattern(TOTAL, 1)[..SYNCED]);
+    assert_eq!(img.size("c.tmp").map_err(|e| e.kind()), Err(ErrorKind::NotFound));
     let mut names = img.list().expect("list");
     names.sort();
     assert_eq!(names, ["a.wal", "b.sst"]);
@@ -106,23 +85,14 @@ fn torn_tail_is_a_prefix_between_synced_and_full() {
     let a = pattern(TOTAL, 1);
     let mut lengths = std::collections::BTreeSet::new();
     for seed in 0..300 {
-        let got = fs
-            .crash(CrashPolicy::TornTail, seed)
-            .read_all("a.wal")
-            .expect("a");
-        assert!(
-            (SYNCED..=TOTAL).contains(&got.len()),
-            "seed {seed}: {}",
-            got.len()
-        );
+        let got = fs.crash(CrashPolicy::TornTail, seed).read_all("a.wal").expect("a");
+        assert!((SYNCED..=TOTAL).contains(&got.len()), "seed {seed}: {}", got.len());
         assert_eq!(&got[..], &a[..got.len()], "seed {seed}: not a prefix");
         lengths.insert(got.len());
     }
     assert!(lengths.len() > 20, "torn lengths barely vary: {lengths:?}");
     assert!(
-        lengths
-            .iter()
-            .any(|&l| !(l as u64).is_multiple_of(SECTOR) && l != SYNCED && l != TOTAL)
+        lengths.iter().any(|&l| !(l as u64).is_multiple_of(SECTOR) && l != SYNCED && l != TOTAL)
     );
     assert!(lengths.iter().any(|&l| l > SYNCED));
 }
@@ -135,17 +105,11 @@ fn torn_tail_with_one_byte_sectors() {
     fs.sync_dir().expect("sync_dir");
     let mut seen = [false; 11];
     for seed in 0..400 {
-        let got = fs
-            .crash(CrashPolicy::TornTail, seed)
-            .read_all("x")
-            .expect("x");
+        let got = fs.crash(CrashPolicy::TornTail, seed).read_all("x").expect("x");
         assert_eq!(&got[..], &b"0123456789"[..got.len()]);
         seen[got.len()] = true;
     }
-    assert!(
-        seen.iter().all(|&s| s),
-        "every length 0..=10 is reachable: {seen:?}"
-    );
+    assert!(seen.iter().all(|&s| s), "every length 0..=10 is reachable: {seen:?}");
 }
 
 #[test]
@@ -154,10 +118,7 @@ fn garbage_tail_keeps_length_and_a_sector_aligned_prefix() {
     let a = pattern(TOTAL, 1);
     let (mut changed, mut unaligned_starts) = (0, 0);
     for seed in 0..300 {
-        let got = fs
-            .crash(CrashPolicy::GarbageTail, seed)
-            .read_all("a.wal")
-            .expect("a");
+        let got = fs.crash(CrashPolicy::GarbageTail, seed).read_all("a.wal").expect("a");
         assert_eq!(got.len(), TOTAL, "seed {seed}");
         assert_eq!(&got[..SYNCED], &a[..SYNCED], "seed {seed}");
         if let Some(first_diff) = got.iter().zip(&a).position(|(x, y)| x != y) {
@@ -172,10 +133,7 @@ fn garbage_tail_keeps_length_and_a_sector_aligned_prefix() {
         }
     }
     assert!(changed > 200, "garbage rarely written: {changed}/300");
-    assert!(
-        unaligned_starts < 10,
-        "garbage not sector aligned: {unaligned_starts}"
-    );
+    assert!(unaligned_starts < 10, "garbage not sector aligned: {unaligned_starts}");
 }
 
 #[test]
@@ -192,10 +150,7 @@ fn unsynced_remove_and_rename_revert_or_stay() {
     let img = fs.crash(CrashPolicy::DropUnsynced, 0);
     assert_eq!(img.read_all("old.sst").expect("removal reverted"), b"old");
     assert_eq!(img.read_all("CURRENT").expect("CURRENT"), b"MANIFEST-1");
-    assert_eq!(
-        img.read_all("CURRENT.tmp").expect("tmp back"),
-        b"MANIFEST-2"
-    );
+    assert_eq!(img.read_all("CURRENT.tmp").expect("tmp back"), b"MANIFEST-2");
     assert!(img.exists("moved").expect("exists") && !img.exists("moved2").expect("exists"));
 
     let img = fs.crash(CrashPolicy::KeepUnsynced, 0);
@@ -237,9 +192,7 @@ fn removed_file_with_open_handles_comes_back() {
 fn partial_directory_replay_is_a_prefix() {
     let fs = MemFs::new();
     for i in 0..10 {
-        let mut w = fs
-            .create(&format!("f{i}"), FileKind::Table)
-            .expect("create");
+        let mut w = fs.create(&format!("f{i}"), FileKind::Table).expect("create");
         w.append(&[i as u8; 3]).expect("append");
         w.sync(SyncMode::Data).expect("sync");
     }
@@ -249,11 +202,7 @@ fn partial_directory_replay_is_a_prefix() {
             let img = fs.crash(policy, seed);
             let n = img.list().expect("list").len();
             for i in 0..10 {
-                assert_eq!(
-                    img.exists(&format!("f{i}")).expect("exists"),
-                    i < n,
-                    "not a prefix"
-                );
+                assert_eq!(img.exists(&format!("f{i}")).expect("exists"), i < n, "not a prefix");
             }
             counts.insert(n);
         }
@@ -273,16 +222,9 @@ fn hard_links_share_data_and_obey_sync_dir() {
         fs.link("000008.sst", "ckpt.sst").map_err(|e| e.kind()),
         Err(ErrorKind::AlreadyExists)
     );
-    assert_eq!(
-        fs.link("nope", "x").map_err(|e| e.kind()),
-        Err(ErrorKind::NotFound)
-    );
+    assert_eq!(fs.link("nope", "x").map_err(|e| e.kind()), Err(ErrorKind::NotFound));
     assert_eq!(fs.total_bytes(), 6, "a linked file is counted once");
-    assert!(
-        !fs.crash(CrashPolicy::DropUnsynced, 0)
-            .exists("ckpt.sst")
-            .expect("exists")
-    );
+    assert!(!fs.crash(CrashPolicy::DropUnsynced, 0).exists("ckpt.sst").expect("exists"));
     let img = fs.crash(CrashPolicy::KeepUnsynced, 0);
     assert_eq!(img.read_all("ckpt.sst").expect("link"), b"shared");
     // In the image the two names still share one inode.
@@ -295,18 +237,12 @@ fn same_seed_same_image_different_seeds_vary() {
     let fs = setup();
     for policy in CrashPolicy::ALL {
         for seed in [0, 1, 42, u64::MAX] {
-            assert_eq!(
-                snapshot(&fs.crash(policy, seed)),
-                snapshot(&fs.crash(policy, seed))
-            );
+            assert_eq!(snapshot(&fs.crash(policy, seed)), snapshot(&fs.crash(policy, seed)));
         }
     }
     for policy in [CrashPolicy::TornTail, CrashPolicy::GarbageTail] {
         let first = snapshot(&fs.crash(policy, 0));
-        assert!(
-            (1..20).any(|seed| snapshot(&fs.crash(policy, seed)) != first),
-            "{policy:?}"
-        );
+        assert!((1..20).any(|seed| snapshot(&fs.crash(policy, seed)) != first), "{policy:?}");
     }
 }
 
@@ -325,10 +261,7 @@ fn images_are_independent_and_fresh() {
     let twin = fs.clone();
     twin.write_whole("twin", b"t").expect("write");
     assert!(fs.exists("twin").expect("exists"));
-    assert_eq!(
-        fs.lock("LOCK").map(drop).map_err(|e| e.kind()),
-        Err(ErrorKind::Locked)
-    );
+    assert_eq!(fs.lock("LOCK").map(drop).map_err(|e| e.kind()), Err(ErrorKind::Locked));
 }
 
 /// The workload of the arming tests; before each durability call it calls `before_sync`.
@@ -338,8 +271,7 @@ fn workload(fs: &MemFs, mut before_sync: impl FnMut(&MemFs)) -> strata_vfs::Resu
         w.append(&pattern(300 + 100 * round as usize, round))?;
         before_sync(fs);
         w.sync(SyncMode::Data)?;
-        fs.create(&format!("{round}.tmp"), FileKind::Temp)?
-            .append(&[round; 10])?;
+        fs.create(&format!("{round}.tmp"), FileKind::Temp)?.append(&[round; 10])?;
         if round % 2 == 1 {
             fs.rename(&format!("{round}.tmp"), "CURRENT")?;
         }
@@ -358,12 +290,7 @@ fn armed_crash_captures_the_state_before_the_nth_sync() {
     let mut images: Vec<Vec<Snapshot>> = Vec::new();
     workload(&reference, |fs| {
         let seed = 77 + images.len() as u64;
-        images.push(
-            CrashPolicy::ALL
-                .iter()
-                .map(|&p| snapshot(&fs.crash(p, seed)))
-                .collect(),
-        );
+        images.push(CrashPolicy::ALL.iter().map(|&p| snapshot(&fs.crash(p, seed))).collect());
     })
     .expect("unarmed workload");
     assert_eq!(images.len(), 8);
@@ -380,14 +307,9 @@ fn armed_crash_captures_the_state_before_the_nth_sync() {
             assert!(fs.is_crashed());
             let img = fs.take_crash_image().expect("image captured");
             assert!(fs.take_crash_image().is_none(), "taken once");
-            assert_eq!(
-                snapshot(&img),
-                images[(n - 1) as usize][pi],
-                "n={n} {policy:?}"
-            );
+            assert_eq!(snapshot(&img), images[(n - 1) as usize][pi], "n={n} {policy:?}");
             assert_eq!(img.sync_count(), 0);
-            img.write_whole("alive", b"yes")
-                .expect("the image is a working filesystem");
+            img.write_whole("alive", b"yes").expect("the image is a working filesystem");
         }
     }
 }
@@ -454,18 +376,9 @@ fn damage_helpers() {
     let fs = MemFs::new();
     fs.write_whole("t", b"abcdef").expect("write");
     fs.flip_byte("t", 1, 0xFF).expect("flip");
-    assert_eq!(
-        fs.read_all("t").expect("read"),
-        [b'a', !b'b', b'c', b'd', b'e', b'f']
-    );
-    assert_eq!(
-        fs.flip_byte("t", 6, 1).map_err(|e| e.kind()),
-        Err(ErrorKind::UnexpectedEof)
-    );
-    assert_eq!(
-        fs.flip_byte("nope", 0, 1).map_err(|e| e.kind()),
-        Err(ErrorKind::NotFound)
-    );
+    assert_eq!(fs.read_all("t").expect("read"), [b'a', !b'b', b'c', b'd', b'e', b'f']);
+    assert_eq!(fs.flip_byte("t", 6, 1).map_err(|e| e.kind()), Err(ErrorKind::UnexpectedEof));
+    assert_eq!(fs.flip_byte("nope", 0, 1).map_err(|e| e.kind()), Err(ErrorKind::NotFound));
     fs.truncate("t", 3).expect("truncate");
     assert_eq!(fs.size("t").expect("size"), 3);
     // Damage to synced bytes is durable.
@@ -474,12 +387,7 @@ fn damage_helpers() {
     // Growing appends unsynced zeros.
     fs.truncate("t", 5).expect("grow");
     assert_eq!(fs.read_all("t").expect("read"), [b'a', !b'b', b'c', 0, 0]);
-    assert_eq!(
-        fs.crash(CrashPolicy::DropUnsynced, 0)
-            .size("t")
-            .expect("size"),
-        3
-    );
+    assert_eq!(fs.crash(CrashPolicy::DropUnsynced, 0).size("t").expect("size"), 3);
     fs.write_whole("t", b"replaced").expect("replace");
     assert_eq!(fs.read_all("t").expect("read"), b"replaced");
     assert_eq!(fs.total_bytes(), 8);

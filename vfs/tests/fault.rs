@@ -18,11 +18,7 @@ fn nth_call_fails_exactly_that_call() {
     assert_eq!(results, [true, true, false, true, true]);
     assert_eq!(fs.op_count(FaultOp::Append), 5);
     assert_eq!(fs.injected(), 1);
-    assert_eq!(
-        fs.inner().read_all("000001.wal").expect("read"),
-        [0, 1, 3, 4],
-        "nothing appended"
-    );
+    assert_eq!(fs.inner().read_all("000001.wal").expect("read"), [0, 1, 3, 4], "nothing appended");
     assert_eq!(w.len(), 4);
 }
 
@@ -30,19 +26,11 @@ fn nth_call_fails_exactly_that_call() {
 fn nth_counts_only_matching_calls() {
     let fs = FaultFs::new(MemFs::new());
     fs.add_rule(FaultRule::fail(FaultOp::Create).on_name(".sst").nth(1));
-    fs.create("1.wal", FileKind::Wal)
-        .expect("wal does not match");
+    fs.create("1.wal", FileKind::Wal).expect("wal does not match");
     fs.create("2.sst", FileKind::Table).expect("0th sst");
-    fs.create("3.wal", FileKind::Wal)
-        .expect("wal does not match");
-    assert_eq!(
-        kind(fs.create("4.sst", FileKind::Table).map(drop)),
-        Err(ErrorKind::Other)
-    );
-    assert!(
-        !fs.inner().exists("4.sst").expect("exists"),
-        "failed create created nothing"
-    );
+    fs.create("3.wal", FileKind::Wal).expect("wal does not match");
+    assert_eq!(kind(fs.create("4.sst", FileKind::Table).map(drop)), Err(ErrorKind::Other));
+    assert!(!fs.inner().exists("4.sst").expect("exists"), "failed create created nothing");
     fs.create("5.sst", FileKind::Table).expect("2nd sst");
     assert_eq!(fs.op_count(FaultOp::Create), 5);
 }
@@ -57,11 +45,7 @@ fn persistent_keeps_failing() {
         assert_eq!(kind(w.sync(SyncMode::Data)), Err(ErrorKind::Other));
     }
     assert_eq!(fs.injected(), 5);
-    assert_eq!(
-        fs.inner().sync_count(),
-        1,
-        "failed syncs never reached MemFs"
-    );
+    assert_eq!(fs.inner().sync_count(), 1, "failed syncs never reached MemFs");
     fs.clear_rules();
     w.sync(SyncMode::All).expect("rules cleared");
 }
@@ -107,15 +91,8 @@ fn every_operation_can_fail() {
         kind(fs.lock("LOCK").map(drop)),
         kind(fs.link("a", "l")),
     ];
-    assert!(
-        results.iter().all(|r| *r == Err(ErrorKind::Interrupted)),
-        "{results:?}"
-    );
-    assert_eq!(
-        kind(r.len()),
-        Err(ErrorKind::Interrupted),
-        "handle len counts as Size"
-    );
+    assert!(results.iter().all(|r| *r == Err(ErrorKind::Interrupted)), "{results:?}");
+    assert_eq!(kind(r.len()), Err(ErrorKind::Interrupted), "handle len counts as Size");
     for op in FaultOp::ALL {
         // Create and Open were also called once before the rules; Size twice under them.
         let want = match op {
@@ -141,8 +118,7 @@ fn name_filters_match_either_name_of_rename_and_link() {
     fs.add_rule(FaultRule::fail(FaultOp::SyncDir).on_name("anything"));
     assert!(fs.rename("x.tmp", "CURRENT").is_err(), "target matches");
     assert!(fs.link("x.tmp", "ckpt-1").is_err(), "new name matches");
-    fs.sync_dir()
-        .expect("nameless calls never match a filtered rule");
+    fs.sync_dir().expect("nameless calls never match a filtered rule");
     fs.rename("x.tmp", "y.tmp").expect("neither matches");
     assert!(fs.rename("y.tmp", "CURRENT.bak").is_err());
 }
@@ -175,27 +151,17 @@ fn probability_is_deterministic_per_seed() {
     assert_eq!(a, failure_pattern(250_000, 7, 2000));
     assert_ne!(a, failure_pattern(250_000, 8, 2000));
     let failures = a.iter().filter(|&&f| f).count();
-    assert!(
-        (350..650).contains(&failures),
-        "25% of 2000 expected, got {failures}"
-    );
+    assert!((350..650).contains(&failures), "25% of 2000 expected, got {failures}");
     assert!(failure_pattern(0, 1, 500).iter().all(|&f| !f));
     assert!(failure_pattern(1_000_000, 1, 500).iter().all(|&f| f));
-    assert!(
-        failure_pattern(5_000_000, 1, 10).iter().all(|&f| f),
-        "clamped to certainty"
-    );
+    assert!(failure_pattern(5_000_000, 1, 10).iter().all(|&f| f), "clamped to certainty");
 }
 
 #[test]
 fn persistent_probability_fails_from_the_first_hit_on() {
     let p = {
         let fs = FaultFs::new(MemFs::new());
-        fs.add_rule(
-            FaultRule::fail(FaultOp::Flush)
-                .probability_ppm(100_000, 3)
-                .persistent(),
-        );
+        fs.add_rule(FaultRule::fail(FaultOp::Flush).probability_ppm(100_000, 3).persistent());
         let mut w = fs.create("x", FileKind::Wal).expect("create");
         (0..200).map(|_| w.flush().is_err()).collect::<Vec<_>>()
     };
@@ -213,22 +179,12 @@ fn space_limit_gives_nospace_and_appends_nothing() {
     w.append(&[2; 60]).expect("within limit");
     assert_eq!(kind(w.append(&[3; 50])), Err(ErrorKind::NoSpace));
     assert_eq!(w.len(), 1060);
-    assert_eq!(
-        fs.inner().size("v.vlog").expect("size"),
-        1060,
-        "nothing of the failed call"
-    );
+    assert_eq!(fs.inner().size("v.vlog").expect("size"), 1060, "nothing of the failed call");
     w.append(&[4; 40]).expect("exactly fills the limit");
     w.append(&[]).expect("empty append always fits");
     assert_eq!(kind(w.append(&[5])), Err(ErrorKind::NoSpace));
-    let mut other = fs
-        .create("o", FileKind::Table)
-        .expect("create is not an append");
-    assert_eq!(
-        kind(other.append(&[6])),
-        Err(ErrorKind::NoSpace),
-        "the limit is global"
-    );
+    let mut other = fs.create("o", FileKind::Table).expect("create is not an append");
+    assert_eq!(kind(other.append(&[6])), Err(ErrorKind::NoSpace), "the limit is global");
     assert_eq!(fs.injected(), 3);
     fs.set_space_limit(None);
     w.append(&[7; 5000]).expect("unlimited again");
@@ -252,8 +208,7 @@ fn bit_flip_changes_exactly_one_bit() {
     let mut positions = std::collections::BTreeSet::new();
     for i in 0..50 {
         let mut buf = vec![0u8; 4096];
-        sst.read_exact_at(0, &mut buf)
-            .expect("flip is not an error");
+        sst.read_exact_at(0, &mut buf).expect("flip is not an error");
         assert_eq!(differing_bits(&buf, &data), 1, "read {i}");
         positions.insert(buf.iter().zip(&data).position(|(x, y)| x != y));
         wal.read_exact_at(0, &mut buf).expect("read wal");
@@ -261,13 +216,8 @@ fn bit_flip_changes_exactly_one_bit() {
     }
     assert!(positions.len() > 10, "the flipped bit moves around");
     assert_eq!(fs.injected(), 50);
-    assert_eq!(
-        fs.inner().read_all("000012.sst").expect("read"),
-        data,
-        "stored data intact"
-    );
-    sst.read_exact_at(4096, &mut [])
-        .expect("empty read: nothing to flip");
+    assert_eq!(fs.inner().read_all("000012.sst").expect("read"), data, "stored data intact");
+    sst.read_exact_at(4096, &mut []).expect("empty read: nothing to flip");
     assert_eq!(fs.injected(), 50);
 }
 
@@ -301,17 +251,10 @@ fn errors_win_over_flips_and_kind_converts_a_flip_rule() {
     mem.write_whole("a.sst", b"abcd").expect("write");
     let fs = FaultFs::new(mem);
     fs.add_rule(FaultRule::flip_bit_on_read("a"));
-    fs.add_rule(
-        FaultRule::flip_bit_on_read("a")
-            .kind(ErrorKind::Interrupted)
-            .nth(0),
-    );
+    fs.add_rule(FaultRule::flip_bit_on_read("a").kind(ErrorKind::Interrupted).nth(0));
     let r = fs.open("a.sst", FileKind::Table).expect("open");
     let mut buf = [0u8; 4];
-    assert_eq!(
-        kind(r.read_exact_at(0, &mut buf)),
-        Err(ErrorKind::Interrupted)
-    );
+    assert_eq!(kind(r.read_exact_at(0, &mut buf)), Err(ErrorKind::Interrupted));
     assert_eq!(buf, [0; 4]);
     r.read_exact_at(0, &mut buf).expect("flip only");
     assert_eq!(differing_bits(&buf, b"abcd"), 1);

@@ -4,13 +4,12 @@
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
-
 use super::recovery::{create_segment, insert_op};
 use alloc::sync::Arc;
 
-use super::{CommitState, EngineFs, Engine, ReadView};
-use crate::memtable::Memtable;
+use super::{CommitState, Engine, EngineFs, ReadView};
 use crate::batch::WriteBatch;
+use crate::memtable::Memtable;
 use crate::wal::SegmentHeader;
 use crate::{Error, Result, SeqNo};
 
@@ -68,7 +67,8 @@ impl<V: EngineFs> Engine<V> {
                 continue;
             }
             fingerprints.clear();
-            fingerprints.extend(req.batch.ops().flatten().map(|op| st.oracle.fingerprint(op.key())));
+            fingerprints
+                .extend(req.batch.ops().flatten().map(|op| st.oracle.fingerprint(op.key())));
             if st.oracle.conflicts(req.read_seq, &fingerprints) {
                 self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
                 results.push(Err(Error::TransactionConflict));
@@ -88,9 +88,9 @@ impl<V: EngineFs> Engine<V> {
             return results;
         }
 
-        let written = self.rotate_memtable_if_full(&mut st).and_then(|()| {
-            self.write_wal(&mut st, requests, &accepted, want_sync)
-        });
+        let written = self
+            .rotate_memtable_if_full(&mut st)
+            .and_then(|()| self.write_wal(&mut st, requests, &accepted, want_sync));
         if let Err(e) = written {
             self.poison();
             let mut first = Some(e);

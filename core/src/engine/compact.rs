@@ -38,9 +38,11 @@ impl<V: EngineFs> Engine<V> {
             let mut lsm = self.lsm.lock();
             let version = Arc::clone(&self.current_view().version);
             let busy = &lsm.busy;
-            let Some(task) = crate::compaction::pick(&version, &self.compaction, &lsm.pointers, &|f| {
-                busy.contains(&f)
-            }) else {
+            let Some(task) =
+                crate::compaction::pick(&version, &self.compaction, &lsm.pointers, &|f| {
+                    busy.contains(&f)
+                })
+            else {
                 return Ok(false);
             };
             for f in task.inputs.iter().chain(&task.next_inputs) {
@@ -165,7 +167,8 @@ impl<V: EngineFs> Engine<V> {
                         .vfs()
                         .create(&name, FileKind::Table)
                         .map_err(|e| Error::io(IoOp::Create, &name, e))?;
-                    builder = Some((no, TableBuilder::new(file, name, self.store.table_options.clone())));
+                    builder =
+                        Some((no, TableBuilder::new(file, name, self.store.table_options.clone())));
                 }
                 if let Some((_, b)) = builder.as_mut() {
                     b.add(key, value)?;
@@ -270,7 +273,11 @@ mod tests {
     #[test]
     fn bottom_level_drops_tombstones_every_snapshot_sees() {
         assert_eq!(run(&[], true, &[(9, D), (5, S)]), Vec::<u64>::new());
-        assert_eq!(run(&[], false, &[(9, D), (5, S)]), [9], "not bottommost: the tombstone hides deeper data");
+        assert_eq!(
+            run(&[], false, &[(9, D), (5, S)]),
+            [9],
+            "not bottommost: the tombstone hides deeper data"
+        );
         // A snapshot older than the tombstone still needs the value it sees.
         assert_eq!(run(&[6], true, &[(9, D), (5, S)]), [9, 5]);
         // A tombstone under the oldest snapshot goes, and so does what it hides.

@@ -98,8 +98,10 @@ impl<V: EngineFs> Engine<V> {
             return Ok(None);
         }
         let name = filenames::table(file_no);
-        let file =
-            self.vfs().create(&name, FileKind::Table).map_err(|e| Error::io(IoOp::Create, &name, e))?;
+        let file = self
+            .vfs()
+            .create(&name, FileKind::Table)
+            .map_err(|e| Error::io(IoOp::Create, &name, e))?;
         let mut builder = TableBuilder::new(file, name, self.store.table_options.clone());
         while let Some((key, value)) = cursor.peek() {
             builder.add(key, value)?;

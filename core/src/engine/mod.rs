@@ -180,7 +180,10 @@ impl<V: EngineFs> Engine<V> {
     pub fn levels(&self) -> Vec<LevelSummary> {
         let view = self.current_view();
         (0..view.version.level_count())
-            .map(|l| LevelSummary { files: view.version.files(l).len(), bytes: view.version.level_bytes(l) })
+            .map(|l| LevelSummary {
+                files: view.version.files(l).len(),
+                bytes: view.version.level_bytes(l),
+            })
             .collect()
     }
 
@@ -219,8 +222,10 @@ impl<V: EngineFs> Engine<V> {
             return true;
         }
         let lsm = self.lsm.lock();
-        crate::compaction::pick(&view.version, &self.compaction, &lsm.pointers, &|f| lsm.busy.contains(&f))
-            .is_some()
+        crate::compaction::pick(&view.version, &self.compaction, &lsm.pointers, &|f| {
+            lsm.busy.contains(&f)
+        })
+        .is_some()
     }
 
     /// Deletes obsolete tables that no read view can reach any more. Returns how many.

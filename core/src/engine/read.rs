@@ -148,7 +148,8 @@ fn view_cursors<V: EngineFs>(
         }
     }
     for level in 1..view.version.level_count() {
-        let files: Vec<_> = view.version.files(level).iter().filter(|m| overlaps(range, m)).cloned().collect();
+        let files: Vec<_> =
+            view.version.files(level).iter().filter(|m| overlaps(range, m)).cloned().collect();
         if !files.is_empty() {
             cursors.push(Box::new(LevelCursor::new(
                 Arc::clone(store),
@@ -188,7 +189,8 @@ struct ViewRange<V: EngineFs> {
 
 impl<V: EngineFs> RangeSource for ViewRange<V> {
     fn open(&self, forward: bool) -> Result<VisibleIter> {
-        let merged = MergeCursor::new(view_cursors(&self.view, &self.store, forward, &self.range)?, forward);
+        let merged =
+            MergeCursor::new(view_cursors(&self.view, &self.store, forward, &self.range)?, forward);
         Ok(VisibleIter::new(merged, forward, self.vis, self.range.clone()))
     }
 }

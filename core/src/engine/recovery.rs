@@ -19,8 +19,8 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use strata_vfs::sync::{AtomicU64, Mutex, RwLock};
 use strata_vfs::FileKind;
+use strata_vfs::sync::{AtomicU64, Mutex, RwLock};
 
 use super::{CommitState, Engine, EngineFs, EngineStats, LsmState, ReadView, TableStore};
 use crate::batch::{BatchOp, BatchView};
@@ -53,18 +53,25 @@ impl<V: EngineFs> Engine<V> {
 
         // Step 2: the manifest.
         let recovered = manifest::recover(&vfs, opts.level_count)?;
-        let (version, manifest_log_number, manifest_next, base_seq, base_ts, pointers) = match recovered
-        {
-            Some(r) => (
-                r.version,
-                r.log_number,
-                r.next_file_number,
-                r.last_seq,
-                r.last_ts,
-                r.compaction_pointers,
-            ),
-            None => (Version::new(opts.level_count), 0, 1, 0, 0, alloc::vec![None; opts.level_count]),
-        };
+        let (version, manifest_log_number, manifest_next, base_seq, base_ts, pointers) =
+            match recovered {
+                Some(r) => (
+                    r.version,
+                    r.log_number,
+                    r.next_file_number,
+                    r.last_seq,
+                    r.last_ts,
+                    r.compaction_pointers,
+                ),
+                None => (
+                    Version::new(opts.level_count),
+                    0,
+                    1,
+                    0,
+                    0,
+                    alloc::vec![None; opts.level_count],
+                ),
+            };
         if version.level_count() != opts.level_count {
             return Err(Error::invalid(
                 "level_count",
@@ -92,8 +99,11 @@ impl<V: EngineFs> Engine<V> {
 
         // Step 3: the WAL.
         let first_segment = segments.first().copied().unwrap_or(next_file.load(Ordering::Relaxed));
-        let mut replayed =
-            Replayed { memtable: Memtable::new(first_segment), last_seq: base_seq, last_ts: base_ts };
+        let mut replayed = Replayed {
+            memtable: Memtable::new(first_segment),
+            last_seq: base_seq,
+            last_ts: base_ts,
+        };
         let outcome =
             wal::replay(&vfs, &segments, filenames::wal, opts.recovery_mode, |payload, pos| {
                 apply_record(&mut replayed, payload, pos)

@@ -47,7 +47,12 @@ impl<V: Vfs> core::fmt::Debug for TableStore<V> {
 
 impl<V: EngineFs> TableStore<V> {
     /// A store over `vfs` keeping at most `max_open` tables open.
-    pub fn new(vfs: V, table_options: TableOptions, block_cache_bytes: usize, max_open: usize) -> Self {
+    pub fn new(
+        vfs: V,
+        table_options: TableOptions,
+        block_cache_bytes: usize,
+        max_open: usize,
+    ) -> Self {
         TableStore {
             vfs,
             table_options,
@@ -70,11 +75,14 @@ impl<V: EngineFs> TableStore<V> {
             }
         }
         let name = filenames::table(meta.file_no);
-        let file = self.vfs.open(&name, FileKind::Table).map_err(|e| Error::io(IoOp::Open, &name, e))?;
-        let table = Arc::new(Table::open(file, name, meta.file_no, Some(Arc::clone(&self.block_cache)))?);
+        let file =
+            self.vfs.open(&name, FileKind::Table).map_err(|e| Error::io(IoOp::Open, &name, e))?;
+        let table =
+            Arc::new(Table::open(file, name, meta.file_no, Some(Arc::clone(&self.block_cache)))?);
         let mut open = self.open.lock();
         if open.tables.len() >= self.max_open
-            && let Some(victim) = open.tables.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| *k)
+            && let Some(victim) =
+                open.tables.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| *k)
         {
             open.tables.remove(&victim);
         }
@@ -116,7 +124,10 @@ pub struct LevelCursor<V: EngineFs> {
 
 impl<V: EngineFs> core::fmt::Debug for LevelCursor<V> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("LevelCursor").field("files", &self.files.len()).field("pos", &self.pos).finish()
+        f.debug_struct("LevelCursor")
+            .field("files", &self.files.len())
+            .field("pos", &self.pos)
+            .finish()
     }
 }
 

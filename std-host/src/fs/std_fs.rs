@@ -40,10 +40,7 @@ impl StdFs {
     pub fn open_dir(dir: impl Into<PathBuf>) -> Result<StdFs> {
         let dir = dir.into();
         if dir.as_os_str().is_empty() {
-            return Err(Error::new(
-                ErrorKind::Other,
-                "open_dir: empty directory path",
-            ));
+            return Err(Error::new(ErrorKind::Other, "open_dir: empty directory path"));
         }
         create_dirs(&dir).map_err(io_err("open_dir: create"))?;
         let meta = fs::metadata(&dir).map_err(io_err("open_dir: stat"))?;
@@ -74,11 +71,7 @@ fn check_name(name: &str) -> Result<()> {
         || name == ".."
         || name.contains(['/', '\\', '\0'])
         || (cfg!(windows) && name.contains(':'));
-    if bad {
-        Err(Error::new(ErrorKind::Other, "invalid file name"))
-    } else {
-        Ok(())
-    }
+    if bad { Err(Error::new(ErrorKind::Other, "invalid file name")) } else { Ok(()) }
 }
 
 /// `create_dir_all`, then syncs the parent of every directory it created, so the new entries
@@ -129,11 +122,8 @@ impl Vfs for StdFs {
     /// only after the handle's `sync`.
     fn create(&self, name: &str, _kind: FileKind) -> Result<StdWriteFile> {
         let path = self.file_path(name)?;
-        let file = File::options()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(io_err("create"))?;
+        let file =
+            File::options().write(true).create_new(true).open(path).map_err(io_err("create"))?;
         Ok(StdWriteFile::new(file))
     }
 

@@ -45,10 +45,7 @@ pub(super) fn read_exact_at(file: &File, mut offset: u64, mut buf: &mut [u8]) ->
 /// Positional reads are only wired up for Unix and Windows.
 #[cfg(not(any(unix, windows)))]
 pub(super) fn read_exact_at(_file: &File, _offset: u64, _buf: &mut [u8]) -> io::Result<()> {
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        "positional reads on this platform",
-    ))
+    Err(io::Error::new(io::ErrorKind::Unsupported, "positional reads on this platform"))
 }
 
 /// Makes the file's bytes (and, for [`SyncMode::All`], its metadata) durable.

@@ -31,9 +31,7 @@ pub struct StdWriteFile {
 
 impl StdWriteFile {
     pub(super) fn new(file: File) -> Self {
-        StdWriteFile {
-            inner: Appender::new(file),
-        }
+        StdWriteFile { inner: Appender::new(file) }
     }
 }
 
@@ -106,20 +104,11 @@ struct Appender<S: Sink> {
 
 impl<S: Sink> Appender<S> {
     fn new(sink: S) -> Self {
-        Appender {
-            sink,
-            buf: Vec::new(),
-            len: 0,
-            failed: false,
-        }
+        Appender { sink, buf: Vec::new(), len: 0, failed: false }
     }
 
     fn check(&self) -> Result<()> {
-        if self.failed {
-            Err(Error::new(ErrorKind::Other, FAILED_NOTE))
-        } else {
-            Ok(())
-        }
+        if self.failed { Err(Error::new(ErrorKind::Other, FAILED_NOTE)) } else { Ok(()) }
     }
 
     /// Marks the handle failed and wraps the error.
@@ -232,12 +221,7 @@ mod tests {
     }
 
     fn assert_sticky(a: &mut Appender<Mock>) {
-        for result in [
-            a.append(b"x"),
-            a.append(&[0; BUF_CAP]),
-            a.flush(),
-            a.sync(SyncMode::All),
-        ] {
+        for result in [a.append(b"x"), a.append(&[0; BUF_CAP]), a.flush(), a.sync(SyncMode::All)] {
             let err = result.expect_err("failed handle must stay failed");
             assert_eq!(err.kind(), ErrorKind::Other);
             assert_eq!(err.note(), FAILED_NOTE);
@@ -278,11 +262,7 @@ mod tests {
         let chunk = vec![1u8; BUF_CAP / 2 + 1];
         a.append(&chunk).expect("append");
         a.append(&chunk).expect("append");
-        assert_eq!(
-            mock.0.borrow().written.len(),
-            chunk.len(),
-            "first chunk flushed"
-        );
+        assert_eq!(mock.0.borrow().written.len(), chunk.len(), "first chunk flushed");
         a.sync(SyncMode::Data).expect("sync");
         let s = mock.0.borrow();
         assert_eq!(s.written.len(), 2 * chunk.len());

@@ -30,10 +30,7 @@ impl RandomRead for MemFile {
             .ok()
             .and_then(|start| Some(start..start.checked_add(buf.len())?))
             .filter(|r| r.end <= data.len())
-            .ok_or(Error::new(
-                ErrorKind::UnexpectedEof,
-                "memfs: read past end of file",
-            ))?;
+            .ok_or(Error::new(ErrorKind::UnexpectedEof, "memfs: read past end of file"))?;
         buf.copy_from_slice(&data[range]);
         Ok(())
     }
@@ -96,8 +93,7 @@ impl AppendWrite for MemWriter {
 
     fn len(&self) -> u64 {
         let st = self.state.lock();
-        st.inode(self.ino)
-            .map_or(0, |inode| inode.data.len() as u64)
+        st.inode(self.ino).map_or(0, |inode| inode.data.len() as u64)
     }
 }
 

@@ -122,11 +122,7 @@ fn stale_handle() -> Error {
 /// Rejects names a flat directory cannot hold.
 pub(super) fn validate_name(name: &str) -> Result<()> {
     let bad = name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']);
-    if bad {
-        Err(Error::new(ErrorKind::Other, "invalid file name"))
-    } else {
-        Ok(())
-    }
+    if bad { Err(Error::new(ErrorKind::Other, "invalid file name")) } else { Ok(()) }
 }
 
 impl State {
@@ -167,14 +163,7 @@ impl State {
     fn alloc(&mut self, data: Vec<u8>, synced_len: usize) -> Ino {
         let ino = self.next_ino;
         self.next_ino += 1;
-        self.inodes.insert(
-            ino,
-            Inode {
-                data,
-                synced_len,
-                handles: 0,
-            },
-        );
+        self.inodes.insert(ino, Inode { data, synced_len, handles: 0 });
         ino
     }
 
@@ -190,10 +179,7 @@ impl State {
             return Err(exists_error());
         }
         let ino = self.alloc(Vec::new(), 0);
-        self.record(DirOp::Create {
-            name: name.into(),
-            ino,
-        });
+        self.record(DirOp::Create { name: name.into(), ino });
         Ok(ino)
     }
 
@@ -206,10 +192,7 @@ impl State {
     pub(super) fn rename(&mut self, from: &str, to: &str) -> Result<()> {
         self.lookup(from)?;
         if from != to {
-            self.record(DirOp::Rename {
-                from: from.into(),
-                to: to.into(),
-            });
+            self.record(DirOp::Rename { from: from.into(), to: to.into() });
         }
         Ok(())
     }
@@ -219,10 +202,7 @@ impl State {
         if self.live.contains_key(new) {
             return Err(exists_error());
         }
-        self.record(DirOp::Link {
-            existing: existing.into(),
-            new: new.into(),
-        });
+        self.record(DirOp::Link { existing: existing.into(), new: new.into() });
         Ok(())
     }
 
@@ -230,10 +210,7 @@ impl State {
     /// whole live directory durable.
     pub(super) fn write_whole(&mut self, name: &str, data: &[u8]) {
         let ino = self.alloc(data.to_vec(), data.len());
-        self.record(DirOp::Create {
-            name: name.into(),
-            ino,
-        });
+        self.record(DirOp::Create { name: name.into(), ino });
         self.commit_dir();
     }
 
@@ -286,8 +263,7 @@ impl State {
         let mut keep: BTreeSet<Ino> = self.live.values().copied().collect();
         keep.extend(self.durable.values().copied());
         keep.extend(self.pending.iter().filter_map(DirOp::created));
-        self.inodes
-            .retain(|ino, inode| inode.handles > 0 || keep.contains(ino));
+        self.inodes.retain(|ino, inode| inode.handles > 0 || keep.contains(ino));
     }
 
     pub(super) fn acquire_handle(&mut self, ino: Ino) -> Result<()> {
@@ -340,14 +316,7 @@ impl State {
             if let Some(inode) = self.inodes.get(&ino) {
                 let data = surviving_bytes(inode, sector, policy, &mut rng);
                 let synced_len = data.len();
-                inodes.insert(
-                    ino,
-                    Inode {
-                        data,
-                        synced_len,
-                        handles: 0,
-                    },
-                );
+                inodes.insert(ino, Inode { data, synced_len, handles: 0 });
             }
         }
         let mut image = State::new(self.sector);

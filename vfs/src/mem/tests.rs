@@ -110,15 +110,11 @@ fn inodes_live_while_reachable() {
 fn write_whole_commits_the_directory() {
     let fs = MemFs::new();
     drop(fs.create("pending", FileKind::Temp).expect("create"));
-    fs.write_whole("CURRENT", b"MANIFEST-000002\n")
-        .expect("write_whole");
+    fs.write_whole("CURRENT", b"MANIFEST-000002\n").expect("write_whole");
     assert_eq!(pending_len(&fs), 0);
     assert_eq!(fs.sync_count(), 0, "write_whole is not a counted sync");
     let image = fs.crash(CrashPolicy::DropUnsynced, 0);
-    assert_eq!(
-        image.read_all("CURRENT").expect("read"),
-        b"MANIFEST-000002\n"
-    );
+    assert_eq!(image.read_all("CURRENT").expect("read"), b"MANIFEST-000002\n");
     assert!(image.exists("pending").expect("exists"));
 }
 
@@ -129,23 +125,9 @@ fn sync_and_flush_bookkeeping() {
     let mut w = fs.create("a", FileKind::Wal).expect("create");
     w.append(b"abc").expect("append");
     w.flush().expect("flush");
-    assert_eq!(
-        fs.lock_state()
-            .inodes
-            .values()
-            .map(|i| i.synced_len)
-            .sum::<usize>(),
-        0
-    );
+    assert_eq!(fs.lock_state().inodes.values().map(|i| i.synced_len).sum::<usize>(), 0);
     w.sync(SyncMode::Data).expect("sync");
-    assert_eq!(
-        fs.lock_state()
-            .inodes
-            .values()
-            .map(|i| i.synced_len)
-            .sum::<usize>(),
-        3
-    );
+    assert_eq!(fs.lock_state().inodes.values().map(|i| i.synced_len).sum::<usize>(), 3);
     assert_eq!(fs.sync_count(), 1);
     fs.sync_dir().expect("sync_dir");
     assert_eq!(fs.sync_count(), 2);
