@@ -327,8 +327,9 @@ fn flipped_byte_inside_the_log_is_corruption() {
 }
 
 /// Damage in the newest block of the newest segment looks like a torn write. The default mode
-/// may forgive it, but then it must give exactly the records before the damage; it never
-/// returns anything else.
+/// forgives it only when no intact fragment follows it (the damaged record was the last one
+/// written), and then gives exactly the records before the damage; damage followed by intact,
+/// acknowledged records is `Corruption`.
 #[test]
 fn flipped_byte_in_the_newest_block_is_corruption_or_a_prefix() {
     let f = Fixture::new();
@@ -362,6 +363,8 @@ fn flipped_byte_in_the_newest_block_is_corruption_or_a_prefix() {
         "newest block of {last}: {forgiven} flips forgiven as a torn tail ({lost_acked} of them \
          dropping intact acknowledged records after the damaged one), {refused} reported"
     );
+    assert_eq!(lost_acked, 0, "damage followed by intact records must not be forgiven");
+    assert!(refused > 0 && forgiven > 0, "both outcomes are exercised");
 }
 
 /// A second open of an open directory fails with `Locked`; the first handle keeps working and

@@ -255,6 +255,42 @@ fn valid_fragment_at<R: RandomRead>(
     Ok(FragmentType::from_u8(ty).is_some() && fragment_checksum(ty, payload) == stored)
 }
 
+/// `true` if a valid fragment starts anywhere in the rest of the block holding `after` (any
+/// offset in `(after, block end)`: fragments start at arbitrary offsets inside a block).
+/// Reads that rest once (at most one block) and checks every offset in memory.
+fn any_valid_fragment_in_rest_of_block<R: RandomRead>(
+    file: &R,
+    name: &str,
+    after: u64,
+    file_len: u64,
+    buf: &mut [u8],
+) -> Result<bool> {
+    let block = BLOCK_SIZE as u64;
+    let start = after.saturating_add(1);
+    let end = (after / block).saturating_add(1).saturating_mul(block).min(file_len);
+    if start >= end {
+        return Ok(false);
+    }
+    // Less than one block, so the cast is lossless.
+    let Some(bytes) = buf.get_mut(..(end - start) as usize) else {
+        return Ok(false);
+    };
+    read_at(file, name, start, bytes)?;
+    for i in 0..bytes.len() {
+        let Some(rest) = bytes.get(i..) else { break };
+        let mut d = Decoder::new(rest);
+        let (Ok(stored), Ok(len), Ok(ty)) = (d.u32(), d.u16(), d.u8()) else { break };
+        if FragmentType::from_u8(ty).is_none() {
+            continue;
+        }
+        let Ok(payload) = d.bytes(usize::from(len)) else { continue };
+        if fragment_checksum(ty, payload) == stored {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// `true` if any block boundary after `after` (and before `file_len`) starts a valid fragment.
 fn any_valid_block_start<R: RandomRead>(
     file: &R,
@@ -351,7 +387,10 @@ impl Scan {
         seg: &Checked,
         after: u64,
     ) -> Result<bool> {
-        any_valid_block_start(file, &seg.name, after, seg.len, &mut self.buf)
+        // Damage followed by any intact fragment, in the same block or a later one, is not a
+        // torn tail: intact records after it were written (and may have been acknowledged).
+        Ok(any_valid_fragment_in_rest_of_block(file, &seg.name, after, seg.len, &mut self.buf)?
+            || any_valid_block_start(file, &seg.name, after, seg.len, &mut self.buf)?)
     }
 }
 
