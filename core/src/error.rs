@@ -127,6 +127,14 @@ pub enum Error {
     TransactionClosed,
     /// A versioned call was made on a database opened without versioning.
     VersioningDisabled,
+    /// A time-travel read asked for a time older than the retention horizon (now minus the
+    /// retention period), where history may already have been compacted away.
+    TimestampExpired {
+        /// The timestamp asked for.
+        ts: u64,
+        /// The oldest timestamp that can still be read.
+        horizon: u64,
+    },
 }
 
 /// Result alias for engine calls.
@@ -193,6 +201,10 @@ impl fmt::Display for Error {
                 f.write_str("transaction is already committed or rolled back")
             }
             Error::VersioningDisabled => f.write_str("versioning is not enabled for this database"),
+            Error::TimestampExpired { ts, horizon } => write!(
+                f,
+                "timestamp {ts} is older than the retention horizon {horizon}; its history may be gone"
+            ),
         }
     }
 }

@@ -179,6 +179,7 @@ impl TxnCore {
             return Err(Error::VersioningDisabled);
         }
         check_key(key)?;
+        check_horizon(engine, ts)?;
         engine.get(key, self.visibility(Some(ts)))
     }
 
@@ -199,8 +200,11 @@ impl TxnCore {
         limit: Option<usize>,
     ) -> Result<RangeIter> {
         self.check_readable()?;
-        if at_ts.is_some() && !engine.options().versioning {
-            return Err(Error::VersioningDisabled);
+        if let Some(ts) = at_ts {
+            if !engine.options().versioning {
+                return Err(Error::VersioningDisabled);
+            }
+            check_horizon(engine, ts)?;
         }
         let overlay: Vec<OverlayEntry> = if at_ts.is_some() || range.is_empty() {
             Vec::new()
@@ -262,6 +266,15 @@ impl TxnCore {
         self.writes.clear();
         self.versioned.clear();
         Ok(())
+    }
+}
+
+/// Time-travel reads older than the retention horizon fail rather than return a state that
+/// depends on how far compaction has got.
+fn check_horizon<V: EngineFs>(engine: &Engine<V>, ts: Timestamp) -> Result<()> {
+    match engine.retention_horizon() {
+        Some(horizon) if ts < horizon => Err(Error::TimestampExpired { ts, horizon }),
+        _ => Ok(()),
     }
 }
 

@@ -7,8 +7,9 @@
 //!
 //! - Keys are 16 bytes: the key number `0..1_000_000` as 16 zero-padded ASCII decimal digits
 //!   (`0000000000000042`), as `db_bench` does, so byte order is numeric order.
-//! - Values are 100 bytes cut from a 1 MiB pool made like `db_bench`'s: every 100-byte piece
-//!   is 50 PRNG bytes followed by the same 50 bytes again, so values compress to about half.
+//! - Values are 100 bytes taken from a 1 MiB pool made like `db_bench`'s: every 100-byte piece
+//!   is 50 PRNG bytes followed by the same 50 bytes again, so a value compresses to about half
+//!   on its own. The `i`-th write of a load takes piece `i` (mod 10,485), shifted per load.
 //! - `fillseq` loads keys `0..N` in ascending order into a fresh tree; `fillrandom` loads the
 //!   same keys in the order of a fixed-seed Fisher-Yates permutation (SplitMix64). One
 //!   iteration is one whole load into a fresh directory; only the commits are timed (opening,
@@ -17,6 +18,9 @@
 //! - `overwrite` loads a tree once (the `fillrandom` order), lets compaction settle, then each
 //!   iteration overwrites N keys drawn uniformly *with replacement* (as `db_bench` does) and
 //!   the tree is settled again outside the timed region.
+//! - `fillrandom_4mib_memtable` and `overwrite_4mib_memtable` are the same with
+//!   `with_max_memtable_size(4 MiB)`: with the default 64 MiB memtable 1M keys are only two
+//!   flushes and no compaction, so these variants are the ones that exercise compaction.
 //! - `readrandom` and `readseq` share one tree loaded in the `fillrandom` order and settled
 //!   with `tree.maintenance_step(usize::MAX)`. One long-lived read-only transaction serves
 //!   every read. `readrandom` does 1,000 gets of uniformly drawn loaded keys per iteration;
@@ -98,10 +102,12 @@ fn value_pool() -> Vec<u8> {
     pool
 }
 
-/// Where the value of the `i`-th write starts in the pool; `salt` varies it between loads.
+/// The value of the `i`-th write: one whole 100-byte piece of the pool (so it compresses to
+/// about half on its own and shares nothing with its neighbours); `salt` varies it between
+/// loads.
 fn value_at(pool: &[u8], i: u64, salt: u64) -> &[u8] {
-    let span = (pool.len() - VALUE_LEN) as u64;
-    let start = (i.wrapping_mul(VALUE_LEN as u64 + 7).wrapping_add(salt.wrapping_mul(4099)) % span) as usize;
+    let pieces = (pool.len() / VALUE_LEN) as u64;
+    let start = (i.wrapping_add(salt.wrapping_mul(7919)) % pieces) as usize * VALUE_LEN;
     &pool[start..start + VALUE_LEN]
 }
 
@@ -116,9 +122,18 @@ fn permutation(n: u64) -> Vec<u64> {
     order
 }
 
-fn open(dir: &Path) -> Tree {
-    TreeBuilder::new().with_path(dir.to_path_buf()).build().expect("open tree")
+/// Default options, except the memtable size when `memtable` is given.
+fn open(dir: &Path, memtable: Option<usize>) -> Tree {
+    let mut builder = TreeBuilder::new().with_path(dir.to_path_buf());
+    if let Some(bytes) = memtable {
+        builder = builder.with_max_memtable_size(bytes);
+    }
+    builder.build().expect("open tree")
 }
+
+/// The memtable size of the `*_4mib_memtable` variants: small enough that 1M keys go through
+/// many flushes and compactions into deeper levels.
+const SMALL_MEMTABLE: usize = 4 * 1024 * 1024;
 
 /// Writes every key number `keys` yields, `BATCH` per Eventual transaction.
 fn write_keys(tree: &Tree, pool: &[u8], keys: impl Iterator<Item = u64>, salt: u64) {
@@ -260,16 +275,28 @@ impl Tally {
     }
 }
 
-/// Settles `tree` (pending flushes and compactions, on this thread) and waits briefly for the
-/// background threads to finish anything they had already started.
-fn settle(tree: &Tree) {
-    tree.maintenance_step(usize::MAX).expect("maintenance");
-    std::thread::sleep(Duration::from_millis(50));
-    tree.maintenance_step(usize::MAX).expect("maintenance");
+/// Settles `tree`: runs pending flushes and compactions on this thread until none is left
+/// and no background job is in flight (the tables on disk are exactly the ones the levels
+/// list, so no compaction is writing an output and no obsolete input is left). Gives up
+/// after a minute.
+fn settle(dir: &Path, tree: &Tree) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ran = tree.maintenance_step(usize::MAX).expect("maintenance");
+        let listed: u64 = tree.stats().levels.iter().map(|l| l.bytes).sum();
+        if ran == 0 && listed == disk_usage(dir).sst {
+            return;
+        }
+        if Instant::now() > deadline {
+            eprintln!("(settle gave up after 60 s: tables listed {listed} B, on disk {} B)", disk_usage(dir).sst);
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// `fillseq` or `fillrandom`: each iteration loads every key into a fresh tree.
-fn fill(c: &mut Criterion, name: &'static str, pool: &[u8], order: &[u64]) {
+fn fill(c: &mut Criterion, name: &'static str, pool: &[u8], order: &[u64], memtable: Option<usize>) {
     let n = order.len() as u64;
     let mut tally = Tally::new(name);
     let mut wa: Vec<f64> = Vec::new();
@@ -288,7 +315,7 @@ fn fill(c: &mut Criterion, name: &'static str, pool: &[u8], order: &[u64]) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let dir = tempfile::tempdir().expect("temporary directory");
-                let tree = open(dir.path());
+                let tree = open(dir.path(), memtable);
                 let started = Instant::now();
                 write_keys(&tree, pool, order.iter().copied(), 0);
                 let took = started.elapsed();
@@ -296,7 +323,7 @@ fn fill(c: &mut Criterion, name: &'static str, pool: &[u8], order: &[u64]) {
                 tally.add(n, took);
 
                 let at_last_commit = tree.stats();
-                settle(&tree);
+                settle(dir.path(), &tree);
                 let s = tree.stats();
                 wa.push(s.write_amplification());
                 stall_ns.push(s.stall_ns);
@@ -337,19 +364,21 @@ fn fill_benches(c: &mut Criterion) {
     let n = key_count();
     let pool = value_pool();
     let ascending: Vec<u64> = (0..n).collect();
-    fill(c, "fillseq", &pool, &ascending);
-    fill(c, "fillrandom", &pool, &permutation(n));
+    let random = permutation(n);
+    fill(c, "fillseq", &pool, &ascending, None);
+    fill(c, "fillrandom", &pool, &random, None);
+    fill(c, "fillrandom_4mib_memtable", &pool, &random, Some(SMALL_MEMTABLE));
 }
 
 /// A tree holding every key, loaded in the `fillrandom` order and settled.
-fn loaded_tree(name: &str, pool: &[u8]) -> (Tree, TempDir) {
+fn loaded_tree(name: &str, pool: &[u8], memtable: Option<usize>) -> (Tree, TempDir) {
     let n = key_count();
     let dir = tempfile::tempdir().expect("temporary directory");
-    let tree = open(dir.path());
+    let tree = open(dir.path(), memtable);
     let started = Instant::now();
     write_keys(&tree, pool, permutation(n).into_iter(), 0);
     let took = started.elapsed();
-    settle(&tree);
+    settle(dir.path(), &tree);
     let s = tree.stats();
     eprintln!("[{name}] setup: loaded {n} keys (random order) in {:.2} s", took.as_secs_f64());
     eprintln!("[{name}]   settled: {}", wa_line(&s));
@@ -358,11 +387,16 @@ fn loaded_tree(name: &str, pool: &[u8]) -> (Tree, TempDir) {
     (tree, dir)
 }
 
-fn overwrite_bench(c: &mut Criterion) {
+fn overwrite_benches(c: &mut Criterion) {
+    overwrite(c, "overwrite", None);
+    overwrite(c, "overwrite_4mib_memtable", Some(SMALL_MEMTABLE));
+}
+
+fn overwrite(c: &mut Criterion, name: &'static str, memtable: Option<usize>) {
     let n = key_count();
     let pool = value_pool();
     let mut state: Option<(Tree, TempDir, Stats)> = None;
-    let mut tally = Tally::new("overwrite");
+    let mut tally = Tally::new(name);
     let mut rng = SplitMix64(SEED ^ 0x0E7);
     let mut salt = 0;
 
@@ -373,9 +407,9 @@ fn overwrite_bench(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(100))
         .measurement_time(Duration::from_secs(5))
         .throughput(Throughput::Elements(n));
-    group.bench_function("overwrite", |b| {
-        let (tree, _dir, _) = state.get_or_insert_with(|| {
-            let (tree, dir) = loaded_tree("overwrite", &pool);
+    group.bench_function(name, |b| {
+        let (tree, dir, _) = state.get_or_insert_with(|| {
+            let (tree, dir) = loaded_tree(name, &pool, memtable);
             let before = tree.stats();
             (tree, dir, before)
         });
@@ -390,9 +424,14 @@ fn overwrite_bench(c: &mut Criterion) {
                 let took = started.elapsed();
                 total += took;
                 tally.add(n, took);
-                settle(tree);
+                settle(dir.path(), tree);
                 let d = delta(&tree.stats(), &before);
-                eprintln!("[overwrite] {:.3} s, settled: {}", took.as_secs_f64(), wa_line(&d));
+                eprintln!(
+                    "[{name}] {:.3} s, settled: {}; {}",
+                    took.as_secs_f64(),
+                    wa_line(&d),
+                    disk_line(&disk_usage(dir.path()))
+                );
             }
             total
         });
@@ -401,13 +440,13 @@ fn overwrite_bench(c: &mut Criterion) {
 
     tally.report();
     if let Some((tree, dir, before)) = state {
-        settle(&tree);
+        settle(dir.path(), &tree);
         let s = tree.stats();
-        eprintln!("[overwrite] all overwrites, settled: {}", wa_line(&delta(&s, &before)));
-        eprintln!("[overwrite] after: {}", levels_line(&s));
-        eprintln!("[overwrite] after: {}", disk_line(&disk_usage(dir.path())));
+        eprintln!("[{name}] all overwrites, settled: {}", wa_line(&delta(&s, &before)));
+        eprintln!("[{name}] after: {}", levels_line(&s));
+        eprintln!("[{name}] after: {}", disk_line(&disk_usage(dir.path())));
         tree.close().expect("close");
-        eprintln!("[overwrite] closed: {}", disk_line(&disk_usage(dir.path())));
+        eprintln!("[{name}] closed: {}", disk_line(&disk_usage(dir.path())));
         drop(tree);
         drop(dir);
     }
@@ -422,7 +461,7 @@ struct ReadState {
 
 fn read_state(pool: &[u8]) -> ReadState {
     let n = key_count();
-    let (tree, dir) = loaded_tree("read", pool);
+    let (tree, dir) = loaded_tree("read", pool, None);
     let txn = tree.begin_with_mode(Mode::ReadOnly).expect("begin read-only");
     // Sanity: loaded keys are there with the value they were loaded with.
     let order = permutation(n);
@@ -528,5 +567,5 @@ fn read_benches(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, fill_benches, overwrite_bench, read_benches);
+criterion_group!(benches, fill_benches, overwrite_benches, read_benches);
 criterion_main!(benches);

@@ -24,7 +24,7 @@ use super::{Engine, EngineFs, LevelCursor, ReadView};
 use crate::compaction::{CompactionTask, TaskKind};
 use crate::filenames;
 use crate::iter::{Cursor, MergeCursor};
-use crate::key::{SeqNo, ValueKind};
+use crate::key::{SeqNo, Timestamp, ValueKind};
 use crate::manifest::{FileMeta, ManifestWriter, VersionEdit};
 use crate::sstable::TableBuilder;
 use crate::{Error, IoOp, Result};
@@ -144,12 +144,17 @@ impl<V: EngineFs> Engine<V> {
         }
         let mut merged = MergeCursor::new(sources, true);
         let snapshots = self.snapshots.live_seqs();
-        let mut filter = VersionFilter::new(snapshots, task.bottommost, self.opts.versioning);
+        let history = match (self.opts.versioning, self.opts.retention_ns) {
+            (false, _) => History::None,
+            (true, 0) => History::All,
+            (true, r) => History::Since(self.clock.now_ns().saturating_sub(r)),
+        };
+        let mut filter = VersionFilter::new(snapshots, task.bottommost, history);
         let mut outputs = Vec::new();
         let mut builder: Option<(u64, TableBuilder<V::Write>)> = None;
         let mut last_user_key: Option<Bytes> = None;
         while let Some((key, value)) = merged.peek() {
-            if filter.keep(&key.user_key, key.seq, key.kind) {
+            if filter.keep(&key.user_key, key.seq, key.ts, key.kind) {
                 let new_key = last_user_key.as_ref() != Some(&key.user_key);
                 // Split only between user keys: a key's versions never span two files of a
                 // sorted level.
@@ -215,34 +220,72 @@ impl<V: EngineFs> Engine<V> {
     }
 }
 
+/// What history a compaction must keep beyond what readers can see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum History {
+    /// No versioning: only versions some reader can see.
+    None,
+    /// Versioning with no retention limit: every version.
+    All,
+    /// Versioning with retention: versions with a timestamp at or after the horizon, plus
+    /// what readers can see (so a key's newest version always stays).
+    Since(Timestamp),
+}
+
 /// Decides, entry by entry in internal-key order, which versions a compaction keeps.
+///
+/// A reader at snapshot `S` sees, for each key, the first version in key order (timestamp
+/// descending, then sequence descending) with `seq <= S`; new readers see the first version
+/// of all. Those versions are *needed*; every other version is hidden from every reader and is
+/// dropped unless the history policy keeps it. This holds whether or not explicit timestamps
+/// made sequence order differ from key order.
 struct VersionFilter {
     snapshots: Vec<SeqNo>,
+    /// Per snapshot: has it found its version of the current key yet?
+    satisfied: Vec<bool>,
     bottommost: bool,
-    keep_all: bool,
+    history: History,
     current: Option<Bytes>,
-    last_stripe: Option<usize>,
+    first: bool,
 }
 
 impl VersionFilter {
-    fn new(snapshots: Vec<SeqNo>, bottommost: bool, keep_all: bool) -> Self {
-        VersionFilter { snapshots, bottommost, keep_all, current: None, last_stripe: None }
+    fn new(snapshots: Vec<SeqNo>, bottommost: bool, history: History) -> Self {
+        let satisfied = alloc::vec![false; snapshots.len()];
+        VersionFilter { snapshots, satisfied, bottommost, history, current: None, first: true }
     }
 
-    fn keep(&mut self, user_key: &Bytes, seq: SeqNo, kind: ValueKind) -> bool {
-        if self.keep_all {
-            return true;
-        }
+    fn keep(&mut self, user_key: &Bytes, seq: SeqNo, ts: Timestamp, kind: ValueKind) -> bool {
         if self.current.as_ref() != Some(user_key) {
             self.current = Some(user_key.clone());
-            self.last_stripe = None;
+            self.satisfied.iter_mut().for_each(|s| *s = false);
+            self.first = true;
         }
-        let stripe = self.snapshots.partition_point(|&s| s < seq);
-        if self.last_stripe == Some(stripe) {
+        let latest = core::mem::replace(&mut self.first, false);
+        let mut needed = latest;
+        // Snapshots at or after `seq` that have not found a version yet see this one.
+        let from = self.snapshots.partition_point(|&s| s < seq);
+        for done in self.satisfied.iter_mut().skip(from) {
+            if !*done {
+                *done = true;
+                needed = true;
+            }
+        }
+        let in_history = match self.history {
+            History::None => false,
+            History::All => true,
+            History::Since(horizon) => ts >= horizon,
+        };
+        if in_history {
+            return true;
+        }
+        // A tombstone every reader sees as the key's newest version, at the bottom level,
+        // hides nothing anyone can read: drop it (everything older is hidden too).
+        let seen_by_all = latest && from == 0;
+        if kind == ValueKind::Delete && self.bottommost && seen_by_all {
             return false;
         }
-        self.last_stripe = Some(stripe);
-        !(kind == ValueKind::Delete && self.bottommost && stripe == 0)
+        needed
     }
 }
 
@@ -251,9 +294,32 @@ mod tests {
     use super::*;
 
     fn run(snapshots: &[u64], bottommost: bool, versions: &[(u64, ValueKind)]) -> Vec<u64> {
-        let mut f = VersionFilter::new(snapshots.to_vec(), bottommost, false);
+        let mut f = VersionFilter::new(snapshots.to_vec(), bottommost, History::None);
         let k = Bytes::from_static(b"k");
-        versions.iter().filter(|(s, kind)| f.keep(&k, *s, *kind)).map(|(s, _)| *s).collect()
+        // Without versioning the timestamp follows the sequence number.
+        versions.iter().filter(|(s, kind)| f.keep(&k, *s, *s, *kind)).map(|(s, _)| *s).collect()
+    }
+
+    /// Versions as (ts, seq), in key order (ts descending, then seq descending).
+    fn run_versioned(snapshots: &[u64], history: History, versions: &[(u64, u64)]) -> Vec<(u64, u64)> {
+        let mut f = VersionFilter::new(snapshots.to_vec(), true, history);
+        let k = Bytes::from_static(b"k");
+        versions.iter().copied().filter(|&(ts, seq)| f.keep(&k, seq, ts, ValueKind::Set)).collect()
+    }
+
+    #[test]
+    fn history_is_kept_within_retention_and_what_readers_see_always() {
+        // ts 300 (seq 3), ts 200 (seq 9: history written later with an older time), ts 100 (seq 1)
+        let v = [(300, 3), (200, 9), (100, 1)];
+        assert_eq!(run_versioned(&[], History::All, &v), v);
+        // Retention from ts 150: 300 and 200 stay, 100 goes.
+        assert_eq!(run_versioned(&[], History::Since(150), &v), [(300, 3), (200, 9)]);
+        // Everything is older than the horizon: only what readers see (the newest) stays.
+        assert_eq!(run_versioned(&[], History::Since(1_000), &v), [(300, 3)]);
+        // A snapshot at seq 2 sees ts 100 (seq 3 and 9 are too new for it): kept.
+        assert_eq!(run_versioned(&[2], History::Since(1_000), &v), [(300, 3), (100, 1)]);
+        // A snapshot at seq 5 sees ts 300 (first in key order with seq <= 5).
+        assert_eq!(run_versioned(&[5], History::Since(1_000), &v), [(300, 3)]);
     }
 
     use ValueKind::{Delete as D, Set as S};

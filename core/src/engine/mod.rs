@@ -192,6 +192,14 @@ impl<V: EngineFs> Engine<V> {
         self.current_view().memtables.len().saturating_sub(1)
     }
 
+    /// The oldest timestamp time-travel reads may ask for: now minus the retention period, when
+    /// versioning keeps history for a limited time; `None` when history is kept forever (or not
+    /// at all).
+    pub fn retention_horizon(&self) -> Option<crate::Timestamp> {
+        (self.opts.versioning && self.opts.retention_ns > 0)
+            .then(|| self.clock.now_ns().saturating_sub(self.opts.retention_ns))
+    }
+
     /// Newest committed and visible sequence number.
     pub fn visible_seq(&self) -> SeqNo {
         self.snapshots.visible()
