@@ -30,6 +30,15 @@ pub trait Cursor: Send {
     fn peek(&self) -> Option<&(InternalKey, Bytes)>;
     /// Moves to the next entry in this cursor's direction.
     fn advance(&mut self) -> Result<()>;
+
+    /// Forward cursors only: moves to the first entry `>= target`, never backwards. The
+    /// default steps; sources override it with a real seek.
+    fn seek(&mut self, target: &InternalKey) -> Result<()> {
+        while self.peek().is_some_and(|(k, _)| k < target) {
+            self.advance()?;
+        }
+        Ok(())
+    }
 }
 
 impl<M> Cursor for crate::memtable::MemCursor<M>
@@ -41,6 +50,10 @@ where
     }
     fn advance(&mut self) -> Result<()> {
         crate::memtable::MemCursor::advance(self);
+        Ok(())
+    }
+    fn seek(&mut self, target: &InternalKey) -> Result<()> {
+        crate::memtable::MemCursor::seek_forward(self, target);
         Ok(())
     }
 }
@@ -97,6 +110,17 @@ impl MergeCursor {
         self.sources.get(self.current?)?.peek()
     }
 
+    /// Forward merges: moves every source to its first entry `>= target`.
+    pub fn seek(&mut self, target: &InternalKey) -> Result<()> {
+        for s in &mut self.sources {
+            if s.peek().is_some_and(|(k, _)| k < target) {
+                s.seek(target)?;
+            }
+        }
+        self.pick();
+        Ok(())
+    }
+
     /// Moves past the current entry.
     pub fn advance(&mut self) -> Result<()> {
         if let Some(i) = self.current
@@ -108,6 +132,10 @@ impl MergeCursor {
         Ok(())
     }
 }
+
+/// Forward reads walk this many versions of one key before seeking past the rest: seeking
+/// costs a search per source, walking costs a step per version.
+const SEEK_AFTER_SKIPS: usize = 8;
 
 /// User-key bounds of a read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,15 +270,41 @@ impl VisibleIter {
     }
 
     fn step_forward(&mut self) -> Result<Option<(Bytes, Bytes)>> {
+        // Versions of one key skipped one by one so far; past a few, seek instead.
+        let mut run = 0usize;
+        let mut run_key: Option<Bytes> = None;
         loop {
             let Some((key, value)) = self.merged.peek() else { return Ok(None) };
             if self.range.past_end(&key.user_key, true) {
                 return Ok(None);
             }
-            let skip = !self.range.contains(&key.user_key)
-                || self.current.as_deref() == Some(key.user_key.as_ref())
-                || !self.vis.sees(key);
+            let decided = self.current.as_deref() == Some(key.user_key.as_ref());
+            let skip = !self.range.contains(&key.user_key) || decided || !self.vis.sees(key);
             if skip {
+                if run_key.as_ref() == Some(&key.user_key) {
+                    run += 1;
+                } else {
+                    run_key = Some(key.user_key.clone());
+                    run = 1;
+                }
+                if run > SEEK_AFTER_SKIPS {
+                    // Long history: jump instead of walking it. Past a decided key, to its end;
+                    // before the time bound, to the bound.
+                    let target = if decided {
+                        Some(InternalKey::seek_last(key.user_key.clone()))
+                    } else {
+                        self.vis
+                            .at_ts
+                            .filter(|&t| key.ts > t)
+                            .map(|t| InternalKey::seek_at_time(key.user_key.clone(), t))
+                    };
+                    if let Some(target) = target {
+                        run = 0;
+                        self.merged.advance()?;
+                        self.merged.seek(&target)?;
+                        continue;
+                    }
+                }
                 self.merged.advance()?;
                 continue;
             }

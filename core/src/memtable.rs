@@ -261,6 +261,27 @@ impl<M: core::ops::Deref<Target = Memtable>> MemCursor<M> {
         self.buf.front()
     }
 
+    /// Forward cursors: moves to the first entry `>= target` (never backwards), re-seeking the
+    /// skiplist unless the target is inside the copied batch.
+    pub fn seek_forward(&mut self, target: &InternalKey) {
+        if !self.forward {
+            return;
+        }
+        if self.buf.back().is_some_and(|(k, _)| k >= target) {
+            while self.buf.front().is_some_and(|(k, _)| k < target) {
+                self.buf.pop_front();
+            }
+            return;
+        }
+        if self.buf.is_empty() && self.exhausted {
+            return;
+        }
+        self.buf.clear();
+        self.exhausted = false;
+        self.mem.fill(Bound::Included(target), true, &mut self.buf);
+        self.note_fill();
+    }
+
     /// Moves to the next entry in this cursor's direction.
     pub fn advance(&mut self) {
         self.buf.pop_front();

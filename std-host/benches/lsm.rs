@@ -163,8 +163,11 @@ struct DiskUsage {
 fn disk_usage(dir: &Path) -> DiskUsage {
     let mut usage = DiskUsage { total: 0, sst: 0, wal: 0 };
     for entry in std::fs::read_dir(dir).expect("read_dir") {
-        let entry = entry.expect("dir entry");
-        let meta = entry.metadata().expect("metadata");
+        // A background thread may delete a file between listing and `metadata`: skip it.
+        let Ok(meta) = entry.and_then(|e| e.metadata().map(|m| (e, m))) else {
+            continue;
+        };
+        let (entry, meta) = meta;
         if !meta.is_file() {
             continue;
         }

@@ -38,6 +38,8 @@ struct Record {
 /// A closed database of 30 Eventual transactions over three WAL segments, the newest holding
 /// a record cut into fragments across a block boundary.
 struct Fixture {
+    /// The same database after a clean close.
+    closed: MemFs,
     mem: MemFs,
     states: Vec<Model>,
     records: Vec<Record>,
@@ -74,10 +76,17 @@ impl Fixture {
             };
             records.push(Record { segment, start, end });
         }
+        // The image a crash leaves with every write kept, taken while the tree is open: the
+        // newest segment then has no clean-close bound, so its tail may be torn. (After a
+        // clean close the manifest bounds it, and any damage there is corruption; see
+        // `damage_after_a_clean_close_is_corruption`.)
+        let mem_open = mem.crash(strata_vfs::CrashPolicy::KeepUnsynced, 0);
         tree.close().unwrap();
         drop(tree);
+        let closed = mem;
+        let mem = mem_open;
         let segments = wal_segments(&mem);
-        let f = Fixture { mem, states: prefix_states(&txns), records, segments };
+        let f = Fixture { mem, closed, states: prefix_states(&txns), records, segments };
         // The premises of the tests below.
         assert!(f.segments.len() >= 3, "segments: {:?}", f.segments);
         let last = f.last();
@@ -413,4 +422,25 @@ fn check_lock(open: &dyn Fn() -> strata::Result<Tree>) {
     drop(first);
     let third = open().unwrap();
     assert_eq!(dump(&third).unwrap(), want);
+}
+
+/// After a clean close the manifest records the newest segment's synced length, so damage
+/// anywhere in it, even in its last record, is `Corruption` rather than a torn tail.
+#[test]
+fn damage_after_a_clean_close_is_corruption() {
+    let f = Fixture::new();
+    let last = f.last();
+    let len = f.len(&last);
+    for offset in [len - 1, len - 5, len / 2] {
+        let img = copy_fs(&f.closed);
+        img.flip_byte(&last, offset, 0x20).unwrap();
+        let r = open_with(&img, RecoveryMode::TolerateTornTail, "flip after close");
+        assert!(matches!(r, Err(Error::Corruption { .. })), "flip at {offset}: {r:?}");
+    }
+    let img = copy_fs(&f.closed);
+    img.truncate(&last, len - 3).unwrap();
+    let r = open_with(&img, RecoveryMode::TolerateTornTail, "cut after close");
+    assert!(matches!(r, Err(Error::Corruption { .. })), "cut: {r:?}");
+    let tree = open_with(&copy_fs(&f.closed), RecoveryMode::TolerateTornTail, "clean").unwrap();
+    expect_state(&tree, &f.states[f.states.len() - 1], "clean reopen");
 }

@@ -301,14 +301,25 @@ impl<V: EngineFs> Engine<V> {
             return Ok(());
         }
         let mut result = Ok(());
+        let mut closed_at = None;
         if let Some(mut wal) = st.wal.take()
             && !self.is_poisoned()
         {
             result = wal.sync();
+            if result.is_ok() {
+                closed_at = Some((wal.segment(), wal.len()));
+            }
         }
         drop(st);
-        // Wait for a background job that is installing its result, then drop the manifest.
-        drop(self.lsm.lock().manifest.take());
+        // Wait for a background job that is installing its result; record the clean close so
+        // recovery reads the last segment to its exact synced length; drop the manifest.
+        let mut lsm = self.lsm.lock();
+        if let (Some(mark), Some(manifest), Ok(())) = (closed_at, lsm.manifest.as_mut(), &result) {
+            let edit = crate::manifest::VersionEdit { wal_closed: Some(mark), ..Default::default() };
+            result = manifest.append(&edit);
+        }
+        drop(lsm.manifest.take());
+        drop(lsm);
         drop(self.lock.lock().take());
         result
     }

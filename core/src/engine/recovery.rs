@@ -53,6 +53,7 @@ impl<V: EngineFs> Engine<V> {
 
         // Step 2: the manifest.
         let recovered = manifest::recover(&vfs, opts.level_count)?;
+        let wal_closed = recovered.as_ref().and_then(|r| r.wal_closed);
         let (version, manifest_log_number, manifest_next, base_seq, base_ts, pointers) =
             match recovered {
                 Some(r) => (
@@ -104,10 +105,14 @@ impl<V: EngineFs> Engine<V> {
             last_seq: base_seq,
             last_ts: base_ts,
         };
-        let outcome =
-            wal::replay(&vfs, &segments, filenames::wal, opts.recovery_mode, |payload, pos| {
-                apply_record(&mut replayed, payload, pos)
-            })?;
+        let outcome = wal::replay_bounded(
+            &vfs,
+            &segments,
+            filenames::wal,
+            opts.recovery_mode,
+            wal_closed,
+            |payload, pos| apply_record(&mut replayed, payload, pos),
+        )?;
 
         // Step 4.
         let keep_through = outcome.last.map(|(seg, _)| seg).unwrap_or(0);

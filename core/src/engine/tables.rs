@@ -200,4 +200,29 @@ impl<V: EngineFs> Cursor for LevelCursor<V> {
         }
         self.skip_exhausted()
     }
+
+    fn seek(&mut self, target: &InternalKey) -> Result<()> {
+        if !self.forward || self.current.is_none() {
+            return Ok(());
+        }
+        let beyond_current = self.files.get(self.pos).is_some_and(|f| f.largest < *target);
+        if beyond_current {
+            // Jump straight to the file that can hold the target.
+            let pos = self.files.partition_point(|f| f.largest < *target);
+            match self.files.get(pos).cloned() {
+                Some(meta) => {
+                    self.pos = pos;
+                    self.current =
+                        Some(self.store.cursor(&meta, true, Some(target), self.fill_cache)?);
+                }
+                None => {
+                    self.pos = self.files.len();
+                    self.current = None;
+                }
+            }
+        } else if let Some(c) = self.current.as_mut() {
+            c.seek(target)?;
+        }
+        self.skip_exhausted()
+    }
 }

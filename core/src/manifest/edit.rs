@@ -24,6 +24,8 @@ mod tag {
     pub const COMPACTION_POINTER: u8 = 6;
     pub const DELETED_FILE: u8 = 7;
     pub const ADDED_FILE: u8 = 8;
+    /// The WAL segment a clean close synced last, and its synced length.
+    pub const WAL_CLOSED: u8 = 9;
 }
 
 /// Bytes of an encoded internal key after the user key: timestamp and trailer.
@@ -99,6 +101,10 @@ pub struct VersionEdit {
     pub deleted: Vec<(u8, u64)>,
     /// Files added: `(level, meta)`.
     pub added: Vec<(u8, FileMeta)>,
+    /// Written by a clean close: `(segment, length)` of the last WAL segment, fully synced.
+    /// Recovery then reads that segment to exactly this length, so damage inside it is
+    /// corruption rather than a torn tail.
+    pub wal_closed: Option<(u64, u64)>,
 }
 
 impl VersionEdit {
@@ -138,6 +144,11 @@ impl VersionEdit {
             out.push(tag::DELETED_FILE);
             out.push(level);
             codec::put_varint(out, file_no);
+        }
+        if let Some((segment, len)) = self.wal_closed {
+            out.push(tag::WAL_CLOSED);
+            codec::put_varint(out, segment);
+            codec::put_varint(out, len);
         }
         for (level, meta) in &self.added {
             out.push(tag::ADDED_FILE);
@@ -197,6 +208,13 @@ impl VersionEdit {
                 tag::ADDED_FILE => {
                     let level = d.u8().map_err(kind)?;
                     e.added.push((level, get_meta(&mut d)?));
+                }
+                tag::WAL_CLOSED => {
+                    let segment = d.varint().map_err(kind)?;
+                    let len = d.varint().map_err(kind)?;
+                    if e.wal_closed.replace((segment, len)).is_some() {
+                        return Err(CorruptionKind::BadChain);
+                    }
                 }
                 other => return Err(CorruptionKind::UnknownTag(other)),
             }
@@ -272,6 +290,7 @@ mod tests {
             next_file_number: Some(9),
             last_seq: Some(300),
             last_ts: Some(1000),
+            wal_closed: None,
             level_count: Some(7),
             compaction_pointers: vec![(1, key(b"m", 40, 3, ValueKind::Set))],
             deleted: vec![(0, 4)],
@@ -336,6 +355,7 @@ mod tests {
             last_seq: rng.chance(2).then(|| rng.below(MAX_SEQ + 1)),
             last_ts: opt(rng),
             level_count: rng.chance(2).then(|| rng.below(MAX_LEVELS as u64) as u32 + 1),
+            wal_closed: rng.chance(2).then(|| (rng.wide(), rng.wide())),
             ..VersionEdit::default()
         };
         for _ in 0..rng.below(3) {
@@ -411,7 +431,10 @@ mod tests {
     #[test]
     fn rejects_unknown_tags_bad_kinds_duplicates_and_inverted_files() {
         assert_eq!(VersionEdit::decode(&[0]), Err(CorruptionKind::UnknownTag(0)));
-        assert_eq!(VersionEdit::decode(&[9, 1]), Err(CorruptionKind::UnknownTag(9)));
+        assert_eq!(VersionEdit::decode(&[10, 1]), Err(CorruptionKind::UnknownTag(10)));
+        assert_eq!(VersionEdit::decode(&[9, 1]), Err(CorruptionKind::Truncated), "WAL_CLOSED needs two varints");
+        assert_eq!(VersionEdit::decode(&[9, 1, 2, 9, 1, 2]), Err(CorruptionKind::BadChain), "given twice");
+        assert_eq!(VersionEdit::decode(&[9, 7, 40]).map(|e| e.wal_closed), Ok(Some((7, 40))));
         assert_eq!(VersionEdit::decode(&[1, 1, 1, 2]), Err(CorruptionKind::BadChain));
         assert_eq!(VersionEdit::decode(&[5, 0]), Err(CorruptionKind::BadChain));
         assert_eq!(VersionEdit::decode(&[5, 0x81, 0x02]), Err(CorruptionKind::BadChain));

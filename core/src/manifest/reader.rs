@@ -36,6 +36,9 @@ pub struct Recovered {
     pub last_ts: Timestamp,
     /// Round-robin compaction pointers, one slot per level.
     pub compaction_pointers: Vec<Option<InternalKey>>,
+    /// Set when the last thing the manifest recorded was a clean close: the last WAL segment
+    /// and its fully synced length.
+    pub wal_closed: Option<(u64, u64)>,
     /// The live manifest's number.
     pub manifest_file_no: u64,
     /// Bytes of the live manifest up to the end of its last good record.
@@ -130,6 +133,7 @@ pub fn recover<V: Vfs>(vfs: &V, level_count: usize) -> Result<Option<Recovered>>
         last_seq: r.last_seq,
         last_ts: r.last_ts,
         compaction_pointers: r.pointers,
+        wal_closed: r.wal_closed,
         manifest_file_no: live,
         manifest_size: r.good_end,
         stale_manifests: manifests.into_iter().filter(|&m| m != live).collect(),
@@ -184,6 +188,7 @@ struct Replayed {
     last_seq: SeqNo,
     last_ts: Timestamp,
     pointers: Vec<Option<InternalKey>>,
+    wal_closed: Option<(u64, u64)>,
     records: u64,
     good_end: u64,
 }
@@ -214,6 +219,9 @@ impl Replayed {
                 *slot = v;
             }
         }
+        // Only the newest edit counts: a clean-close mark followed by any other edit no longer
+        // describes the end of the log.
+        self.wal_closed = edit.wal_closed;
         for (level, key) in edit.compaction_pointers {
             // The builder checked the level is in range.
             if let Some(slot) = self.pointers.get_mut(usize::from(level)) {
@@ -234,6 +242,7 @@ fn replay_live<V: Vfs>(vfs: &V, file_no: u64) -> Result<Replayed> {
         last_seq: 0,
         last_ts: 0,
         pointers: Vec::new(),
+        wal_closed: None,
         records: 0,
         good_end: 0,
     };

@@ -207,6 +207,27 @@ impl<R: RandomRead> TableCursor<R> {
         self.buf.front()
     }
 
+    /// Forward cursors: moves to the first entry `>= target` (never backwards). Within the
+    /// loaded block it skips in memory; otherwise it re-seeks through the index.
+    pub fn seek_forward(&mut self, target: &InternalKey) -> Result<()> {
+        if !self.forward || self.done {
+            return Ok(());
+        }
+        match (self.buf.front(), self.buf.back()) {
+            (Some((first, _)), _) if first >= target => return Ok(()),
+            (_, Some((last, _))) if last >= target => {
+                while self.buf.front().is_some_and(|(k, _)| k < target) {
+                    self.buf.pop_front();
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
+        self.buf.clear();
+        let r = self.position(Some(target));
+        self.finish_step(r)
+    }
+
     /// Moves to the next entry in this cursor's direction.
     pub fn advance(&mut self) -> Result<()> {
         self.buf.pop_front();
@@ -217,6 +238,10 @@ impl<R: RandomRead> TableCursor<R> {
 impl<R: RandomRead + Send + Sync + 'static> Cursor for TableCursor<R> {
     fn peek(&self) -> Option<&(InternalKey, Bytes)> {
         TableCursor::peek(self)
+    }
+
+    fn seek(&mut self, target: &InternalKey) -> Result<()> {
+        self.seek_forward(target)
     }
 
     fn advance(&mut self) -> Result<()> {

@@ -21,5 +21,5 @@ pub use format::{
     BLOCK_SIZE, FORMAT_VERSION, FRAGMENT_HEADER_LEN, FragmentType, MAGIC, MAX_FRAGMENT_PAYLOAD,
     SEGMENT_HEADER_LEN, SegmentHeader, fragment_checksum,
 };
-pub use reader::{RecordPos, RecoveryMode, WalReplay, replay};
+pub use reader::{RecordPos, RecoveryMode, WalReplay, replay, replay_bounded};
 pub use writer::WalWriter;

@@ -87,6 +87,20 @@ pub fn replay<V: Vfs>(
     segments: &[u64],
     name_of: impl Fn(u64) -> String,
     mode: RecoveryMode,
+    on_record: impl FnMut(&[u8], RecordPos) -> Result<()>,
+) -> Result<WalReplay> {
+    replay_bounded(vfs, segments, name_of, mode, None, on_record)
+}
+
+/// [`replay`], where `closed = Some((segment, len))` says a clean close synced the last
+/// segment at exactly `len` bytes: if that segment is the last one, it is read to exactly that
+/// bound like every earlier segment, so damage inside it is corruption, never a torn tail.
+pub fn replay_bounded<V: Vfs>(
+    vfs: &V,
+    segments: &[u64],
+    name_of: impl Fn(u64) -> String,
+    mode: RecoveryMode,
+    closed: Option<(u64, u64)>,
     mut on_record: impl FnMut(&[u8], RecordPos) -> Result<()>,
 ) -> Result<WalReplay> {
     if segments.iter().zip(segments.iter().skip(1)).any(|(a, b)| a >= b) {
@@ -98,7 +112,15 @@ pub fn replay<V: Vfs>(
         WalReplay { records: 0, last: None, discarded_segments: Vec::new(), ignored_tail_bytes: 0 };
     for (i, seg) in chain.iter().enumerate() {
         let next = chain.get(i + 1);
-        let limit = next.map_or(seg.len, |n| n.header.prev_valid_len);
+        let closed_len =
+            closed.filter(|&(n, _)| next.is_none() && n == seg.number).map(|(_, len)| len);
+        if let Some(len) = closed_len
+            && len > seg.len
+        {
+            // The file is shorter than what a clean close synced.
+            return Err(Error::corruption(&seg.name, seg.len, CorruptionKind::Truncated));
+        }
+        let limit = next.map_or(closed_len.unwrap_or(seg.len), |n| n.header.prev_valid_len);
         let file = open(vfs, &seg.name)?;
         let stop = scan.segment(&file, seg, limit, &mut on_record)?;
         let stopped = stop.is_some();
@@ -107,7 +129,9 @@ pub fn replay<V: Vfs>(
                 RecoveryMode::PointInTime => false,
                 RecoveryMode::AbsoluteConsistency => true,
                 RecoveryMode::TolerateTornTail => {
-                    next.is_some() || scan.valid_fragment_after(&file, seg, stop.resume)?
+                    next.is_some()
+                        || closed_len.is_some()
+                        || scan.valid_fragment_after(&file, seg, stop.resume)?
                 }
             };
             if fatal {
