@@ -175,7 +175,11 @@ impl Options {
     }
 
     /// Keeps every version for time-travel reads. `retention_ns` is how long old versions are
-    /// kept (0 keeps them forever). Turns the value log on, as versions make values pile up.
+    /// kept (0 keeps them forever): compaction drops versions with a timestamp older than now
+    /// minus the retention (always keeping each key's newest version and whatever a live
+    /// transaction can see), and time-travel reads older than that horizon fail with
+    /// `Error::TimestampExpired` rather than show a history that compaction may have thinned.
+    /// Turns the value log on, as versions make values pile up.
     pub fn with_versioning(mut self, enable: bool, retention_ns: u64) -> Self {
         self.versioning = enable;
         self.retention_ns = retention_ns;

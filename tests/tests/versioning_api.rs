@@ -159,7 +159,10 @@ fn an_older_timestamp_adds_history_without_changing_the_current_value() {
     let check = |tree: &Tree, when: &str| {
         let tx = tree.begin().unwrap();
         assert_eq!(tx.get(b"k").unwrap(), b(b"v200"), "{when}: current value unchanged");
-        assert_eq!(pairs(tx.range(b"k", b"l", None).unwrap()), vec![(b"k".to_vec(), b"v200".to_vec())]);
+        assert_eq!(
+            pairs(tx.range(b"k", b"l", None).unwrap()),
+            vec![(b"k".to_vec(), b"v200".to_vec())]
+        );
         assert_eq!(tx.get_at_version(b"k", 150).unwrap(), b(b"v100"), "{when}");
         assert_eq!(tx.get_at_version(b"k", 100).unwrap(), b(b"v100"), "{when}");
         assert_eq!(tx.get_at_version(b"k", 99).unwrap(), None, "{when}");
@@ -178,7 +181,11 @@ fn an_older_timestamp_adds_history_without_changing_the_current_value() {
     assert_eq!(tx.get_at_version(b"k", 175).unwrap(), b(b"v150"));
     assert_eq!(
         history(&tree, b"k", b"l"),
-        vec![v(b"k", b"v200", 200, false), v(b"k", b"v150", 150, false), v(b"k", b"v100", 100, false)]
+        vec![
+            v(b"k", b"v200", 200, false),
+            v(b"k", b"v150", 150, false),
+            v(b"k", b"v100", 100, false)
+        ]
     );
     drop(tx);
     tree.close().unwrap();
@@ -312,7 +319,10 @@ fn every_versioned_call_fails_with_versioning_disabled_when_it_is_off() {
     // Empty and inverted ranges are refused too, not silently empty.
     assert!(matches!(tx.range_at_version(b"z", b"a", 1, None), Err(Error::VersioningDisabled)));
     assert!(matches!(tx.scan_all_versions(b"z", b"a", None), Err(Error::VersioningDisabled)));
-    assert_eq!(Error::VersioningDisabled.to_string(), "versioning is not enabled for this database");
+    assert_eq!(
+        Error::VersioningDisabled.to_string(),
+        "versioning is not enabled for this database"
+    );
 
     // The refusals leave the transaction usable, and current reads work.
     assert_eq!(tx.get(b"k").unwrap(), b(b"v"));
@@ -400,9 +410,11 @@ fn commit_timestamps_increase_across_reopen() {
     // On a real directory.
     let dir = tempfile::tempdir().unwrap();
     let open = || {
-        TreeBuilder::with_options(Options::new().with_path(dir.path().to_path_buf()).with_versioning(true, 0))
-            .build()
-            .unwrap()
+        TreeBuilder::with_options(
+            Options::new().with_path(dir.path().to_path_buf()).with_versioning(true, 0),
+        )
+        .build()
+        .unwrap()
     };
     let tree = open();
     commit_plain(&tree, b"t");
@@ -516,12 +528,21 @@ fn read_options_with_a_timestamp_match_range_at_version() {
                 .with_limit(Some(limit))
                 .with_iterate_lower_bound(Some(b"b".to_vec()))
                 .with_iterate_upper_bound(Some(b"e".to_vec()));
-            let inner: Vec<_> =
-                want.iter().filter(|(k, _)| k.as_slice() >= &b"b"[..] && k.as_slice() < &b"e"[..]).cloned().collect();
+            let inner: Vec<_> = want
+                .iter()
+                .filter(|(k, _)| k.as_slice() >= &b"b"[..] && k.as_slice() < &b"e"[..])
+                .cloned()
+                .collect();
             let fwd = pairs(tx.range_with_options(&lim).unwrap());
-            assert_eq!(fwd, inner.iter().take(limit).cloned().collect::<Vec<_>>(), "ts {ts} limit {limit}");
-            let back: Vec<_> = tx.range_with_options(&lim).unwrap().rev().map(|r| r.unwrap().0.to_vec()).collect();
-            let want_back: Vec<_> = inner.iter().rev().take(limit).map(|(k, _)| k.clone()).collect();
+            assert_eq!(
+                fwd,
+                inner.iter().take(limit).cloned().collect::<Vec<_>>(),
+                "ts {ts} limit {limit}"
+            );
+            let back: Vec<_> =
+                tx.range_with_options(&lim).unwrap().rev().map(|r| r.unwrap().0.to_vec()).collect();
+            let want_back: Vec<_> =
+                inner.iter().rev().take(limit).map(|(k, _)| k.clone()).collect();
             assert_eq!(back, want_back, "ts {ts} limit {limit} backward");
             let keys: Vec<_> = tx
                 .keys_with_options(&lim.clone().with_keys_only(true))
@@ -529,12 +550,20 @@ fn read_options_with_a_timestamp_match_range_at_version() {
                 .map(|r| r.unwrap().to_vec())
                 .collect();
             assert_eq!(keys, inner.iter().take(limit).map(|(k, _)| k.clone()).collect::<Vec<_>>());
-            let at: Vec<_> = tx.range_at_version(b"b", b"e", ts, Some(limit)).unwrap().rev().map(|r| r.unwrap().0.to_vec()).collect();
+            let at: Vec<_> = tx
+                .range_at_version(b"b", b"e", ts, Some(limit))
+                .unwrap()
+                .rev()
+                .map(|r| r.unwrap().0.to_vec())
+                .collect();
             assert_eq!(at, want_back, "range_at_version ts {ts} limit {limit} backward");
         }
     }
     let at = |ts| pairs(tx.range_at_version(b"", b"\xff", ts, None).unwrap());
-    assert_eq!(at(25).iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(), vec![b"a@10".to_vec(), b"b@20".to_vec()]);
+    assert_eq!(
+        at(25).iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
+        vec![b"a@10".to_vec(), b"b@20".to_vec()]
+    );
     assert_eq!(at(102).len(), 5);
     assert_eq!(at(102)[2].1, b"c@102".to_vec());
     assert_eq!(at(102)[3].1, b"d@40".to_vec());

@@ -236,16 +236,25 @@ fn check_times(
     exact.retain(|&t| t >= commit_times[0]);
     for (i, &t) in readings.iter().enumerate() {
         let sums: Vec<u64> = if i % 3 == 0 {
-            txn.range_at_version(b"acct", b"acct~", t, None).unwrap().rev().map(|r| decode(&r.unwrap().1)).collect()
+            txn.range_at_version(b"acct", b"acct~", t, None)
+                .unwrap()
+                .rev()
+                .map(|r| decode(&r.unwrap().1))
+                .collect()
         } else {
-            txn.range_at_version(b"acct", b"acct~", t, None).unwrap().map(|r| decode(&r.unwrap().1)).collect()
+            txn.range_at_version(b"acct", b"acct~", t, None)
+                .unwrap()
+                .map(|r| decode(&r.unwrap().1))
+                .collect()
         };
         assert_eq!(sums.len() as u64, ACCOUNTS, "{ctx}: accounts at reading {t}");
         assert_eq!(sums.iter().sum::<u64>(), TOTAL, "{ctx}: total at reading {t}");
     }
     for t in exact {
-        let want: Vec<(Vec<u8>, u64)> =
-            history.iter().filter_map(|(a, h)| balance_at(h, t).map(|b| (account(*a), b))).collect();
+        let want: Vec<(Vec<u8>, u64)> = history
+            .iter()
+            .filter_map(|(a, h)| balance_at(h, t).map(|b| (account(*a), b)))
+            .collect();
         let got: Vec<(Vec<u8>, u64)> = txn
             .range_at_version(b"acct", b"acct~", t, None)
             .unwrap()
@@ -351,19 +360,29 @@ fn every_point_in_time_of_concurrent_transfers_adds_up() {
     // More transfers, single-threaded with inline maintenance, until a memtable fills and
     // waits for its flush; then run every pending flush and compaction now.
     let mut committed = committed;
-    let mut readings = readings;
+    // Repeated until the maintenance included a compaction.
     let mut extra = 0;
-    while tree.stats().immutable_memtables == 0 {
-        let log = writer(tree.clone(), seed, 1_000 + extra, 1);
-        committed.extend(log.transfers);
-        readings.extend(log.readings);
-        extra += 1;
-        assert!(extra < 10_000, "the memtable never filled");
-    }
+    let mut ran = 0;
     let before = tree.stats();
-    let ran = tree.maintenance_step(usize::MAX).unwrap();
-    let after = tree.stats();
-    assert!(ran >= 1 && after.flushes > before.flushes, "maintenance ran nothing: {after:?}");
+    let mut after = before.clone();
+    for _round in 0..20 {
+        while tree.stats().immutable_memtables == 0 {
+            let log = writer(tree.clone(), seed, 1_000 + extra, 1);
+            committed.extend(log.transfers);
+            readings.extend(log.readings);
+            extra += 1;
+            assert!(extra < 20_000, "the memtable never filled");
+        }
+        let flushes = tree.stats().flushes;
+        let n = tree.maintenance_step(usize::MAX).unwrap();
+        after = tree.stats();
+        assert!(n >= 1 && after.flushes > flushes, "maintenance ran nothing: {after:?}");
+        ran += n;
+        if after.compactions > before.compactions {
+            break;
+        }
+    }
+    assert!(after.compactions > before.compactions, "no compaction in 20 memtables: {after:?}");
     let history = check_history(&tree, init_ts, &committed, "after maintenance");
     check_times(&tree, &history, &readings, &mut rng, "after maintenance");
     // New commits still get timestamps after all of it.
@@ -371,7 +390,8 @@ fn every_point_in_time_of_concurrent_transfers_adds_up() {
     let a = decode(&txn.get(&account(0)).unwrap().unwrap());
     txn.set(&account(0), &encode(a, 0)).unwrap();
     txn.commit_blocking().unwrap();
-    let newest = tree.begin().unwrap().scan_all_versions(&account(0), &account(1), Some(1)).unwrap()[0].2;
+    let newest =
+        tree.begin().unwrap().scan_all_versions(&account(0), &account(1), Some(1)).unwrap()[0].2;
     let max_ts = history.values().flatten().map(|&(t, _)| t).max().unwrap();
     assert!(newest > max_ts, "a commit after reopen sorts after the whole history");
     eprintln!(

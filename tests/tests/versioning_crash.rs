@@ -169,7 +169,9 @@ fn workload(seed: u64, count: usize) -> Vec<VTxn> {
                     Op::SetAt(..) => None,
                 })
                 .collect();
-            ops.retain(|op| !matches!(op, Op::SetAt(k, _, ts) if *ts == commit_ts(i) && plain.contains(k)));
+            ops.retain(
+                |op| !matches!(op, Op::SetAt(k, _, ts) if *ts == commit_ts(i) && plain.contains(k)),
+            );
             for op in &ops {
                 let (k, ts) = match op {
                     Op::Set(k, _) | Op::Delete(k) => (k, commit_ts(i)),
@@ -178,7 +180,8 @@ fn workload(seed: u64, count: usize) -> Vec<VTxn> {
                 let n = newest.entry(k.clone()).or_insert(0);
                 *n = (*n).max(ts);
             }
-            let durability = if rng.percent(30) { Durability::Immediate } else { Durability::Eventual };
+            let durability =
+                if rng.percent(30) { Durability::Immediate } else { Durability::Eventual };
             VTxn { ops, durability }
         })
         .collect()
@@ -298,7 +301,12 @@ fn spot_check(tree: &Tree, want: &History, rng: &mut Rng, ctx: &str) {
         if !times.is_empty() {
             let ts = rng.pick(&times).saturating_sub(rng.below(2));
             let got = txn.get_at_version(key, ts).unwrap();
-            assert_eq!(got.as_ref(), want.value_at(key, Some(ts)), "{ctx}: get_at_version({}, {ts})", show(key));
+            assert_eq!(
+                got.as_ref(),
+                want.value_at(key, Some(ts)),
+                "{ctx}: get_at_version({}, {ts})",
+                show(key)
+            );
         }
     }
     for _ in 0..2 {
@@ -308,9 +316,16 @@ fn spot_check(tree: &Tree, want: &History, rng: &mut Rng, ctx: &str) {
         let expect: Vec<(Bytes, Bytes)> = want
             .0
             .keys()
-            .filter_map(|k| want.value_at(k, Some(ts)).map(|v| (Bytes::copy_from_slice(k), v.clone())))
+            .filter_map(|k| {
+                want.value_at(k, Some(ts)).map(|v| (Bytes::copy_from_slice(k), v.clone()))
+            })
             .collect();
-        assert!(got == expect, "{ctx}: range_at_version at {ts}: {} vs {} keys", got.len(), expect.len());
+        assert!(
+            got == expect,
+            "{ctx}: range_at_version at {ts}: {} vs {} keys",
+            got.len(),
+            expect.len()
+        );
     }
 }
 
@@ -336,12 +351,15 @@ fn power_cut_before_every_durability_call_of_a_versioned_workload() {
     {
         let clock = Arc::new(ManualClock::default());
         let tree = open(&mem, &clock).expect("clean reopen");
-        let shadowed = compare(&scan(&tree).unwrap(), &full).unwrap_or_else(|e| panic!("seed {seed}: clean run: {e}"));
+        let shadowed = compare(&scan(&tree).unwrap(), &full)
+            .unwrap_or_else(|e| panic!("seed {seed}: clean run: {e}"));
         let names = strata_vfs::Vfs::list(&mem).unwrap();
         let tables = names.iter().filter(|n| n.ends_with(".sst")).count();
         assert!(tables >= 2, "seed {seed}: the workload must produce tables: {names:?}");
         let versions: usize = full.0.values().map(BTreeMap::len).sum();
-        eprintln!("seed {seed}: {versions} versions in {tables} tables, {shadowed} shadowed listed");
+        eprintln!(
+            "seed {seed}: {versions} versions in {tables} tables, {shadowed} shadowed listed"
+        );
         tree.close().unwrap();
     }
     // The premise that the workload compacts: a fresh run counting maintenance.
@@ -353,7 +371,10 @@ fn power_cut_before_every_durability_call_of_a_versioned_workload() {
             run_txn(&tree, &clock, i, t).unwrap();
         }
         let s = tree.stats();
-        assert!(s.flushes >= 5 && s.compactions >= 1, "seed {seed}: flushes and compactions: {s:?}");
+        assert!(
+            s.flushes >= 5 && s.compactions >= 1,
+            "seed {seed}: flushes and compactions: {s:?}"
+        );
         eprintln!("seed {seed}: clean run: {} flushes, {} compactions", s.flushes, s.compactions);
     }
 
@@ -375,7 +396,8 @@ fn power_cut_before_every_durability_call_of_a_versioned_workload() {
             let image = mem.take_crash_image().unwrap_or_else(|| mem.crash(policy, crash_seed));
 
             let clock = Arc::new(ManualClock::default());
-            let tree = open(&image, &clock).unwrap_or_else(|e| panic!("{ctx}: open after the crash: {e}"));
+            let tree =
+                open(&image, &clock).unwrap_or_else(|e| panic!("{ctx}: open after the crash: {e}"));
             let Some(p) = recovered_prefix(&tree) else { panic!("{ctx}: unreadable marker") };
             let lo = if policy == CrashPolicy::KeepUnsynced { acked } else { durable };
             assert!(
@@ -396,7 +418,8 @@ fn power_cut_before_every_durability_call_of_a_versioned_workload() {
             txn.set(b"~after", b"1").unwrap();
             txn.set_at_version(b"key00", b"after-at-7", 7).unwrap();
             txn.commit_blocking().unwrap_or_else(|e| panic!("{ctx}: write after recovery: {e}"));
-            let after = tree.begin().unwrap().scan_all_versions(b"~after", b"~after\x00", None).unwrap();
+            let after =
+                tree.begin().unwrap().scan_all_versions(b"~after", b"~after\x00", None).unwrap();
             let ts = after.first().map(|e| e.2).unwrap();
             let floor = if p == 0 { 0 } else { commit_ts(p - 1) };
             assert!(ts > floor, "{ctx}: commit after recovery got ts {ts}, not above {floor}");
@@ -404,14 +427,16 @@ fn power_cut_before_every_durability_call_of_a_versioned_workload() {
             want.write(b"key00", 7, Some(Bytes::from_static(b"after-at-7")));
 
             // Every fourth image: maintenance over the recovered tables, then a reopen.
-            if images % 4 == 0 {
-                tree.maintenance_step(usize::MAX).unwrap_or_else(|e| panic!("{ctx}: maintenance: {e}"));
+            if images.is_multiple_of(4) {
+                tree.maintenance_step(usize::MAX)
+                    .unwrap_or_else(|e| panic!("{ctx}: maintenance: {e}"));
                 if let Err(e) = compare(&scan(&tree).unwrap(), &want) {
                     panic!("{ctx}: history after maintenance: {e}");
                 }
                 tree.close().expect("close");
                 drop(tree);
-                let tree = open(&image, &clock).unwrap_or_else(|e| panic!("{ctx}: second reopen: {e}"));
+                let tree =
+                    open(&image, &clock).unwrap_or_else(|e| panic!("{ctx}: second reopen: {e}"));
                 if let Err(e) = compare(&scan(&tree).unwrap(), &want) {
                     panic!("{ctx}: history after the second reopen: {e}");
                 }

@@ -53,8 +53,16 @@ impl Clock for ManualClock {
 /// a tombstone. Readers see the last one.
 #[derive(Debug, Clone, Default)]
 struct History {
-    keys: BTreeMap<Vec<u8>, BTreeMap<u64, Vec<Option<Vec<u8>>>>>,
+    keys: BTreeMap<Vec<u8>, Versions>,
 }
+
+/// The writes made at one (key, timestamp), oldest first.
+type Writes = Vec<Option<Vec<u8>>>;
+/// A key's versions by timestamp.
+type Versions = BTreeMap<u64, Writes>;
+/// A range entry: key, and value unless keys only.
+type Entry = (Vec<u8>, Option<Vec<u8>>);
+type EntryIter = Box<dyn DoubleEndedIterator<Item = Entry>>;
 
 impl History {
     fn write(&mut self, key: &[u8], ts: u64, value: Option<Vec<u8>>) {
@@ -72,7 +80,12 @@ impl History {
     }
 
     /// Live keys and values at `ts` (or now) with `lo <= key < hi` (`None`: unbounded).
-    fn view(&self, ts: Option<u64>, lo: Option<&[u8]>, hi: Option<&[u8]>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    fn view(
+        &self,
+        ts: Option<u64>,
+        lo: Option<&[u8]>,
+        hi: Option<&[u8]>,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
         self.keys
             .keys()
             .filter(|k| lo.is_none_or(|l| k.as_slice() >= l) && hi.is_none_or(|h| k.as_slice() < h))
@@ -98,7 +111,7 @@ type Scanned = Vec<(Bytes, Bytes, u64, bool)>;
 /// Checks a `scan_all_versions(lo, hi, None)` result against the history. Returns how many
 /// shadowed (same key and timestamp, older sequence) entries it listed.
 fn check_scan(got: &Scanned, model: &History, lo: &[u8], hi: &[u8], ctx: &str) -> usize {
-    let mut want: Vec<(&Vec<u8>, u64, &Vec<Option<Vec<u8>>>)> = Vec::new();
+    let mut want: Vec<(&Vec<u8>, u64, &Writes)> = Vec::new();
     for (k, versions) in &model.keys {
         if k.as_slice() < lo || k.as_slice() >= hi {
             continue;
@@ -187,7 +200,13 @@ fn key_space() -> Vec<Vec<u8>> {
 
 fn bound_space() -> Vec<Vec<u8>> {
     let mut b = key_space();
-    b.extend([b"a\x00\x00".to_vec(), b"c".to_vec(), b"k".to_vec(), b"k07\x00".to_vec(), b"z".to_vec()]);
+    b.extend([
+        b"a\x00\x00".to_vec(),
+        b"c".to_vec(),
+        b"k".to_vec(),
+        b"k07\x00".to_vec(),
+        b"z".to_vec(),
+    ]);
     b
 }
 
@@ -375,7 +394,9 @@ impl Case {
                 Op::SetAt(..) => None,
             })
             .collect();
-        ops.retain(|op| !matches!(op, Op::SetAt(k, _, ts) if *ts == commit_ts && plain.contains(k)));
+        ops.retain(
+            |op| !matches!(op, Op::SetAt(k, _, ts) if *ts == commit_ts && plain.contains(k)),
+        );
         if ops.is_empty() {
             return;
         }
@@ -398,7 +419,8 @@ impl Case {
                 show(&key)
             );
         }
-        txn.commit_blocking().unwrap_or_else(|e| panic!("seed {}: step {step}: commit: {e}", self.seed));
+        txn.commit_blocking()
+            .unwrap_or_else(|e| panic!("seed {}: step {step}: commit: {e}", self.seed));
 
         // The model applies the transaction as TxnCore does: the last plain write of each key,
         // the last explicit write of each (key, ts).
@@ -430,7 +452,7 @@ impl Case {
         self.last_commit_ts = commit_ts;
         self.stats.commits += 1;
 
-        if step % 7 == 0 {
+        if step.is_multiple_of(7) {
             self.check_commit_ts(step, commit_ts);
         }
     }
@@ -506,7 +528,11 @@ impl Case {
         self.stats.shadowed_seen += check_scan(&scan, model, b"", b"\xff\xff\xff", &ctx);
         let ts = self.read_ts();
         let got = collect(txn.range_at_version(b"", b"\xff\xff\xff", ts, None).unwrap());
-        assert_eq!(got, model.view(Some(ts), Some(b""), Some(b"\xff\xff\xff")), "{ctx}: range at {ts}");
+        assert_eq!(
+            got,
+            model.view(Some(ts), Some(b""), Some(b"\xff\xff\xff")),
+            "{ctx}: range at {ts}"
+        );
         self.stats.snapshot_checks += 1;
     }
 
@@ -544,7 +570,12 @@ impl Case {
                 0 => {
                     let key = self.rng.pick(&self.keys).clone();
                     let got = txn.get(&key).unwrap().map(|b| b.to_vec());
-                    assert_eq!(got.as_ref(), self.model.value_at(&key, None), "{ctx}: get({})", show(&key));
+                    assert_eq!(
+                        got.as_ref(),
+                        self.model.value_at(&key, None),
+                        "{ctx}: get({})",
+                        show(&key)
+                    );
                 }
                 1 | 2 => {
                     let key = self.rng.pick(&self.keys).clone();
@@ -568,7 +599,11 @@ impl Case {
                     self.stats.shadowed_seen += check_scan(&full, &self.model, &lo, &hi, &c);
                     let limit = self.rng.index(full.len() + 3);
                     let part = txn.scan_all_versions(&lo, &hi, Some(limit)).unwrap();
-                    assert_eq!(part.as_slice(), &full[..limit.min(full.len())], "{c} limit {limit}");
+                    assert_eq!(
+                        part.as_slice(),
+                        &full[..limit.min(full.len())],
+                        "{c} limit {limit}"
+                    );
                 }
             }
         }
@@ -590,19 +625,25 @@ impl Case {
             hi.as_deref().map(show)
         );
         // Both bounds and a timestamp: the dedicated calls; otherwise ReadOptions.
-        let iter = |this: &mut Self| -> Box<dyn DoubleEndedIterator<Item = (Vec<u8>, Option<Vec<u8>>)>> {
+        let iter = |this: &mut Self| -> EntryIter {
             let dedicated = this.rng.percent(60);
             match (&lo, &hi, ts) {
                 (Some(l), Some(h), Some(t)) if dedicated => {
                     if keys_only {
-                        Box::new(txn.keys_at_version(l, h, t, limit).unwrap().map(|r| (r.unwrap().to_vec(), None)))
+                        Box::new(
+                            txn.keys_at_version(l, h, t, limit)
+                                .unwrap()
+                                .map(|r| (r.unwrap().to_vec(), None)),
+                        )
                     } else {
                         Box::new(txn.range_at_version(l, h, t, limit).unwrap().map(pair))
                     }
                 }
                 (Some(l), Some(h), None) if dedicated => {
                     if keys_only {
-                        Box::new(txn.keys(l, h, limit).unwrap().map(|r| (r.unwrap().to_vec(), None)))
+                        Box::new(
+                            txn.keys(l, h, limit).unwrap().map(|r| (r.unwrap().to_vec(), None)),
+                        )
                     } else {
                         Box::new(txn.range(l, h, limit).unwrap().map(pair))
                     }
@@ -615,7 +656,11 @@ impl Case {
                         .with_iterate_upper_bound(hi.clone())
                         .with_keys_only(keys_only);
                     if keys_only {
-                        Box::new(txn.keys_with_options(&opts).unwrap().map(|r| (r.unwrap().to_vec(), None)))
+                        Box::new(
+                            txn.keys_with_options(&opts)
+                                .unwrap()
+                                .map(|r| (r.unwrap().to_vec(), None)),
+                        )
                     } else {
                         Box::new(txn.range_with_options(&opts).unwrap().map(pair))
                     }
@@ -626,7 +671,8 @@ impl Case {
         match self.rng.below(3) {
             0 => {
                 let got: Vec<_> = iter(self).collect();
-                let want: Vec<_> = want.iter().take(limit.unwrap_or(usize::MAX)).map(shape).collect();
+                let want: Vec<_> =
+                    want.iter().take(limit.unwrap_or(usize::MAX)).map(shape).collect();
                 assert!(got == want, "{ctx} forward: got {} want {}", keys(&got), keys(&want));
             }
             1 => {
@@ -698,8 +744,13 @@ impl Case {
             let opts = ReadOptions::new().with_timestamp(Some(ts));
             let fwd = collect(txn.range_with_options(&opts).unwrap());
             assert!(fwd == want, "{ctx}: range at {ts}: got {} want {}", keys2(&fwd), keys2(&want));
-            let mut back: Vec<_> =
-                txn.range_with_options(&opts).unwrap().rev().map(|r| pair(r)).map(|(k, v)| (k, v.unwrap())).collect();
+            let mut back: Vec<_> = txn
+                .range_with_options(&opts)
+                .unwrap()
+                .rev()
+                .map(pair)
+                .map(|(k, v)| (k, v.unwrap()))
+                .collect();
             back.reverse();
             assert!(back == want, "{ctx}: backward range at {ts}");
         }
