@@ -203,7 +203,8 @@ impl<V: EngineFs> Engine<V> {
         let version = Arc::clone(&self.current_view().version);
         let mut snapshot = version.snapshot_edit();
         snapshot.log_number = Some(lsm.log_number);
-        snapshot.last_seq = Some(self.snapshots.visible());
+        // The WAL segments still needed hold everything after the flushed sequence number.
+        snapshot.last_seq = Some(lsm.flushed_seq);
         snapshot.last_ts = Some(self.last_ts.load(Ordering::Acquire));
         for (level, p) in lsm.pointers.iter().enumerate() {
             if let (Some(p), Ok(level)) = (p, u8::try_from(level)) {

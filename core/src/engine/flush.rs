@@ -57,7 +57,7 @@ impl<V: EngineFs> Engine<V> {
         let mut edit = VersionEdit {
             log_number: Some(new_log_number),
             next_file_number: Some(self.next_file.load(Ordering::Relaxed)),
-            last_seq: Some(mem.max_seq()),
+            last_seq: Some(mem.max_seq().max(self.lsm.lock().flushed_seq)),
             last_ts: Some(self.last_ts.load(Ordering::Acquire)),
             ..VersionEdit::default()
         };
@@ -73,6 +73,7 @@ impl<V: EngineFs> Engine<V> {
             manifest.append(&edit)?;
             old_log_number = lsm.log_number;
             lsm.log_number = new_log_number;
+            lsm.flushed_seq = lsm.flushed_seq.max(mem.max_seq());
             let mut guard = self.view.write();
             let version = Arc::new(
                 guard.version.apply(&edit).map_err(|k| Error::corruption("MANIFEST", 0, k))?,

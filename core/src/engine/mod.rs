@@ -110,6 +110,8 @@ struct LsmState<W: strata_vfs::AppendWrite> {
     flushing: bool,
     /// WAL segments below this number are obsolete.
     log_number: u64,
+    /// Every sequence number up to this one is in a table (WAL replay continues after it).
+    flushed_seq: SeqNo,
     /// Tables no current version names. Each is deleted once no read view still holds a
     /// version naming it (its `Arc<FileMeta>` is then held by this list alone), so an open
     /// iterator never finds a table gone.

@@ -189,6 +189,7 @@ impl<V: EngineFs> Engine<V> {
                 busy: alloc::collections::BTreeSet::new(),
                 flushing: false,
                 log_number,
+                flushed_seq: base_seq,
                 obsolete: Vec::new(),
             }),
             last_ts: AtomicU64::new(replayed.last_ts),
