@@ -237,7 +237,7 @@ fn an_open_iterator_outlives_the_compaction_of_its_tables() {
 fn reopen_after_manifest_rewrites_with_unflushed_data() {
     let fs = MemFs::new();
     let mut o = options();
-    o.max_manifest_size = 512;
+    o.max_manifest_size = 64;
     let open_small = |fs: &MemFs| {
         Engine::open(fs.clone(), o.clone(), Arc::new(LogicalClock::default())).expect("opens")
     };
