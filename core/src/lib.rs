@@ -15,6 +15,7 @@ extern crate std;
 
 pub mod batch;
 pub mod cache;
+pub mod checkpoint;
 pub mod checksum;
 pub mod clock;
 pub mod codec;

@@ -1,8 +1,9 @@
 //! [`Tree`]: an open database, cheap to clone and share across threads and tasks.
 
+use std::path::Path;
 use std::sync::Arc;
 
-use strata_core::{Engine, Error, Mode, Result, TxnCore};
+use strata_core::{Engine, Error, IoOp, Mode, Result, TxnCore};
 
 use crate::background::Background;
 use crate::clock::SystemClock;
@@ -36,14 +37,22 @@ impl TreeInner {
     }
 }
 
-/// Closes the database when the last [`Tree`] clone goes away.
+/// Closes the database when the last [`Tree`] clone goes away. The open engine can be
+/// replaced in place (restore from a checkpoint); transactions keep the one they began on.
 struct Handle {
-    inner: Arc<TreeInner>,
+    slot: std::sync::RwLock<Arc<TreeInner>>,
+    opts: Options,
+}
+
+impl Handle {
+    fn current(&self) -> Arc<TreeInner> {
+        Arc::clone(&self.slot.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
 }
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        let _ = self.inner.shutdown();
+        let _ = self.current().shutdown();
     }
 }
 
@@ -61,12 +70,17 @@ pub struct Tree {
 
 impl std::fmt::Debug for Tree {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tree").field("engine", &self.handle.inner.engine).finish()
+        f.debug_struct("Tree").field("engine", &self.inner().engine).finish()
     }
 }
 
 impl Tree {
     pub(crate) fn open(opts: Options) -> Result<Tree> {
+        let inner = Self::open_inner(&opts)?;
+        Ok(Tree { handle: Arc::new(Handle { slot: std::sync::RwLock::new(inner), opts }) })
+    }
+
+    fn open_inner(opts: &Options) -> Result<Arc<TreeInner>> {
         opts.validate()?;
         let vfs = match (&opts.vfs, &opts.path) {
             (Some(vfs), _) => vfs.clone(),
@@ -86,8 +100,11 @@ impl Tree {
             Background::inline(Arc::clone(&engine))
         });
         let committer = Committer::start(Arc::clone(&engine), Arc::clone(&background))?;
-        let inner = Arc::new(TreeInner { engine, committer, background });
-        Ok(Tree { handle: Arc::new(Handle { inner }) })
+        Ok(Arc::new(TreeInner { engine, committer, background }))
+    }
+
+    fn inner(&self) -> Arc<TreeInner> {
+        self.handle.current()
     }
 
     /// Begins a read-write transaction at the newest committed state.
@@ -97,21 +114,21 @@ impl Tree {
 
     /// Begins a transaction in `mode`.
     pub fn begin_with_mode(&self, mode: Mode) -> Result<Transaction> {
-        let inner = &self.handle.inner;
+        let inner = self.inner();
         let core = TxnCore::begin(&inner.engine, mode)?;
-        Ok(Transaction::new(Arc::clone(inner), core))
+        Ok(Transaction::new(inner, core))
     }
 
     /// Closes the database now (see the type's docs). Every clone sees it closed. Returns an
     /// error if the final WAL sync failed.
     pub fn close(&self) -> Result<()> {
-        self.handle.inner.shutdown()
+        self.inner().shutdown()
     }
 
     /// `true` once a WAL write or sync failed: writes are refused until the database is
     /// reopened; reads keep working.
     pub fn is_poisoned(&self) -> bool {
-        self.handle.inner.engine.is_poisoned()
+        self.inner().engine.is_poisoned()
     }
 
     /// Engine statistics: commits and WAL traffic, the shape of the LSM tree, bytes written
@@ -119,7 +136,8 @@ impl Tree {
     /// writers spent stalled.
     pub fn stats(&self) -> Stats {
         use std::sync::atomic::Ordering::Relaxed;
-        let engine = &self.handle.inner.engine;
+        let inner = self.inner();
+        let engine = &inner.engine;
         let s = engine.stats();
         let (block_cache_hits, block_cache_misses) = engine.block_cache_counters();
         Stats {
@@ -150,9 +168,93 @@ impl Tree {
     /// jobs ran), returning how many ran. The background threads do this on their own; this
     /// is for tests and for callers that want the tree compact now.
     pub fn maintenance_step(&self, budget: usize) -> Result<usize> {
-        self.handle.inner.engine.maintenance_step(budget)
+        self.inner().engine.maintenance_step(budget)
     }
 }
+
+
+impl Tree {
+    /// Writes a consistent checkpoint of the database into `dir` (created if absent; it must
+    /// be empty) while transactions keep committing. Memtables are flushed first, so the
+    /// checkpoint is the table files (hard-linked when `dir` is on the same filesystem, copied
+    /// otherwise), a manifest, and a `CHECKPOINT` metadata file written last: a checkpoint
+    /// interrupted by a crash has none and is refused by
+    /// [`restore_from_checkpoint`](Tree::restore_from_checkpoint). The directory also opens
+    /// as an ordinary database with the same builder.
+    pub fn create_checkpoint<P: AsRef<Path>>(&self, dir: P) -> Result<CheckpointMetadata> {
+        let dir = dir.as_ref();
+        let dest = StdFs::open_dir(dir)
+            .map_err(|e| Error::io(IoOp::Create, &dir.display().to_string(), e))?;
+        let source_dir = self.source_dir();
+        let link = |name: &str| match &source_dir {
+            Some(src) => std::fs::hard_link(src.join(name), dir.join(name)).is_ok(),
+            None => false,
+        };
+        self.inner().engine.create_checkpoint(&dest, &link)
+    }
+
+    /// [`create_checkpoint`](Tree::create_checkpoint) into any filesystem (files are copied).
+    pub fn create_checkpoint_in<V: strata_vfs::Vfs>(&self, dest: V) -> Result<CheckpointMetadata> {
+        self.inner().engine.create_checkpoint(&dest, &|_| false)
+    }
+
+    /// Replaces the database's contents with the checkpoint in `dir`: every write after the
+    /// checkpoint, including the active memtable, is discarded. The checkpoint is validated
+    /// first (metadata, manifest, every table and its size); a missing directory, a directory
+    /// that holds no complete checkpoint, or damaged files give an error and leave the
+    /// database untouched. The switch is one atomic rename, so a crash at any step reopens
+    /// either the old state or the checkpoint's. Transactions begun before the restore fail
+    /// with [`Error::Closed`] at their next call; the `Tree` (and its clones) keep working.
+    pub fn restore_from_checkpoint<P: AsRef<Path>>(&self, dir: P) -> Result<()> {
+        let dir = dir.as_ref();
+        if !dir.is_dir() {
+            return Err(Error::invalid("checkpoint directory", "does not exist"));
+        }
+        let src = StdFs::open_dir(dir)
+            .map_err(|e| Error::io(IoOp::Open, &dir.display().to_string(), e))?;
+        let live_dir = self.source_dir();
+        let link = |from: &str, to: &str| match &live_dir {
+            Some(live) => std::fs::hard_link(dir.join(from), live.join(to)).is_ok(),
+            None => false,
+        };
+        self.restore_with(&src, &link)
+    }
+
+    /// [`restore_from_checkpoint`](Tree::restore_from_checkpoint) from any filesystem (files
+    /// are copied).
+    pub fn restore_from_checkpoint_in<V: strata_vfs::Vfs>(&self, src: V) -> Result<()> {
+        self.restore_with(&src, &|_, _| false)
+    }
+
+    fn restore_with<S: strata_vfs::Vfs>(&self, src: &S, link: &dyn Fn(&str, &str) -> bool) -> Result<()> {
+        let level_count = usize::from(self.handle.opts.level_count);
+        // Validate before touching anything.
+        let (_, recovered) = strata_core::checkpoint::validate(src, level_count)?;
+        let mut slot = self.handle.slot.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if slot.engine.is_closed() {
+            return Err(Error::Closed);
+        }
+        slot.shutdown()?;
+        let live = slot.engine.vfs().clone();
+        let installed = strata_core::checkpoint::install(&live, src, &recovered, level_count, link);
+        // Reopen whatever is current now: the checkpoint, or (if installing failed before the
+        // switch) the old state.
+        *slot = Self::open_inner(&self.handle.opts)?;
+        installed
+    }
+
+    /// The database directory when it is a real directory (for hard links).
+    fn source_dir(&self) -> Option<std::path::PathBuf> {
+        match (&self.handle.opts.vfs, &self.handle.opts.path) {
+            (None, Some(p)) => Some(p.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// What a checkpoint holds: when it was taken, the sequence number it is consistent at, its
+/// table count and bytes.
+pub type CheckpointMetadata = strata_core::checkpoint::CheckpointMeta;
 
 /// Files and bytes of one LSM level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -180,6 +180,25 @@ impl<V: EngineFs> Engine<V> {
         if !full {
             return Ok(());
         }
+        self.rotate_memtable(st)
+    }
+
+    /// Makes the active memtable immutable (if it holds anything) and starts a new one with a
+    /// new WAL segment. Returns the sequence number every immutable memtable now covers.
+    pub(super) fn rotate_active_memtable(&self) -> Result<SeqNo> {
+        let mut st = self.commit.lock();
+        self.check_writable()?;
+        let has_data = self.current_view().memtables.first().is_some_and(|m| !m.is_empty());
+        if has_data {
+            if let Err(e) = self.rotate_memtable(&mut st) {
+                self.poison();
+                return Err(e);
+            }
+        }
+        Ok(st.last_seq)
+    }
+
+    fn rotate_memtable(&self, st: &mut CommitState<V::Write>) -> Result<()> {
         let Some(wal) = st.wal.as_mut() else { return Err(Error::Closed) };
         wal.sync()?;
         self.stats.wal_syncs.fetch_add(1, Ordering::Relaxed);

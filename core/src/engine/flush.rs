@@ -51,6 +51,28 @@ impl<V: EngineFs> Engine<V> {
         result.map(|()| true)
     }
 
+    /// Flushes every memtable: the active one is made immutable first, then all are written to
+    /// tables (waiting for a flush another thread runs). Returns the sequence number the tables
+    /// now hold everything up to. Writers keep committing meanwhile, into a new memtable.
+    pub fn flush_all(&self) -> Result<crate::SeqNo> {
+        let covered = self.rotate_active_memtable()?;
+        loop {
+            if self.current_view().memtables.len() < 2 {
+                break;
+            }
+            if !self.flush_one()? {
+                // Another thread is flushing the oldest memtable; wait for it.
+                core::hint::spin_loop();
+                #[cfg(feature = "std")]
+                std::thread::yield_now();
+            }
+            if self.lsm.lock().flushed_seq >= covered {
+                break;
+            }
+        }
+        Ok(self.lsm.lock().flushed_seq)
+    }
+
     fn flush_memtable(&self, mem: &Arc<Memtable>, new_log_number: u64) -> Result<()> {
         let file_no = self.next_file.fetch_add(1, Ordering::Relaxed);
         let props = self.write_table(file_no, &mut MemCursor::new(Arc::clone(mem), true, None))?;
@@ -135,5 +157,56 @@ pub(super) fn file_meta(file_no: u64, props: &TableProps) -> FileMeta {
         min_ts: props.min_ts,
         max_ts: props.max_ts,
         entries: props.entries,
+    }
+}
+
+impl<V: EngineFs> Engine<V> {
+    /// Writes a checkpoint into `dest` (an empty directory; see `crate::checkpoint`):
+    /// flushes every memtable, then hard-links (`link(name)` returns `true` when it managed to)
+    /// or copies each table of the pinned version, writes a manifest and `CURRENT`, and
+    /// publishes the `CHECKPOINT` metadata last. Writers keep committing meanwhile; the
+    /// checkpoint holds exactly the commits up to the returned sequence number.
+    pub fn create_checkpoint<D: strata_vfs::Vfs>(
+        &self,
+        dest: &D,
+        link: &dyn Fn(&str) -> bool,
+    ) -> Result<crate::checkpoint::CheckpointMeta> {
+        let existing = dest.list().map_err(|e| Error::io(IoOp::List, "", e))?;
+        if !existing.is_empty() {
+            return Err(Error::invalid("checkpoint directory", "must be empty or absent"));
+        }
+        self.flush_all()?;
+        // The version and the sequence number it covers, read together; holding the view pins
+        // its tables (compaction cannot delete them while we copy).
+        let (view, seq) = {
+            let lsm = self.lsm.lock();
+            (self.current_view(), lsm.flushed_seq)
+        };
+        let mut total_size = 0;
+        let mut max_no = 0;
+        for (_, meta) in view.version.all_files() {
+            let name = filenames::table(meta.file_no);
+            if !link(&name) {
+                crate::checkpoint::copy_file(self.vfs(), &name, dest, &name)?;
+            }
+            total_size += meta.size;
+            max_no = max_no.max(meta.file_no);
+        }
+        dest.sync_dir().map_err(|e| Error::io(IoOp::SyncDir, "", e))?;
+        let mut snapshot = view.version.snapshot_edit();
+        let manifest_no = max_no + 1;
+        snapshot.log_number = Some(manifest_no + 1);
+        snapshot.next_file_number = Some(manifest_no + 2);
+        snapshot.last_seq = Some(seq);
+        snapshot.last_ts = Some(self.last_ts.load(Ordering::Acquire));
+        drop(crate::manifest::ManifestWriter::create(dest, manifest_no, &snapshot)?);
+        let meta = crate::checkpoint::CheckpointMeta {
+            timestamp: self.clock.now_ns(),
+            sequence_number: seq,
+            sstable_count: view.version.all_files().count() as u64,
+            total_size,
+        };
+        crate::checkpoint::publish_metadata(dest, &meta)?;
+        Ok(meta)
     }
 }

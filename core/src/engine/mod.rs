@@ -313,6 +313,9 @@ impl<V: EngineFs> Engine<V> {
             }
         }
         drop(st);
+        // Compaction inputs no reader holds any more: delete them now rather than leave them
+        // for the next open.
+        self.delete_obsolete_files();
         // Wait for a background job that is installing its result; record the clean close so
         // recovery reads the last segment to its exact synced length; drop the manifest.
         let mut lsm = self.lsm.lock();
