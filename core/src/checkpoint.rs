@@ -155,7 +155,26 @@ pub fn validate<S: Vfs>(src: &S, level_count: usize) -> Result<(CheckpointMeta, 
     if recovered.last_seq != meta.sequence_number
         || recovered.version.all_files().count() as u64 != meta.sstable_count
     {
-        return Err(Error::corruption(METADATA, 0, CorruptionKind::BadChain));
+        // Opened and written (or compacted) as a database since it was taken: its tables are
+        // no longer the checkpoint, and any newer writes would sit in a WAL restore ignores.
+        return Err(Error::invalid(
+            "checkpoint",
+            "the directory changed since the checkpoint was taken (it was used as a database)",
+        ));
+    }
+    // Writes made after opening it as a database sit in its WAL, which restore does not take:
+    // refuse rather than drop them.
+    for name in src.list().map_err(|e| Error::io(IoOp::List, "", e))? {
+        if let Some(FileName::Wal(n)) = filenames::parse(&name)
+            && n >= recovered.log_number
+            && src.size(&name).map_err(|e| Error::io(IoOp::Size, &name, e))?
+                > crate::wal::SEGMENT_HEADER_LEN as u64
+        {
+            return Err(Error::invalid(
+                "checkpoint",
+                "the directory changed since the checkpoint was taken (it was used as a database)",
+            ));
+        }
     }
     // Read every table through: a damaged block is found now, before the live database is
     // touched, not after it has been replaced.

@@ -1,0 +1,267 @@
+//! Checkpoints: consistency under concurrent writers, restore, reopening a checkpoint as a
+//! database, bad input, and power cuts during creation and during restore.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use strata::{Error, Tree, TreeBuilder};
+use strata_tests::{Model, dump};
+use strata_vfs::{CrashPolicy, MemFs, Vfs};
+
+fn put(tree: &Tree, k: &str, v: &str) {
+    let mut t = tree.begin().expect("begin");
+    t.set(k.as_bytes(), v.as_bytes()).expect("set");
+    t.commit_blocking().expect("commit");
+}
+
+/// A checkpoint taken while 4 writers commit holds exactly the commits up to its sequence
+/// number: each writer's keys form a prefix of its commit order, and their count is the
+/// number of commits after the initial load up to that sequence number.
+#[test]
+fn checkpoint_under_four_writers_is_consistent_at_its_sequence_number() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db");
+    let tree = TreeBuilder::new().with_path(db.clone()).with_max_memtable_size(64 * 1024).build().expect("opens");
+    put(&tree, "base", "0");
+    let before = tree.stats().commits; // one commit so far: sequence number 1
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (tree, stop) = (tree.clone(), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut n = 0u32;
+                while !stop.load(Ordering::Relaxed) || n < 50 {
+                    put(&tree, &format!("w{w}-{n:06}"), &"x".repeat(200));
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let ckpt = dir.path().join("ckpt");
+    let meta = tree.create_checkpoint(&ckpt).expect("checkpoint");
+    stop.store(true, Ordering::Relaxed);
+    let written: Vec<u32> = writers.into_iter().map(|h| h.join().expect("writer")).collect();
+    assert_eq!(before, 1);
+
+    // Inspect it as a database without changing it (no background compaction, no writes).
+    let inspect = |p: &std::path::Path| {
+        TreeBuilder::new().with_path(p.to_path_buf()).with_background_threads(false).build()
+    };
+    let snapshot = inspect(&ckpt).expect("a checkpoint opens as a database");
+    let state = dump(&snapshot).expect("dump");
+    let mut in_ckpt = 0u64;
+    for w in 0..4 {
+        let keys: Vec<String> = state
+            .keys()
+            .map(|k| String::from_utf8(k.clone()).expect("utf8"))
+            .filter(|k| k.starts_with(&format!("w{w}-")))
+            .collect();
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(*k, format!("w{w}-{i:06}"), "writer {w}: a prefix of its commits");
+        }
+        assert!(keys.len() as u32 <= written[w]);
+        in_ckpt += keys.len() as u64;
+    }
+    assert_eq!(in_ckpt + 1, meta.sequence_number, "exactly the commits up to the sequence number");
+    assert!(meta.sstable_count >= 1 && meta.total_size > 0);
+    drop(snapshot);
+
+    // Restore: the live tree returns to the checkpoint, later writes are gone.
+    let old_txn = tree.begin().expect("begin");
+    tree.restore_from_checkpoint(&ckpt).expect("restore");
+    assert!(matches!(old_txn.get(b"base"), Err(Error::Closed)), "transactions across a restore fail clearly");
+    assert_eq!(dump(&tree).expect("dump"), state);
+    // The live tree keeps working: write, compact, close, reopen.
+    for i in 0..300 {
+        put(&tree, &format!("after{i:04}"), &"y".repeat(300));
+    }
+    tree.maintenance_step(usize::MAX).expect("maintenance");
+    tree.close().expect("close");
+    drop(tree);
+    // The checkpoint is unaffected by the live tree's writes and compactions.
+    let again = inspect(&ckpt).expect("reopen checkpoint");
+    assert_eq!(dump(&again).expect("dump"), state);
+    // Used as a database (written to), it is no longer a checkpoint to restore from.
+    put(&again, "new", "write");
+    again.close().expect("close");
+    drop(again);
+    let live = TreeBuilder::new().with_path(db).build().expect("reopen live");
+    assert_eq!(dump(&live).expect("dump").len(), state.len() + 300);
+    assert!(matches!(live.restore_from_checkpoint(&ckpt), Err(Error::InvalidArgument { .. })));
+    assert_eq!(dump(&live).expect("dump").len(), state.len() + 300, "live untouched");
+}
+
+#[test]
+fn bad_checkpoints_give_clear_errors_and_leave_the_database_untouched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tree = TreeBuilder::new().with_path(dir.path().join("db")).build().expect("opens");
+    put(&tree, "k", "live");
+    let expect_untouched = |tree: &Tree| {
+        let t = tree.begin().expect("begin");
+        assert_eq!(t.get(b"k").expect("read").as_deref(), Some(&b"live"[..]));
+    };
+
+    let missing = dir.path().join("nope");
+    assert!(matches!(tree.restore_from_checkpoint(&missing), Err(Error::InvalidArgument { .. })));
+    let not_ckpt = dir.path().join("junk");
+    std::fs::create_dir_all(&not_ckpt).expect("mkdir");
+    std::fs::write(not_ckpt.join("notes.txt"), b"hello").expect("write");
+    assert!(matches!(tree.restore_from_checkpoint(&not_ckpt), Err(Error::InvalidArgument { .. })));
+    assert!(
+        matches!(tree.create_checkpoint(&not_ckpt), Err(Error::InvalidArgument { .. })),
+        "a checkpoint needs an empty directory"
+    );
+    expect_untouched(&tree);
+
+    // Damage each kind of file of a real checkpoint (copies, so the live tables stay intact).
+    let good = dir.path().join("good");
+    tree.create_checkpoint(&good).expect("checkpoint");
+    let names: Vec<String> = std::fs::read_dir(&good)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().into_string().expect("utf8"))
+        .collect();
+    for name in names.iter().filter(|n| n.ends_with(".sst") || *n == "CHECKPOINT" || n.starts_with("MANIFEST")) {
+        for how in ["flip", "truncate", "remove"] {
+            let bad = dir.path().join(format!("bad-{name}-{how}"));
+            std::fs::create_dir_all(&bad).expect("mkdir");
+            for n in &names {
+                std::fs::copy(good.join(n), bad.join(n)).expect("copy");
+            }
+            let f = bad.join(name);
+            match how {
+                "flip" => {
+                    let mut b = std::fs::read(&f).expect("read");
+                    let at = b.len() / 2;
+                    b[at] ^= 0x40;
+                    std::fs::write(&f, b).expect("write");
+                }
+                "truncate" => {
+                    let b = std::fs::read(&f).expect("read");
+                    std::fs::write(&f, &b[..b.len() - 3]).expect("write");
+                }
+                _ => std::fs::remove_file(&f).expect("remove"),
+            }
+            let r = tree.restore_from_checkpoint(&bad);
+            assert!(
+                matches!(r, Err(Error::Corruption { .. } | Error::InvalidArgument { .. })),
+                "{name} {how}: {r:?}"
+            );
+            expect_untouched(&tree);
+        }
+    }
+    tree.restore_from_checkpoint(&good).expect("the intact checkpoint restores");
+    expect_untouched(&tree);
+}
+
+fn mem_tree(fs: &MemFs) -> strata::Result<Tree> {
+    TreeBuilder::new()
+        .with_vfs(fs.clone())
+        .with_max_memtable_size(64 * 1024)
+        .with_wal_segment_size(64 * 1024)
+        .with_background_threads(false)
+        .build()
+}
+
+fn load(tree: &Tree, prefix: &str, n: u32) {
+    for i in 0..n {
+        put(tree, &format!("{prefix}{i:04}"), &"v".repeat(700));
+    }
+}
+
+/// A power cut before every durability call of checkpoint creation: the image is either a
+/// complete checkpoint (restores to exactly the source's state) or refused as incomplete.
+#[test]
+fn power_cut_during_checkpoint_creation() {
+    let src = MemFs::new();
+    let tree = mem_tree(&src).expect("opens");
+    load(&tree, "a", 150);
+    let want: Model = dump(&tree).expect("dump");
+    let probe = MemFs::new();
+    tree.create_checkpoint_in(probe.clone()).expect("checkpoint");
+    let calls = probe.sync_count();
+    let (mut complete, mut refused) = (0, 0);
+    for n in 1..=calls + 1 {
+        for policy in CrashPolicy::ALL {
+            let dest = MemFs::new();
+            dest.arm_crash(n, policy, n);
+            let _ = tree.create_checkpoint_in(dest.clone());
+            let image = dest.take_crash_image().unwrap_or_else(|| dest.crash(policy, n));
+            let target = MemFs::new();
+            let t = mem_tree(&target).expect("opens");
+            put(&t, "other", "state");
+            match t.restore_from_checkpoint_in(image) {
+                Ok(()) => {
+                    assert_eq!(dump(&t).expect("dump"), want, "crash {n} {policy:?}: partial checkpoint");
+                    complete += 1;
+                }
+                Err(Error::InvalidArgument { .. } | Error::Corruption { .. }) => {
+                    assert_eq!(dump(&t).expect("dump").len(), 1, "refused restore left the target alone");
+                    refused += 1;
+                }
+                Err(e) => panic!("crash {n} {policy:?}: {e:?}"),
+            }
+        }
+    }
+    eprintln!("checkpoint creation: {calls} durability calls, {complete} complete images, {refused} refused");
+    assert!(complete > 0 && refused > 0);
+}
+
+/// A power cut before every durability call of a restore: reopening gives exactly the old
+/// state or exactly the checkpoint's.
+#[test]
+fn power_cut_during_restore() {
+    let ckpt = MemFs::new();
+    let (old, new): (Model, Model);
+    {
+        let fs = MemFs::new();
+        let tree = mem_tree(&fs).expect("opens");
+        load(&tree, "c", 120);
+        tree.create_checkpoint_in(ckpt.clone()).expect("checkpoint");
+        new = dump(&tree).expect("dump");
+    }
+    let setup = |fs: &MemFs| -> Tree {
+        let tree = mem_tree(fs).expect("opens");
+        load(&tree, "live", 130);
+        // End durable, so the old state is exactly what a crash keeps.
+        let mut t = tree.begin().expect("begin");
+        t.set_durability(strata::Durability::Immediate);
+        t.set(b"live-end", b"synced").expect("set");
+        t.commit_blocking().expect("commit");
+        tree
+    };
+    let fs = MemFs::new();
+    let tree = setup(&fs);
+    old = dump(&tree).expect("dump");
+    let base = fs.sync_count();
+    tree.restore_from_checkpoint_in(ckpt.clone()).expect("restore");
+    assert_eq!(dump(&tree).expect("dump"), new);
+    let calls = fs.sync_count() - base;
+    drop(tree);
+    let mut outcomes = BTreeMap::new();
+    for n in 1..=calls + 1 {
+        for policy in CrashPolicy::ALL {
+            let fs = MemFs::new();
+            let tree = setup(&fs);
+            assert_eq!(fs.sync_count(), base, "deterministic setup");
+            fs.arm_crash(base + n, policy, n);
+            let _ = tree.restore_from_checkpoint_in(ckpt.clone());
+            drop(tree);
+            let image = fs.take_crash_image().unwrap_or_else(|| fs.crash(policy, n));
+            let reopened = mem_tree(&image).unwrap_or_else(|e| panic!("restore crash {n} {policy:?}: {e}"));
+            let got = dump(&reopened).expect("dump");
+            let which = if got == old {
+                "old"
+            } else if got == new {
+                "checkpoint"
+            } else {
+                panic!("restore crash {n} {policy:?}: neither the old state nor the checkpoint")
+            };
+            *outcomes.entry(which).or_insert(0) += 1;
+        }
+    }
+    eprintln!("restore: {calls} durability calls, outcomes {outcomes:?}");
+    assert_eq!(outcomes.len(), 2, "both outcomes occur");
+}
