@@ -100,8 +100,9 @@ impl CheckpointMeta {
 pub fn copy_file<S: Vfs, D: Vfs>(src: &S, name: &str, dest: &D, dest_name: &str) -> Result<u64> {
     let from = src.open(name, FileKind::Table).map_err(|e| Error::io(IoOp::Open, name, e))?;
     let len = from.len().map_err(|e| Error::io(IoOp::Size, name, e))?;
-    let mut to =
-        dest.create(dest_name, FileKind::Table).map_err(|e| Error::io(IoOp::Create, dest_name, e))?;
+    let mut to = dest
+        .create(dest_name, FileKind::Table)
+        .map_err(|e| Error::io(IoOp::Create, dest_name, e))?;
     let mut buf = alloc::vec![0u8; 1 << 20];
     let mut at = 0u64;
     while at < len {
@@ -135,9 +136,14 @@ pub fn publish_metadata<D: Vfs>(dest: &D, meta: &CheckpointMeta) -> Result<()> {
 
 /// Reads and checks a checkpoint: its metadata, its manifest, and every table it names (with
 /// the recorded sizes). Changes nothing.
-pub fn validate<S: Vfs>(src: &S, level_count: usize) -> Result<(CheckpointMeta, manifest::Recovered)> {
-    let not_a_checkpoint =
-        Error::invalid("checkpoint", "the directory holds no complete checkpoint (no CHECKPOINT file)");
+pub fn validate<S: Vfs>(
+    src: &S,
+    level_count: usize,
+) -> Result<(CheckpointMeta, manifest::Recovered)> {
+    let not_a_checkpoint = Error::invalid(
+        "checkpoint",
+        "the directory holds no complete checkpoint (no CHECKPOINT file)",
+    );
     let file = match src.open(METADATA, FileKind::Marker) {
         Ok(f) => f,
         Err(e) if e.kind() == strata_vfs::ErrorKind::NotFound => return Err(not_a_checkpoint),
@@ -181,7 +187,8 @@ pub fn validate<S: Vfs>(src: &S, level_count: usize) -> Result<(CheckpointMeta, 
     for (_, meta) in recovered.version.all_files() {
         let name = filenames::table(meta.file_no);
         let file = src.open(&name, FileKind::Table).map_err(|e| Error::io(IoOp::Open, &name, e))?;
-        let table = alloc::sync::Arc::new(crate::sstable::Table::open(file, name, meta.file_no, None)?);
+        let table =
+            alloc::sync::Arc::new(crate::sstable::Table::open(file, name, meta.file_no, None)?);
         let mut cursor = crate::sstable::TableCursor::new(table, true, None)?;
         while cursor.peek().is_some() {
             cursor.advance()?;
@@ -203,7 +210,9 @@ pub fn install<V: Vfs, S: Vfs>(
     // Fresh numbers above every numbered file in the live directory.
     let mut next = 1u64;
     for name in live.list().map_err(|e| Error::io(IoOp::List, "", e))? {
-        if let Some(FileName::Wal(n) | FileName::Table(n) | FileName::Manifest(n)) = filenames::parse(&name) {
+        if let Some(FileName::Wal(n) | FileName::Table(n) | FileName::Manifest(n)) =
+            filenames::parse(&name)
+        {
             next = next.max(n + 1);
         }
     }
@@ -240,7 +249,8 @@ mod tests {
     /// The worked example of docs/format/checkpoint.md.
     #[test]
     fn worked_example_bytes() {
-        let meta = CheckpointMeta { timestamp: 1, sequence_number: 2, sstable_count: 3, total_size: 4 };
+        let meta =
+            CheckpointMeta { timestamp: 1, sequence_number: 2, sstable_count: 3, total_size: 4 };
         let b = meta.encode();
         #[rustfmt::skip]
         let head: &[u8] = &[
@@ -259,7 +269,8 @@ mod tests {
 
     #[test]
     fn every_damage_is_detected() {
-        let meta = CheckpointMeta { timestamp: 9, sequence_number: 8, sstable_count: 7, total_size: 6 };
+        let meta =
+            CheckpointMeta { timestamp: 9, sequence_number: 8, sstable_count: 7, total_size: 6 };
         let b = meta.encode();
         for i in 0..b.len() {
             for bit in 0..8 {

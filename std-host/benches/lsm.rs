@@ -291,7 +291,10 @@ fn settle(dir: &Path, tree: &Tree) {
             return;
         }
         if Instant::now() > deadline {
-            eprintln!("(settle gave up after 60 s: tables listed {listed} B, on disk {} B)", disk_usage(dir).sst);
+            eprintln!(
+                "(settle gave up after 60 s: tables listed {listed} B, on disk {} B)",
+                disk_usage(dir).sst
+            );
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -299,7 +302,13 @@ fn settle(dir: &Path, tree: &Tree) {
 }
 
 /// `fillseq` or `fillrandom`: each iteration loads every key into a fresh tree.
-fn fill(c: &mut Criterion, name: &'static str, pool: &[u8], order: &[u64], memtable: Option<usize>) {
+fn fill(
+    c: &mut Criterion,
+    name: &'static str,
+    pool: &[u8],
+    order: &[u64],
+    memtable: Option<usize>,
+) {
     let n = order.len() as u64;
     let mut tally = Tally::new(name);
     let mut wa: Vec<f64> = Vec::new();
@@ -501,7 +510,8 @@ fn read_benches(c: &mut Criterion) {
             let mut found = 0u64;
             for _ in 0..iters {
                 for _ in 0..READ_BATCH {
-                    found += u64::from(black_box(txn.get(&key(rng.below(n))).expect("get")).is_some());
+                    found +=
+                        u64::from(black_box(txn.get(&key(rng.below(n))).expect("get")).is_some());
                 }
             }
             let took = started.elapsed();

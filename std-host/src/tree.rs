@@ -172,7 +172,6 @@ impl Tree {
     }
 }
 
-
 impl Tree {
     /// Writes a consistent checkpoint of the database into `dir` (created if absent; it must
     /// be empty) while transactions keep committing. Memtables are flushed first, so the
@@ -226,7 +225,11 @@ impl Tree {
         self.restore_with(&src, &|_, _| false)
     }
 
-    fn restore_with<S: strata_vfs::Vfs>(&self, src: &S, link: &dyn Fn(&str, &str) -> bool) -> Result<()> {
+    fn restore_with<S: strata_vfs::Vfs>(
+        &self,
+        src: &S,
+        link: &dyn Fn(&str, &str) -> bool,
+    ) -> Result<()> {
         let level_count = usize::from(self.handle.opts.level_count);
         // Validate before touching anything.
         let (_, recovered) = strata_core::checkpoint::validate(src, level_count)?;

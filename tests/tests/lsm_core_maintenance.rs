@@ -253,8 +253,11 @@ fn reopen_after_manifest_rewrites_with_unflushed_data() {
     // The last writes are only in the WAL and the active memtable.
     commit(&engine, &[(b"tail".to_vec(), Some(b"unflushed".to_vec()))]);
     model.insert(b"tail".to_vec(), b"unflushed".to_vec());
-    let manifests =
-        strata_vfs::Vfs::list(&fs).expect("list").iter().filter(|n| n.starts_with("MANIFEST-")).count();
+    let manifests = strata_vfs::Vfs::list(&fs)
+        .expect("list")
+        .iter()
+        .filter(|n| n.starts_with("MANIFEST-"))
+        .count();
     assert_eq!(manifests, 1, "old manifests are removed after a rewrite");
     engine.close().expect("close");
     drop(engine);

@@ -81,7 +81,9 @@ fn versions_just_inside_the_horizon_survive_compaction_and_just_outside_do_not()
         Some(&horizon.to_le_bytes()[..])
     );
     match txn.get_at(&engine, b"a", horizon - 1) {
-        Err(Error::TimestampExpired { ts, horizon: h }) => assert_eq!((ts, h), (horizon - 1, horizon)),
+        Err(Error::TimestampExpired { ts, horizon: h }) => {
+            assert_eq!((ts, h), (horizon - 1, horizon))
+        }
         other => panic!("expected TimestampExpired, got {other:?}"),
     }
     assert!(matches!(
@@ -89,7 +91,10 @@ fn versions_just_inside_the_horizon_survive_compaction_and_just_outside_do_not()
         Err(Error::TimestampExpired { .. })
     ));
     // Plain reads still see the newest version of every key.
-    assert_eq!(txn.get(&engine, b"old").expect("get").as_deref(), Some(&(horizon - 10).to_le_bytes()[..]));
+    assert_eq!(
+        txn.get(&engine, b"old").expect("get").as_deref(),
+        Some(&(horizon - 10).to_le_bytes()[..])
+    );
 
     // As time passes the horizon moves: what was inside falls outside at the next merge.
     clock.0.store(NOW + RETENTION, Ordering::SeqCst);

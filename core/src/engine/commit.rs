@@ -189,11 +189,9 @@ impl<V: EngineFs> Engine<V> {
         let mut st = self.commit.lock();
         self.check_writable()?;
         let has_data = self.current_view().memtables.first().is_some_and(|m| !m.is_empty());
-        if has_data {
-            if let Err(e) = self.rotate_memtable(&mut st) {
-                self.poison();
-                return Err(e);
-            }
+        if has_data && let Err(e) = self.rotate_memtable(&mut st) {
+            self.poison();
+            return Err(e);
         }
         Ok(st.last_seq)
     }

@@ -302,7 +302,11 @@ mod tests {
     }
 
     /// Versions as (ts, seq), in key order (ts descending, then seq descending).
-    fn run_versioned(snapshots: &[u64], history: History, versions: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    fn run_versioned(
+        snapshots: &[u64],
+        history: History,
+        versions: &[(u64, u64)],
+    ) -> Vec<(u64, u64)> {
         let mut f = VersionFilter::new(snapshots.to_vec(), true, history);
         let k = Bytes::from_static(b"k");
         versions.iter().copied().filter(|&(ts, seq)| f.keep(&k, seq, ts, ValueKind::Set)).collect()

@@ -320,7 +320,8 @@ impl<V: EngineFs> Engine<V> {
         // recovery reads the last segment to its exact synced length; drop the manifest.
         let mut lsm = self.lsm.lock();
         if let (Some(mark), Some(manifest), Ok(())) = (closed_at, lsm.manifest.as_mut(), &result) {
-            let edit = crate::manifest::VersionEdit { wal_closed: Some(mark), ..Default::default() };
+            let edit =
+                crate::manifest::VersionEdit { wal_closed: Some(mark), ..Default::default() };
             result = manifest.append(&edit);
         }
         drop(lsm.manifest.take());

@@ -432,8 +432,16 @@ mod tests {
     fn rejects_unknown_tags_bad_kinds_duplicates_and_inverted_files() {
         assert_eq!(VersionEdit::decode(&[0]), Err(CorruptionKind::UnknownTag(0)));
         assert_eq!(VersionEdit::decode(&[10, 1]), Err(CorruptionKind::UnknownTag(10)));
-        assert_eq!(VersionEdit::decode(&[9, 1]), Err(CorruptionKind::Truncated), "WAL_CLOSED needs two varints");
-        assert_eq!(VersionEdit::decode(&[9, 1, 2, 9, 1, 2]), Err(CorruptionKind::BadChain), "given twice");
+        assert_eq!(
+            VersionEdit::decode(&[9, 1]),
+            Err(CorruptionKind::Truncated),
+            "WAL_CLOSED needs two varints"
+        );
+        assert_eq!(
+            VersionEdit::decode(&[9, 1, 2, 9, 1, 2]),
+            Err(CorruptionKind::BadChain),
+            "given twice"
+        );
         assert_eq!(VersionEdit::decode(&[9, 7, 40]).map(|e| e.wal_closed), Ok(Some((7, 40))));
         assert_eq!(VersionEdit::decode(&[1, 1, 1, 2]), Err(CorruptionKind::BadChain));
         assert_eq!(VersionEdit::decode(&[5, 0]), Err(CorruptionKind::BadChain));
