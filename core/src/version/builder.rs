@@ -41,9 +41,13 @@ impl VersionBuilder {
         if edit.level_count.is_some_and(|n| n as usize != self.levels.len()) {
             return Err(CorruptionKind::BadChain);
         }
+        // A file deleted and added by one edit (a trivial move) keeps its `Arc`: readers
+        // holding an older version share it, and the engine deletes a table only when nothing
+        // but its obsolete list holds that `Arc`.
+        let mut removed: Vec<Arc<FileMeta>> = Vec::new();
         for &(level, file_no) in &edit.deleted {
             let map = self.levels.get_mut(usize::from(level)).ok_or(CorruptionKind::BadChain)?;
-            map.remove(&file_no).ok_or(CorruptionKind::BadChain)?;
+            removed.push(map.remove(&file_no).ok_or(CorruptionKind::BadChain)?);
             self.location.remove(&file_no);
         }
         for (level, meta) in &edit.added {
@@ -52,7 +56,9 @@ impl VersionBuilder {
             if self.location.insert(meta.file_no, level).is_some() {
                 return Err(CorruptionKind::BadChain);
             }
-            map.insert(meta.file_no, Arc::new(meta.clone()));
+            let kept = removed.iter().find(|f| f.file_no == meta.file_no && ***f == *meta);
+            let arc = kept.map_or_else(|| Arc::new(meta.clone()), Arc::clone);
+            map.insert(meta.file_no, arc);
         }
         for (level, _) in &edit.compaction_pointers {
             if usize::from(*level) >= self.levels.len() {

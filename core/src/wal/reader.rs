@@ -269,14 +269,19 @@ fn valid_fragment_at<R: RandomRead>(
         return Ok(false);
     }
     read_at(file, name, at, bytes)?;
+    Ok(fragment_is_valid(bytes))
+}
+
+/// `true` if `bytes` start with a complete fragment of a known type whose checksum matches.
+fn fragment_is_valid(bytes: &[u8]) -> bool {
     let mut d = Decoder::new(bytes);
     let (Ok(stored), Ok(len), Ok(ty)) = (d.u32(), d.u16(), d.u8()) else {
-        return Ok(false);
+        return false;
     };
     let Ok(payload) = d.bytes(usize::from(len)) else {
-        return Ok(false);
+        return false;
     };
-    Ok(FragmentType::from_u8(ty).is_some() && fragment_checksum(ty, payload) == stored)
+    FragmentType::from_u8(ty).is_some() && fragment_checksum(ty, payload) == stored
 }
 
 /// `true` if a valid fragment starts anywhere in the rest of the block holding `after` (any
@@ -300,19 +305,8 @@ fn any_valid_fragment_in_rest_of_block<R: RandomRead>(
         return Ok(false);
     };
     read_at(file, name, start, bytes)?;
-    for i in 0..bytes.len() {
-        let Some(rest) = bytes.get(i..) else { break };
-        let mut d = Decoder::new(rest);
-        let (Ok(stored), Ok(len), Ok(ty)) = (d.u32(), d.u16(), d.u8()) else { break };
-        if FragmentType::from_u8(ty).is_none() {
-            continue;
-        }
-        let Ok(payload) = d.bytes(usize::from(len)) else { continue };
-        if fragment_checksum(ty, payload) == stored {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    let last_start = bytes.len().saturating_sub(FRAGMENT_HEADER_LEN);
+    Ok((0..=last_start).any(|i| bytes.get(i..).is_some_and(fragment_is_valid)))
 }
 
 /// `true` if any block boundary after `after` (and before `file_len`) starts a valid fragment.
