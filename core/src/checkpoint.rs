@@ -220,6 +220,7 @@ pub fn install<V: Vfs, S: Vfs>(
         last_seq: Some(recovered.last_seq),
         last_ts: Some(recovered.last_ts),
         level_count: u32::try_from(level_count).ok(),
+        versioning: recovered.versioning,
         ..VersionEdit::default()
     };
     for (level, meta) in recovered.version.all_files() {

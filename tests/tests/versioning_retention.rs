@@ -133,3 +133,44 @@ fn retention_zero_keeps_every_version_through_compaction() {
     }
     assert_eq!(history(&engine, b"k"), (1..=50).rev().collect::<Vec<u64>>());
 }
+
+/// The manifest remembers that a database keeps history: reopening it without versioning is a
+/// clear error (reads would otherwise pick versions inconsistently), and changes nothing.
+#[test]
+fn a_versioned_database_cannot_be_reopened_without_versioning() {
+    let fs = MemFs::new();
+    {
+        let tree = strata::TreeBuilder::new()
+            .with_vfs(fs.clone())
+            .with_versioning(true, 0)
+            .build()
+            .expect("opens");
+        let mut t = tree.begin().expect("begin");
+        t.set_at_version(b"k", b"old", 10).expect("set");
+        t.commit_blocking().expect("commit");
+        tree.close().expect("close");
+    }
+    match strata::TreeBuilder::new().with_vfs(fs.clone()).build() {
+        Err(strata::Error::InvalidArgument { what: "versioning", .. }) => {}
+        other => panic!("expected a versioning error, got {other:?}"),
+    }
+    let tree = strata::TreeBuilder::new()
+        .with_vfs(fs.clone())
+        .with_versioning(true, 0)
+        .build()
+        .expect("reopens");
+    let t = tree.begin().expect("begin");
+    assert_eq!(t.get_at_version(b"k", 10).expect("read").as_deref(), Some(&b"old"[..]));
+    drop(t);
+    tree.close().expect("close");
+    // The other way is allowed: a plain database may start keeping history.
+    let plain = MemFs::new();
+    drop(strata::TreeBuilder::new().with_vfs(plain.clone()).build().expect("opens"));
+    drop(
+        strata::TreeBuilder::new()
+            .with_vfs(plain)
+            .with_versioning(true, 0)
+            .build()
+            .expect("turns versioning on"),
+    );
+}

@@ -203,6 +203,7 @@ impl<V: EngineFs> Engine<V> {
         let version = Arc::clone(&self.current_view().version);
         let mut snapshot = version.snapshot_edit();
         snapshot.log_number = Some(lsm.log_number);
+        snapshot.versioning = Some(self.opts.versioning);
         // The WAL segments still needed hold everything after the flushed sequence number.
         snapshot.last_seq = Some(lsm.flushed_seq);
         snapshot.last_ts = Some(self.last_ts.load(Ordering::Acquire));

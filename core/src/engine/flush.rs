@@ -198,6 +198,7 @@ impl<V: EngineFs> Engine<V> {
         snapshot.log_number = Some(manifest_no + 1);
         snapshot.next_file_number = Some(manifest_no + 2);
         snapshot.last_seq = Some(seq);
+        snapshot.versioning = Some(self.opts.versioning);
         snapshot.last_ts = Some(self.last_ts.load(Ordering::Acquire));
         drop(crate::manifest::ManifestWriter::create(dest, manifest_no, &snapshot)?);
         let meta = crate::checkpoint::CheckpointMeta {

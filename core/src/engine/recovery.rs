@@ -54,6 +54,12 @@ impl<V: EngineFs> Engine<V> {
         // Step 2: the manifest.
         let recovered = manifest::recover(&vfs, opts.level_count)?;
         let wal_closed = recovered.as_ref().and_then(|r| r.wal_closed);
+        if recovered.as_ref().and_then(|r| r.versioning) == Some(true) && !opts.versioning {
+            return Err(Error::invalid(
+                "versioning",
+                "this database keeps version history: open it with versioning enabled",
+            ));
+        }
         let (version, manifest_log_number, manifest_next, base_seq, base_ts, pointers) =
             match recovered {
                 Some(r) => (
@@ -143,6 +149,7 @@ impl<V: EngineFs> Engine<V> {
             }
         }
         snapshot.log_number = Some(log_number);
+        snapshot.versioning = Some(opts.versioning);
         snapshot.last_seq = Some(base_seq);
         snapshot.last_ts = Some(base_ts);
         let manifest_no = next_file.fetch_add(1, Ordering::Relaxed);

@@ -26,6 +26,8 @@ mod tag {
     pub const ADDED_FILE: u8 = 8;
     /// The WAL segment a clean close synced last, and its synced length.
     pub const WAL_CLOSED: u8 = 9;
+    /// Whether the database keeps every version (versioning): 0 or 1.
+    pub const VERSIONING: u8 = 10;
 }
 
 /// Bytes of an encoded internal key after the user key: timestamp and trailer.
@@ -105,6 +107,9 @@ pub struct VersionEdit {
     /// Recovery then reads that segment to exactly this length, so damage inside it is
     /// corruption rather than a torn tail.
     pub wal_closed: Option<(u64, u64)>,
+    /// Written in snapshots: the database keeps history (versioning). A database that keeps
+    /// history must not be opened without it: reads would pick versions inconsistently.
+    pub versioning: Option<bool>,
 }
 
 impl VersionEdit {
@@ -144,6 +149,10 @@ impl VersionEdit {
             out.push(tag::DELETED_FILE);
             out.push(level);
             codec::put_varint(out, file_no);
+        }
+        if let Some(v) = self.versioning {
+            out.push(tag::VERSIONING);
+            out.push(u8::from(v));
         }
         if let Some((segment, len)) = self.wal_closed {
             out.push(tag::WAL_CLOSED);
@@ -208,6 +217,16 @@ impl VersionEdit {
                 tag::ADDED_FILE => {
                     let level = d.u8().map_err(kind)?;
                     e.added.push((level, get_meta(&mut d)?));
+                }
+                tag::VERSIONING => {
+                    let v = match d.u8().map_err(kind)? {
+                        0 => false,
+                        1 => true,
+                        _ => return Err(CorruptionKind::BadChain),
+                    };
+                    if e.versioning.replace(v).is_some() {
+                        return Err(CorruptionKind::BadChain);
+                    }
                 }
                 tag::WAL_CLOSED => {
                     let segment = d.varint().map_err(kind)?;
@@ -291,6 +310,7 @@ mod tests {
             last_seq: Some(300),
             last_ts: Some(1000),
             wal_closed: None,
+            versioning: None,
             level_count: Some(7),
             compaction_pointers: vec![(1, key(b"m", 40, 3, ValueKind::Set))],
             deleted: vec![(0, 4)],
@@ -356,6 +376,7 @@ mod tests {
             last_ts: opt(rng),
             level_count: rng.chance(2).then(|| rng.below(MAX_LEVELS as u64) as u32 + 1),
             wal_closed: rng.chance(2).then(|| (rng.wide(), rng.wide())),
+            versioning: rng.chance(2).then(|| rng.chance(2)),
             ..VersionEdit::default()
         };
         for _ in 0..rng.below(3) {
@@ -431,7 +452,13 @@ mod tests {
     #[test]
     fn rejects_unknown_tags_bad_kinds_duplicates_and_inverted_files() {
         assert_eq!(VersionEdit::decode(&[0]), Err(CorruptionKind::UnknownTag(0)));
-        assert_eq!(VersionEdit::decode(&[10, 1]), Err(CorruptionKind::UnknownTag(10)));
+        assert_eq!(VersionEdit::decode(&[11, 1]), Err(CorruptionKind::UnknownTag(11)));
+        assert_eq!(
+            VersionEdit::decode(&[10, 2]),
+            Err(CorruptionKind::BadChain),
+            "a flag is 0 or 1"
+        );
+        assert_eq!(VersionEdit::decode(&[10, 1]).map(|e| e.versioning), Ok(Some(true)));
         assert_eq!(
             VersionEdit::decode(&[9, 1]),
             Err(CorruptionKind::Truncated),

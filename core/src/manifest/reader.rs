@@ -39,6 +39,8 @@ pub struct Recovered {
     /// Set when the last thing the manifest recorded was a clean close: the last WAL segment
     /// and its fully synced length.
     pub wal_closed: Option<(u64, u64)>,
+    /// Whether the database keeps history, when the manifest says (older manifests do not).
+    pub versioning: Option<bool>,
     /// The live manifest's number.
     pub manifest_file_no: u64,
     /// Bytes of the live manifest up to the end of its last good record.
@@ -134,6 +136,7 @@ pub fn recover<V: Vfs>(vfs: &V, level_count: usize) -> Result<Option<Recovered>>
         last_ts: r.last_ts,
         compaction_pointers: r.pointers,
         wal_closed: r.wal_closed,
+        versioning: r.versioning,
         manifest_file_no: live,
         manifest_size: r.good_end,
         stale_manifests: manifests.into_iter().filter(|&m| m != live).collect(),
@@ -189,6 +192,7 @@ struct Replayed {
     last_ts: Timestamp,
     pointers: Vec<Option<InternalKey>>,
     wal_closed: Option<(u64, u64)>,
+    versioning: Option<bool>,
     records: u64,
     good_end: u64,
 }
@@ -222,6 +226,9 @@ impl Replayed {
         // Only the newest edit counts: a clean-close mark followed by any other edit no longer
         // describes the end of the log.
         self.wal_closed = edit.wal_closed;
+        if edit.versioning.is_some() {
+            self.versioning = edit.versioning;
+        }
         for (level, key) in edit.compaction_pointers {
             // The builder checked the level is in range.
             if let Some(slot) = self.pointers.get_mut(usize::from(level)) {
@@ -243,6 +250,7 @@ fn replay_live<V: Vfs>(vfs: &V, file_no: u64) -> Result<Replayed> {
         last_ts: 0,
         pointers: Vec::new(),
         wal_closed: None,
+        versioning: None,
         records: 0,
         good_end: 0,
     };
