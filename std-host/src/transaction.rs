@@ -144,7 +144,8 @@ impl Transaction {
 
     /// Every retained version of every key with `start <= key < end`, as
     /// `(key, value, timestamp, is_tombstone)`: keys ascending, and for each key the newest
-    /// timestamp first. At most `limit` versions.
+    /// timestamp first. A second write at an existing (key, timestamp) replaces the first, so
+    /// only it is listed. At most `limit` versions.
     pub fn scan_all_versions(
         &self,
         start: &[u8],

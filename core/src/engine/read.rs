@@ -90,7 +90,8 @@ impl<V: EngineFs> Engine<V> {
     }
 
     /// Every retained version in `range` visible at `snapshot`, in key order and, within a
-    /// key, newest timestamp first. Stops after `limit` versions.
+    /// key, newest timestamp first; of several writes at one (key, timestamp) only the newest,
+    /// the one reads see. Stops after `limit` versions.
     pub fn scan_versions(
         &self,
         snapshot: SeqNo,
@@ -105,7 +106,11 @@ impl<V: EngineFs> Engine<V> {
             if limit.is_some_and(|n| out.len() >= n) || !range_allows(range, &key.user_key) {
                 break;
             }
-            if range.contains(&key.user_key) && key.seq <= snapshot {
+            // A later write at the same (key, timestamp) replaced the earlier one for every
+            // reader: list only the newest (they arrive newest sequence first).
+            let shadowed =
+                out.last().is_some_and(|p: &VersionEntry| p.ts == key.ts && p.key == key.user_key);
+            if range.contains(&key.user_key) && key.seq <= snapshot && !shadowed {
                 out.push(VersionEntry {
                     key: key.user_key.clone(),
                     value: value.clone(),
