@@ -27,3 +27,37 @@ impl Clock for LogicalClock {
         self.0.fetch_add(1, Ordering::Relaxed) + 1
     }
 }
+
+/// A clock that reads whatever its owner last set, and counts how often it was read: for
+/// tests and simulations that need exact, repeatable timestamps.
+#[derive(Debug, Default)]
+pub struct ManualClock {
+    now: AtomicU64,
+    reads: AtomicU64,
+}
+
+impl ManualClock {
+    /// A shared clock reading `ns`.
+    pub fn at(ns: u64) -> alloc::sync::Arc<Self> {
+        let c = alloc::sync::Arc::new(ManualClock::default());
+        c.set(ns);
+        c
+    }
+
+    /// Sets the time every later reading returns.
+    pub fn set(&self, ns: u64) {
+        self.now.store(ns, Ordering::SeqCst);
+    }
+
+    /// How many times the clock was read.
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::SeqCst)
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ns(&self) -> u64 {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.now.load(Ordering::SeqCst)
+    }
+}

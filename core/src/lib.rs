@@ -35,7 +35,7 @@ pub mod version;
 pub mod wal;
 
 pub use bytes::Bytes;
-pub use clock::{Clock, LogicalClock};
+pub use clock::{Clock, LogicalClock, ManualClock};
 pub use engine::{CommitRequest, Engine, EngineStats};
 pub use error::{CorruptionKind, Error, IoOp, Result};
 pub use key::{SeqNo, Timestamp};

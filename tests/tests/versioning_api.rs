@@ -5,39 +5,11 @@
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use strata::{Clock, Error, Mode, Options, ReadOptions, Tree, TreeBuilder};
+use strata::{Error, Mode, Options, ReadOptions, Tree, TreeBuilder};
+use strata_core::ManualClock;
 use strata_vfs::MemFs;
-
-/// A clock that reads whatever the test last set, and counts its readings.
-#[derive(Debug, Default)]
-struct ManualClock {
-    now: AtomicU64,
-    reads: AtomicU64,
-}
-
-impl ManualClock {
-    fn at(ns: u64) -> Arc<Self> {
-        let c = Arc::new(ManualClock::default());
-        c.set(ns);
-        c
-    }
-    fn set(&self, ns: u64) {
-        self.now.store(ns, Ordering::SeqCst);
-    }
-    fn reads(&self) -> u64 {
-        self.reads.load(Ordering::SeqCst)
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ns(&self) -> u64 {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        self.now.load(Ordering::SeqCst)
-    }
-}
 
 fn versioned(mem: &MemFs) -> TreeBuilder {
     TreeBuilder::new().with_vfs(mem.clone()).with_versioning(true, 0)

@@ -22,27 +22,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use strata::{Clock, Durability, Error, Mode, Tree, TreeBuilder};
+use strata::{Durability, Error, Mode, Tree, TreeBuilder};
+use strata_core::ManualClock;
 use strata_tests::{MARKER_KEY, Rng, show, tagged_value};
 use strata_vfs::{CrashPolicy, MemFs};
-
-#[derive(Debug, Default)]
-struct ManualClock(AtomicU64);
-
-impl ManualClock {
-    fn set(&self, ns: u64) {
-        self.0.store(ns, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ns(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
 
 /// The clock reading (and so the commit timestamp) of workload transaction `i`.
 fn commit_ts(i: usize) -> u64 {

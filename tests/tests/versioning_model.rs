@@ -26,28 +26,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use strata::{Clock, Mode, RangeIter, ReadOptions, Transaction, Tree, TreeBuilder};
+use strata::{Mode, RangeIter, ReadOptions, Transaction, Tree, TreeBuilder};
+use strata_core::ManualClock;
 use strata_tests::{Rng, scaled, show, tagged_value, test_seeds};
 use strata_vfs::MemFs;
-
-/// A clock that reads whatever the test last set.
-#[derive(Debug, Default)]
-struct ManualClock(AtomicU64);
-
-impl ManualClock {
-    fn set(&self, ns: u64) {
-        self.0.store(ns, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ns(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
 
 /// Per key, per timestamp: every write made at that (key, timestamp), oldest first. `None` is
 /// a tombstone. Readers see the last one.

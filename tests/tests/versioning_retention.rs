@@ -4,20 +4,11 @@
 
 use std::ops::Bound;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use strata_core::iter::KeyRange;
-use strata_core::{Bytes, Clock, Engine, EngineOptions, Error, Mode, TxnCore};
+use strata_core::{Bytes, Engine, EngineOptions, Error, ManualClock, Mode, TxnCore};
 use strata_vfs::MemFs;
-
-/// A clock the test sets.
-struct ManualClock(AtomicU64);
-
-impl Clock for ManualClock {
-    fn now_ns(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
 
 const RETENTION: u64 = 1_000_000;
 const NOW: u64 = 10_000_000;
@@ -49,7 +40,7 @@ fn history(engine: &Engine<MemFs>, key: &'static [u8]) -> Vec<u64> {
 
 #[test]
 fn versions_just_inside_the_horizon_survive_compaction_and_just_outside_do_not() {
-    let clock = Arc::new(ManualClock(AtomicU64::new(NOW)));
+    let clock = ManualClock::at(NOW);
     let fs = MemFs::new();
     let engine = open(&fs, Arc::clone(&clock));
     let horizon = NOW - RETENTION;
@@ -97,7 +88,7 @@ fn versions_just_inside_the_horizon_survive_compaction_and_just_outside_do_not()
     );
 
     // As time passes the horizon moves: what was inside falls outside at the next merge.
-    clock.0.store(NOW + RETENTION, Ordering::SeqCst);
+    clock.set(NOW + RETENTION);
     let new_horizon = NOW;
     let before = engine.stats().compactions.load(Ordering::Relaxed);
     while history(&engine, b"a").len() > 1 {
@@ -112,7 +103,7 @@ fn versions_just_inside_the_horizon_survive_compaction_and_just_outside_do_not()
 
 #[test]
 fn retention_zero_keeps_every_version_through_compaction() {
-    let clock = Arc::new(ManualClock(AtomicU64::new(NOW)));
+    let clock = ManualClock::at(NOW);
     let fs = MemFs::new();
     let mut o = EngineOptions::default();
     o.max_memtable_size = 64 * 1024;
