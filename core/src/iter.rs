@@ -470,19 +470,16 @@ impl RangeIter {
 
     fn side(&mut self, forward: bool) -> Result<&mut OverlayIter> {
         let slot = if forward { &mut self.front } else { &mut self.back };
-        if slot.is_none() {
-            let base = self.source.open(forward)?;
-            let overlay: VecDeque<OverlayEntry> = if forward {
-                self.overlay.iter().cloned().collect()
-            } else {
-                self.overlay.iter().rev().cloned().collect()
-            };
-            *slot = Some(OverlayIter::new(base, overlay));
+        if let Some(side) = slot {
+            return Ok(side);
         }
-        match slot {
-            Some(s) => Ok(s),
-            None => unreachable!("slot was just filled"),
-        }
+        let base = self.source.open(forward)?;
+        let overlay: VecDeque<OverlayEntry> = if forward {
+            self.overlay.iter().cloned().collect()
+        } else {
+            self.overlay.iter().rev().cloned().collect()
+        };
+        Ok(slot.insert(OverlayIter::new(base, overlay)))
     }
 
     fn step(&mut self, forward: bool) -> Option<Result<(Bytes, Bytes)>> {
