@@ -164,6 +164,10 @@ impl Transaction {
         if request.batch.is_empty() {
             return Ok(());
         }
+        let request = match self.inner.try_commit_inline(request) {
+            Ok(result) => return result.map(|_| ()),
+            Err(request) => request,
+        };
         let reply = self.inner.submit(request)?;
         reply.await.map_err(|_| Error::Closed)?.map(|_| ())
     }
@@ -175,6 +179,10 @@ impl Transaction {
         if request.batch.is_empty() {
             return Ok(());
         }
+        let request = match self.inner.try_commit_inline(request) {
+            Ok(result) => return result.map(|_| ()),
+            Err(request) => request,
+        };
         let reply = self.inner.submit(request)?;
         reply.blocking_recv().map_err(|_| Error::Closed)?.map(|_| ())
     }

@@ -21,6 +21,26 @@ pub(crate) struct TreeInner {
 }
 
 impl TreeInner {
+    /// Commits an Eventual transaction on the caller's thread when that needs no waiting: no
+    /// group in flight (the commit lock is free), no back-pressure, no memtable awaiting flush
+    /// (the commit thread handles those). Saves two thread hand-offs. Gives the request back
+    /// otherwise.
+    pub(crate) fn try_commit_inline(
+        &self,
+        request: strata_core::CommitRequest,
+    ) -> std::result::Result<Result<strata_core::SeqNo>, strata_core::CommitRequest> {
+        let engine = &self.engine;
+        if request.sync || engine.should_stall() || engine.immutable_memtables() > 0 {
+            return Err(request);
+        }
+        let result = engine.try_commit(request)?;
+        if engine.immutable_memtables() > 0 {
+            // This commit filled the memtable: wake the flush thread.
+            self.background.nudge();
+        }
+        Ok(result)
+    }
+
     pub(crate) fn submit(
         &self,
         request: strata_core::CommitRequest,

@@ -46,6 +46,26 @@ impl<V: EngineFs> Engine<V> {
     /// [`Error::Poisoned`] until the database is reopened.
     pub fn commit_group(&self, requests: &mut [CommitRequest]) -> Vec<Result<SeqNo>> {
         let mut st = self.commit.lock();
+        self.commit_group_locked(&mut st, requests)
+    }
+
+    /// Commits one transaction on the calling thread if no other commit holds the commit lock
+    /// right now; gives the request back untouched if it is busy. Lets a host skip the
+    /// hand-off to its commit thread when there is no group to join.
+    pub fn try_commit(
+        &self,
+        request: CommitRequest,
+    ) -> core::result::Result<Result<SeqNo>, CommitRequest> {
+        let Some(mut st) = self.commit.try_lock() else { return Err(request) };
+        let mut group = [request];
+        Ok(self.commit_group_locked(&mut st, &mut group).pop().unwrap_or(Err(Error::Closed)))
+    }
+
+    fn commit_group_locked(
+        &self,
+        st: &mut CommitState<V::Write>,
+        requests: &mut [CommitRequest],
+    ) -> Vec<Result<SeqNo>> {
         let mut results: Vec<Result<SeqNo>> = Vec::with_capacity(requests.len());
         if let Err(e) = self.check_open() {
             results.push(Err(e));
@@ -89,8 +109,8 @@ impl<V: EngineFs> Engine<V> {
         }
 
         let written = self
-            .rotate_memtable_if_full(&mut st)
-            .and_then(|()| self.write_wal(&mut st, requests, &accepted, want_sync));
+            .rotate_memtable_if_full(st)
+            .and_then(|()| self.write_wal(st, requests, &accepted, want_sync));
         if let Err(e) = written {
             self.poison();
             let mut first = Some(e);
