@@ -30,6 +30,8 @@ pub mod memtable;
 pub mod mvcc;
 pub mod options;
 pub mod sstable;
+#[cfg(test)]
+mod testutil;
 pub mod txn;
 pub mod version;
 pub mod wal;

@@ -11,42 +11,10 @@ use bytes::Bytes;
 use super::FileMeta;
 use crate::key::{InternalKey, MAX_SEQ, ValueKind};
 
-/// SplitMix64: tiny, seedable, good enough for test data.
-#[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
+pub(crate) use crate::testutil::Rng;
 
+/// Generators for manifest, version and compaction tests.
 impl Rng {
-    pub(crate) fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    /// `STRATA_SEED` if set (to replay a failure), else a fresh seed from the clock.
-    pub(crate) fn seed_from_env() -> u64 {
-        if let Ok(s) = std::env::var("STRATA_SEED") {
-            return s.parse().unwrap();
-        }
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
-        t.as_nanos() as u64
-    }
-
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`).
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// `true` with probability `1 / n`.
-    pub(crate) fn chance(&mut self, n: u64) -> bool {
-        self.below(n) == 0
-    }
-
     /// A value of random width (small ones are common, so every varint length shows up).
     pub(crate) fn wide(&mut self) -> u64 {
         let bits = self.below(65);

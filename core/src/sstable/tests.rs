@@ -94,36 +94,9 @@ fn memtable_of(entries: &[Entry]) -> Memtable {
     m
 }
 
-// ---- randomness: SplitMix64, seeds printed and overridable with STRATA_SEED ----
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
-    }
-    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
-        &v[self.below(v.len() as u64) as usize]
-    }
-}
-
-fn seeded(test: &str) -> Rng {
-    let seed = match std::env::var("STRATA_SEED") {
-        Ok(s) => s.parse().expect("STRATA_SEED must be a u64"),
-        Err(_) => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64),
-    };
-    println!("{test}: seed {seed} (rerun with STRATA_SEED={seed})");
-    Rng(seed)
-}
+// Randomness: the shared SplitMix64 (`crate::testutil`), seeds printed and overridable with
+// STRATA_SEED.
+use crate::testutil::{Rng, seeded};
 
 /// A mostly compressible value of `len` bytes.
 fn value(rng: &mut Rng, len: usize) -> Bytes {
