@@ -28,6 +28,10 @@ pub mod tag {
     pub const SET_AT: u8 = 3;
     /// Delete at an explicit timestamp (versioning).
     pub const DELETE_AT: u8 = 4;
+    /// Set whose value is in the value log: the op carries a value pointer.
+    pub const SET_POINTER: u8 = 5;
+    /// [`SET_POINTER`] at an explicit timestamp.
+    pub const SET_POINTER_AT: u8 = 6;
 }
 
 /// Header flags. No flag is defined yet; a set bit is corruption for this build.
@@ -52,13 +56,24 @@ pub enum BatchOp<'a> {
         /// Explicit version timestamp, if any.
         ts: Option<Timestamp>,
     },
+    /// Write the value the encoded [`crate::vlog::ValuePointer`] names under `key`.
+    SetPointer {
+        /// The key.
+        key: &'a [u8],
+        /// The encoded pointer.
+        pointer: &'a [u8],
+        /// Explicit version timestamp, if any.
+        ts: Option<Timestamp>,
+    },
 }
 
 impl<'a> BatchOp<'a> {
     /// The op's key.
     pub fn key(&self) -> &'a [u8] {
         match *self {
-            BatchOp::Set { key, .. } | BatchOp::Delete { key, .. } => key,
+            BatchOp::Set { key, .. }
+            | BatchOp::Delete { key, .. }
+            | BatchOp::SetPointer { key, .. } => key,
         }
     }
 }
@@ -103,6 +118,31 @@ impl WriteBatch {
     /// Adds a delete at an explicit timestamp.
     pub fn delete_at(&mut self, key: &[u8], ts: Timestamp) {
         self.push(tag::DELETE_AT, key, None, Some(ts));
+    }
+
+    /// Adds a set whose value is in the value log (`pointer` is an encoded
+    /// [`crate::vlog::ValuePointer`]), at the commit timestamp or at `ts`.
+    pub fn set_pointer(&mut self, key: &[u8], pointer: &[u8], ts: Option<Timestamp>) {
+        let tag = if ts.is_some() { tag::SET_POINTER_AT } else { tag::SET_POINTER };
+        self.push(tag, key, Some(pointer), ts);
+    }
+
+    /// Adds `op` unchanged.
+    pub fn push_op(&mut self, op: &BatchOp<'_>) {
+        match *op {
+            BatchOp::Set { key, value, ts: None } => self.set(key, value),
+            BatchOp::Set { key, value, ts: Some(ts) } => self.set_at(key, value, ts),
+            BatchOp::Delete { key, ts: None } => self.delete(key),
+            BatchOp::Delete { key, ts: Some(ts) } => self.delete_at(key, ts),
+            BatchOp::SetPointer { key, pointer, ts } => self.set_pointer(key, pointer, ts),
+        }
+    }
+
+    /// The header's sequence number and commit timestamp.
+    pub fn stamped(&self) -> (SeqNo, Timestamp) {
+        let seq = codec::get_u64(self.buf.get(0..8).unwrap_or_default()).unwrap_or(0);
+        let ts = codec::get_u64(self.buf.get(8..16).unwrap_or_default()).unwrap_or(0);
+        (seq, ts)
     }
 
     fn push(&mut self, tag: u8, key: &[u8], value: Option<&[u8]>, ts: Option<Timestamp>) {
@@ -232,6 +272,11 @@ fn decode_op<'a>(dec: &mut Decoder<'a>) -> Result<BatchOp<'a>, DecodeError> {
             BatchOp::Set { key, value, ts: Some(dec.u64()?) }
         }
         tag::DELETE_AT => BatchOp::Delete { key, ts: Some(dec.u64()?) },
+        tag::SET_POINTER => BatchOp::SetPointer { key, pointer: dec.length_prefixed()?, ts: None },
+        tag::SET_POINTER_AT => {
+            let pointer = dec.length_prefixed()?;
+            BatchOp::SetPointer { key, pointer, ts: Some(dec.u64()?) }
+        }
         _ => return Err(DecodeError::Truncated),
     })
 }
@@ -286,6 +331,20 @@ mod tests {
         let mut trailing = bytes.to_vec();
         trailing.push(0);
         assert!(BatchView::parse(&trailing).is_err());
+        let mut p = WriteBatch::new();
+        p.set_pointer(b"big", &[7, 16, 13], None);
+        p.set_pointer(b"old", &[7, 29, 13], Some(3));
+        p.stamp(4, 5);
+        let view = BatchView::parse(p.as_bytes()).expect("pointer ops decode");
+        let ops: Vec<_> = view.ops().map(|o| o.expect("op")).collect();
+        assert_eq!(
+            ops,
+            [
+                BatchOp::SetPointer { key: b"big", pointer: &[7, 16, 13], ts: None },
+                BatchOp::SetPointer { key: b"old", pointer: &[7, 29, 13], ts: Some(3) },
+            ]
+        );
+        assert_eq!(p.stamped(), (4, 5));
         let mut bad_tag = bytes.to_vec();
         bad_tag[HEADER_LEN] = 99;
         assert!(BatchView::parse(&bad_tag).is_err());

@@ -46,7 +46,7 @@ pub struct CheckpointMeta {
     pub sequence_number: SeqNo,
     /// Number of table files.
     pub sstable_count: u64,
-    /// Bytes of table files.
+    /// Bytes of table and value log files.
     pub total_size: u64,
 }
 
@@ -194,6 +194,29 @@ pub fn validate<S: Vfs>(
             cursor.advance()?;
         }
     }
+    // Every value log file it names must hold its sealed length of whole, checksummed
+    // records.
+    for vmeta in recovered.vlog.values() {
+        let name = filenames::vlog(vmeta.file_no);
+        let Some(len) = vmeta.sealed_len else {
+            return Err(Error::corruption(&name, 0, CorruptionKind::BadChain));
+        };
+        let file = match src.open(&name, FileKind::ValueLog) {
+            Ok(f) => f,
+            Err(e) if e.kind() == strata_vfs::ErrorKind::NotFound => {
+                return Err(Error::corruption(&name, 0, CorruptionKind::MissingFile));
+            }
+            Err(e) => return Err(Error::io(IoOp::Open, &name, e)),
+        };
+        let size = file.len().map_err(|e| Error::io(IoOp::Size, &name, e))?;
+        if size < len {
+            return Err(Error::corruption(&name, size, CorruptionKind::Truncated));
+        }
+        let end = crate::vlog::scan_file(&file, &name, len, |_, _, _, _| Ok(()))?;
+        if let Some(kind) = end.damage {
+            return Err(Error::corruption(&name, end.valid_end, kind));
+        }
+    }
     Ok((meta, recovered))
 }
 
@@ -210,8 +233,9 @@ pub fn install<V: Vfs, S: Vfs>(
     // Fresh numbers above every numbered file in the live directory.
     let mut next = 1u64;
     for name in live.list().map_err(|e| Error::io(IoOp::List, "", e))? {
-        if let Some(FileName::Wal(n) | FileName::Table(n) | FileName::Manifest(n)) =
-            filenames::parse(&name)
+        if let Some(
+            FileName::Wal(n) | FileName::Table(n) | FileName::Manifest(n) | FileName::ValueLog(n),
+        ) = filenames::parse(&name)
         {
             next = next.max(n + 1);
         }
@@ -234,11 +258,29 @@ pub fn install<V: Vfs, S: Vfs>(
         let level = u8::try_from(level).map_err(|_| Error::invalid("level", "too deep"))?;
         edit.added.push((level, FileMeta { file_no: new_no, ..FileMeta::clone(meta) }));
     }
+    // Value log files keep their ids (the tables' pointers name them) under fresh numbers.
+    for (&id, vmeta) in &recovered.vlog {
+        let new_no = next;
+        next += 1;
+        let from = filenames::vlog(vmeta.file_no);
+        let to = filenames::vlog(new_no);
+        if !link(&from, &to) {
+            copy_file(src, &from, live, &to)?;
+        }
+        edit.vlog.push(crate::manifest::VlogEdit::Add { id, file_no: new_no });
+        if let Some(len) = vmeta.sealed_len {
+            edit.vlog.push(crate::manifest::VlogEdit::Seal { id, len });
+        }
+        if vmeta.discarded > 0 {
+            edit.vlog.push(crate::manifest::VlogEdit::Discard { id, bytes: vmeta.discarded });
+        }
+    }
     live.sync_dir().map_err(|e| Error::io(IoOp::SyncDir, "", e))?;
-    // WAL segments of the old database are all below the new log number: obsolete.
+    // WAL segments of the old database are all below the new log number: obsolete. New files
+    // are numbered above every live file and every value log id of the checkpoint.
     let manifest_no = next;
     edit.log_number = Some(manifest_no + 1);
-    edit.next_file_number = Some(manifest_no + 2);
+    edit.next_file_number = Some((manifest_no + 2).max(recovered.next_file_number));
     ManifestWriter::create(live, manifest_no, &edit)?;
     Ok(())
 }

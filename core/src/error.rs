@@ -59,6 +59,9 @@ pub enum CorruptionKind {
     MissingFile,
     /// A log segment's header contradicts its neighbours (wrong chain link or length).
     BadChain,
+    /// A value pointer names bytes the value log does not hold (beyond a file's end, or not
+    /// a record of the key that points at it).
+    BadPointer,
 }
 
 /// Every error Strata returns.

@@ -5,6 +5,7 @@
 //! | `LOCK`             | held while a process has the db open                   |
 //! | `NNNNNN.wal`       | write-ahead log segment number N                       |
 //! | `NNNNNN.sst`       | sorted table number N                                  |
+//! | `NNNNNN.vlog`      | value log file number N                                |
 //! | `MANIFEST-NNNNNN`  | manifest (log of version edits) number N               |
 //! | `CURRENT`          | names the live manifest (see `docs/format/manifest.md`) |
 //! | `*.tmp`            | scratch file, renamed into place or removed (`CURRENT.tmp`) |
@@ -40,6 +41,8 @@ pub enum FileName {
     Wal(u64),
     /// Sorted table with this number.
     Table(u64),
+    /// Value log file with this number.
+    ValueLog(u64),
     /// Manifest with this number.
     Manifest(u64),
     /// The `CURRENT` file.
@@ -56,6 +59,11 @@ pub fn wal(n: u64) -> String {
 /// Name of table `n`.
 pub fn table(n: u64) -> String {
     format!("{n:06}.sst")
+}
+
+/// Name of value log file `n`.
+pub fn vlog(n: u64) -> String {
+    format!("{n:06}.vlog")
 }
 
 /// Name of manifest `n`.
@@ -81,6 +89,7 @@ pub fn parse(name: &str) -> Option<FileName> {
     match ext {
         "wal" => Some(FileName::Wal(n)),
         "sst" => Some(FileName::Table(n)),
+        "vlog" => Some(FileName::ValueLog(n)),
         _ => None,
     }
 }
@@ -113,6 +122,8 @@ mod tests {
     fn tables_manifests_current_and_temps() {
         assert_eq!(table(42), "000042.sst");
         assert_eq!(parse("000042.sst"), Some(FileName::Table(42)));
+        assert_eq!(vlog(43), "000043.vlog");
+        assert_eq!(parse("000043.vlog"), Some(FileName::ValueLog(43)));
         assert_eq!(manifest(3), "MANIFEST-000003");
         assert_eq!(parse("MANIFEST-000003"), Some(FileName::Manifest(3)));
         assert_eq!(parse(&manifest(1_234_567)), Some(FileName::Manifest(1_234_567)));

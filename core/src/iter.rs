@@ -225,6 +225,53 @@ impl Visibility {
     }
 }
 
+/// Turns a value pointer (an entry of kind [`ValueKind::Pointer`]) into the value it names.
+pub trait ValueResolver: Send + Sync {
+    /// The value `pointer` names, which must be a record of `key`.
+    fn resolve(&self, key: &[u8], pointer: &[u8]) -> Result<Bytes>;
+}
+
+/// What a [`VisibleIter`] does with values kept in the value log.
+#[derive(Clone, Default)]
+pub enum ValueFetch {
+    /// Read them through the resolver.
+    Resolve(alloc::sync::Arc<dyn ValueResolver>),
+    /// Keys-only reads: never touch the value log; such values come back empty.
+    KeysOnly,
+    /// There is no value log: a pointer is corruption.
+    #[default]
+    NoLog,
+}
+
+impl core::fmt::Debug for ValueFetch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            ValueFetch::Resolve(_) => "Resolve",
+            ValueFetch::KeysOnly => "KeysOnly",
+            ValueFetch::NoLog => "NoLog",
+        })
+    }
+}
+
+impl ValueFetch {
+    /// The value of an entry of `kind` holding `stored`: `None` for a tombstone.
+    pub fn value(&self, key: &[u8], kind: ValueKind, stored: &Bytes) -> Result<Option<Bytes>> {
+        match kind {
+            ValueKind::Delete => Ok(None),
+            ValueKind::Set => Ok(Some(stored.clone())),
+            ValueKind::Pointer => match self {
+                ValueFetch::Resolve(r) => r.resolve(key, stored).map(Some),
+                ValueFetch::KeysOnly => Ok(Some(Bytes::new())),
+                ValueFetch::NoLog => Err(crate::Error::corruption(
+                    "value pointer",
+                    0,
+                    crate::CorruptionKind::BadPointer,
+                )),
+            },
+        }
+    }
+}
+
 /// Live user keys with their newest visible value, in one direction.
 ///
 /// Forward, the versions of a key arrive newest first, so the first visible one decides the
@@ -241,13 +288,29 @@ pub struct VisibleIter {
     current: Option<Bytes>,
     /// Backward: the newest visible version of `current` so far.
     candidate: Option<(ValueKind, Bytes)>,
+    fetch: ValueFetch,
     done: bool,
 }
 
 impl VisibleIter {
     /// Wraps a merge cursor positioned at `range.cursor_start(forward)`.
     pub fn new(merged: MergeCursor, forward: bool, vis: Visibility, range: KeyRange) -> Self {
-        VisibleIter { merged, forward, vis, range, current: None, candidate: None, done: false }
+        VisibleIter {
+            merged,
+            forward,
+            vis,
+            range,
+            current: None,
+            candidate: None,
+            fetch: ValueFetch::NoLog,
+            done: false,
+        }
+    }
+
+    /// Sets how values kept in the value log are read.
+    pub fn with_fetch(mut self, fetch: ValueFetch) -> Self {
+        self.fetch = fetch;
+        self
     }
 
     /// The next live `(key, value)` in this iterator's direction.
@@ -309,10 +372,8 @@ impl VisibleIter {
                 continue;
             }
             self.current = Some(key.user_key.clone());
-            let out = match key.kind {
-                ValueKind::Set => Some((key.user_key.clone(), value.clone())),
-                ValueKind::Delete => None,
-            };
+            let out =
+                self.fetch.value(&key.user_key, key.kind, value)?.map(|v| (key.user_key.clone(), v));
             self.merged.advance()?;
             if let Some(kv) = out {
                 return Ok(Some(kv));
@@ -336,7 +397,9 @@ impl VisibleIter {
             // and its newest visible version decides whether it is emitted.
             let decided = core::mem::replace(&mut self.current, head_key);
             let candidate = self.candidate.take();
-            if let (Some(k), Some((ValueKind::Set, v))) = (decided, candidate) {
+            if let (Some(k), Some((kind, stored))) = (decided, candidate)
+                && let Some(v) = self.fetch.value(&k, kind, &stored)?
+            {
                 return Ok(Some((k, v)));
             }
             if self.current.is_none() {
@@ -440,6 +503,9 @@ pub struct RangeIter {
     back_last: Option<Bytes>,
     remaining: Option<usize>,
     done: bool,
+    /// Keeps the snapshot the range reads at registered while the iterator lives, so nothing
+    /// it can still reach (versions, value log files) is removed under it.
+    _pin: Option<crate::mvcc::Snapshot>,
 }
 
 impl core::fmt::Debug for RangeIter {
@@ -465,7 +531,14 @@ impl RangeIter {
             back_last: None,
             remaining: limit,
             done: limit == Some(0),
+            _pin: None,
         }
+    }
+
+    /// Keeps `snapshot` registered for as long as the iterator lives.
+    pub fn pinning(mut self, snapshot: crate::mvcc::Snapshot) -> Self {
+        self._pin = Some(snapshot);
+        self
     }
 
     fn side(&mut self, forward: bool) -> Result<&mut OverlayIter> {

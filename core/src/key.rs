@@ -31,14 +31,23 @@ pub enum ValueKind {
     Delete = 0,
     /// The key holds the entry's value.
     Set = 1,
+    /// The key's value lives in the value log; the entry holds a
+    /// [`crate::vlog::ValuePointer`] to it.
+    Pointer = 2,
 }
 
 impl ValueKind {
+    /// `true` for the kinds that hold a value (inline or in the value log).
+    pub const fn is_value(self) -> bool {
+        matches!(self, ValueKind::Set | ValueKind::Pointer)
+    }
+
     /// Decodes a stored kind; `None` for unknown values (corruption).
     pub const fn from_u8(v: u8) -> Option<ValueKind> {
         match v {
             0 => Some(ValueKind::Delete),
             1 => Some(ValueKind::Set),
+            2 => Some(ValueKind::Pointer),
             _ => None,
         }
     }
@@ -120,6 +129,8 @@ mod tests {
         assert_eq!(ValueKind::Delete as u8, 0);
         assert_eq!(ValueKind::Set as u8, 1);
         assert_eq!(ValueKind::from_u8(1), Some(ValueKind::Set));
-        assert_eq!(ValueKind::from_u8(2), None);
+        assert_eq!(ValueKind::Pointer as u8, 2);
+        assert_eq!(ValueKind::from_u8(2), Some(ValueKind::Pointer));
+        assert_eq!(ValueKind::from_u8(3), None);
     }
 }

@@ -34,6 +34,7 @@ pub mod sstable;
 mod testutil;
 pub mod txn;
 pub mod version;
+pub mod vlog;
 pub mod wal;
 
 pub use bytes::Bytes;

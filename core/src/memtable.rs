@@ -41,6 +41,15 @@ pub enum Lookup {
         /// The value.
         value: Bytes,
     },
+    /// The newest visible version's value is in the value log.
+    Pointer {
+        /// The version's timestamp.
+        ts: Timestamp,
+        /// The version's sequence number.
+        seq: SeqNo,
+        /// The encoded [`crate::vlog::ValuePointer`].
+        pointer: Bytes,
+    },
     /// The newest visible version is a tombstone.
     Deleted {
         /// The tombstone's timestamp.
@@ -56,7 +65,9 @@ impl Lookup {
     /// `(ts, seq)` of the version found, for choosing among sources.
     pub fn version(&self) -> Option<(Timestamp, SeqNo)> {
         match self {
-            Lookup::Value { ts, seq, .. } | Lookup::Deleted { ts, seq } => Some((*ts, *seq)),
+            Lookup::Value { ts, seq, .. }
+            | Lookup::Pointer { ts, seq, .. }
+            | Lookup::Deleted { ts, seq } => Some((*ts, *seq)),
             Lookup::Absent => None,
         }
     }
@@ -165,6 +176,9 @@ impl Memtable {
                     return match k.kind {
                         ValueKind::Set => {
                             Lookup::Value { ts: k.ts, seq: k.seq, value: e.value().clone() }
+                        }
+                        ValueKind::Pointer => {
+                            Lookup::Pointer { ts: k.ts, seq: k.seq, pointer: e.value().clone() }
                         }
                         ValueKind::Delete => Lookup::Deleted { ts: k.ts, seq: k.seq },
                     };

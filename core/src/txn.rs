@@ -191,13 +191,15 @@ impl TxnCore {
     /// past timestamp, at most `limit` of them. The iterator is double-ended.
     ///
     /// Pending writes are laid over current reads only: a time-travel read shows committed
-    /// history.
+    /// history. With `keys_only`, values kept in the value log are never read (the iterator's
+    /// values are then meaningless; callers keep only the keys).
     pub fn range<V: EngineFs>(
         &self,
         engine: &Engine<V>,
         range: KeyRange,
         at_ts: Option<Timestamp>,
         limit: Option<usize>,
+        keys_only: bool,
     ) -> Result<RangeIter> {
         self.check_readable()?;
         if let Some(ts) = at_ts {
@@ -213,8 +215,8 @@ impl TxnCore {
             self.writes.range::<[u8], _>(bounds).map(|(k, v)| (k.clone(), v.clone())).collect()
         };
         let limit = if range.is_empty() { Some(0) } else { limit };
-        let source = engine.range_source(self.visibility(at_ts), range)?;
-        Ok(RangeIter::new(source, overlay, limit))
+        let source = engine.range_source(self.visibility(at_ts), range, keys_only)?;
+        Ok(RangeIter::new(source, overlay, limit).pinning(self.snapshot.clone()))
     }
 
     /// Every retained version in `range` visible to this transaction (versioning).

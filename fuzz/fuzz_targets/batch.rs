@@ -11,12 +11,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(view) = BatchView::parse(data) else { return };
     let mut again = WriteBatch::new();
     for op in view.ops() {
-        match op.expect("a parsed batch's ops decode") {
-            BatchOp::Set { key, value, ts: None } => again.set(key, value),
-            BatchOp::Set { key, value, ts: Some(ts) } => again.set_at(key, value, ts),
-            BatchOp::Delete { key, ts: None } => again.delete(key),
-            BatchOp::Delete { key, ts: Some(ts) } => again.delete_at(key, ts),
-        }
+        let op: BatchOp<'_> = op.expect("a parsed batch's ops decode");
+        again.push_op(&op);
     }
     again.stamp(view.seq, view.commit_ts);
     let reparsed = BatchView::parse(again.as_bytes()).expect("a re-encoded batch parses");

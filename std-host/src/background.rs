@@ -142,9 +142,17 @@ fn worker(shared: &Shared, job: Job) {
                 shared.progress.notify_all();
                 continue;
             }
-            // Nothing to do: delete tables that finished readers no longer hold, then park.
+            // Nothing to do: delete files that finished readers no longer hold; a compaction
+            // worker then collects value log garbage if a file is dead enough. Then park.
             Ok(false) => {
                 shared.engine.delete_obsolete_files();
+                if job == Job::Compact
+                    && shared.engine.options().vlog_enabled
+                    && matches!(shared.engine.gc_step(), Ok(true))
+                {
+                    shared.progress.notify_all();
+                    continue;
+                }
             }
             // Poisoned or closed: writes fail until reopen; park.
             Err(_) => {}

@@ -38,4 +38,4 @@ pub use strata_core::{
     Bytes, Clock, CorruptionKind, Durability, Error, IoOp, Mode, RecoveryMode, Result,
 };
 pub use transaction::{Key, KeysIter, Transaction, Value};
-pub use tree::{CheckpointMetadata, LevelStats, Stats, Tree};
+pub use tree::{CheckpointMetadata, LevelStats, Stats, Tree, VlogGcReport};

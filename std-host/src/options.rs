@@ -35,6 +35,7 @@ pub struct Options {
     pub(crate) vlog_max_file_size: u64,
     pub(crate) vlog_gc_discard_ratio: f64,
     pub(crate) vlog_checksum: VLogChecksumLevel,
+    pub(crate) vlog_value_threshold: usize,
     pub(crate) versioning: bool,
     pub(crate) retention_ns: u64,
     pub(crate) recovery_mode: RecoveryMode,
@@ -59,6 +60,7 @@ impl fmt::Debug for Options {
             .field("vlog_max_file_size", &self.vlog_max_file_size)
             .field("vlog_gc_discard_ratio", &self.vlog_gc_discard_ratio)
             .field("vlog_checksum", &self.vlog_checksum)
+            .field("vlog_value_threshold", &self.vlog_value_threshold)
             .field("versioning", &self.versioning)
             .field("retention_ns", &self.retention_ns)
             .field("recovery_mode", &self.recovery_mode)
@@ -87,6 +89,7 @@ impl Default for Options {
             vlog_max_file_size: 256 * 1024 * 1024,
             vlog_gc_discard_ratio: 0.5,
             vlog_checksum: VLogChecksumLevel::Full,
+            vlog_value_threshold: engine.vlog_value_threshold,
             versioning: false,
             retention_ns: 0,
             recovery_mode: engine.recovery_mode,
@@ -150,9 +153,20 @@ impl Options {
         self
     }
 
-    /// Keeps large values in a separate value log.
+    /// Keeps large values (see [`with_vlog_value_threshold`](Options::with_vlog_value_threshold))
+    /// in a separate value log; the LSM tree holds small pointers to them, so compaction moves
+    /// pointers instead of values. Space of overwritten values is reclaimed by garbage
+    /// collection (in the background, or `Tree::run_vlog_gc`).
     pub fn with_enable_vlog(mut self, enable: bool) -> Self {
         self.enable_vlog = enable;
+        self
+    }
+
+    /// Values of at least this many bytes go to the value log when it is enabled (1 byte to
+    /// 256 MiB; default 4 KiB). Below about a page a pointer saves little compaction work but
+    /// costs each read a second I/O; above it, rewriting values dominates compaction.
+    pub fn with_vlog_value_threshold(mut self, bytes: usize) -> Self {
+        self.vlog_value_threshold = bytes;
         self
     }
 
@@ -168,7 +182,10 @@ impl Options {
         self
     }
 
-    /// Whether values read from the value log are verified.
+    /// Whether values read from the value log are verified: `Full` (default) checks every
+    /// record's checksum and reports a mismatch as `Error::Corruption` naming the file and
+    /// offset; `Disabled` trusts the storage (records are still checksummed when written, and
+    /// recovery and garbage collection always verify).
     pub fn with_vlog_checksum_verification(mut self, level: VLogChecksumLevel) -> Self {
         self.vlog_checksum = level;
         self
@@ -276,6 +293,11 @@ impl Options {
         e.compression = self.compression;
         e.bloom_bits_per_key = self.bloom_bits_per_key;
         e.level_size_ratio = self.level_size_ratio;
+        e.vlog_enabled = self.enable_vlog;
+        e.vlog_value_threshold = self.vlog_value_threshold;
+        e.vlog_max_file_size = self.vlog_max_file_size;
+        e.vlog_gc_discard_ratio = self.vlog_gc_discard_ratio;
+        e.vlog_verify_checksums = self.vlog_checksum == VLogChecksumLevel::Full;
         // Small memtables (tests, devices) get proportionally small levels and files, so the
         // tree keeps its shape instead of piling everything into level 0.
         let memtable = self.max_memtable_size as u64;
@@ -347,6 +369,12 @@ impl TreeBuilder {
     /// See [`Options::with_enable_vlog`].
     pub fn with_enable_vlog(mut self, enable: bool) -> Self {
         self.opts = self.opts.with_enable_vlog(enable);
+        self
+    }
+
+    /// See [`Options::with_vlog_value_threshold`].
+    pub fn with_vlog_value_threshold(mut self, bytes: usize) -> Self {
+        self.opts = self.opts.with_vlog_value_threshold(bytes);
         self
     }
 

@@ -80,16 +80,22 @@ impl Transaction {
     /// Key-value pairs with `start <= key < end`, in key order, at most `limit` of them. The
     /// iterator is double-ended; a `start` not before `end` yields nothing.
     pub fn range(&self, start: &[u8], end: &[u8], limit: Option<usize>) -> Result<RangeIter> {
-        self.core.range(&self.inner.engine, key_range(start, end), None, limit)
+        self.core.range(&self.inner.engine, key_range(start, end), None, limit, false)
     }
 
     /// Keys with `start <= key < end`, like [`range`](Transaction::range) without values.
+    /// Never reads the value log.
     pub fn keys(&self, start: &[u8], end: &[u8], limit: Option<usize>) -> Result<KeysIter> {
-        Ok(KeysIter(self.range(start, end, limit)?))
+        let iter = self.core.range(&self.inner.engine, key_range(start, end), None, limit, true)?;
+        Ok(KeysIter(iter))
     }
 
     /// Key-value pairs as `options` describe (bounds, limit, timestamp).
     pub fn range_with_options(&self, options: &ReadOptions) -> Result<RangeIter> {
+        self.range_options(options, false)
+    }
+
+    fn range_options(&self, options: &ReadOptions, keys_only: bool) -> Result<RangeIter> {
         let range = KeyRange {
             lower: options
                 .lower
@@ -100,12 +106,12 @@ impl Transaction {
                 .as_ref()
                 .map_or(Bound::Unbounded, |k| Bound::Excluded(Bytes::copy_from_slice(k))),
         };
-        self.core.range(&self.inner.engine, range, options.timestamp, options.limit)
+        self.core.range(&self.inner.engine, range, options.timestamp, options.limit, keys_only)
     }
 
-    /// Keys as `options` describe.
+    /// Keys as `options` describe. Never reads the value log.
     pub fn keys_with_options(&self, options: &ReadOptions) -> Result<KeysIter> {
-        Ok(KeysIter(self.range_with_options(options)?))
+        Ok(KeysIter(self.range_options(options, true)?))
     }
 
     /// Writes `value` under `key` as a version with timestamp `ts` (requires versioning).
@@ -128,10 +134,11 @@ impl Transaction {
         ts: u64,
         limit: Option<usize>,
     ) -> Result<RangeIter> {
-        self.core.range(&self.inner.engine, key_range(start, end), Some(ts), limit)
+        self.core.range(&self.inner.engine, key_range(start, end), Some(ts), limit, false)
     }
 
-    /// Keys with `start <= key < end` as they were at timestamp `ts`.
+    /// Keys with `start <= key < end` as they were at timestamp `ts`. Never reads the value
+    /// log.
     pub fn keys_at_version(
         &self,
         start: &[u8],
@@ -139,7 +146,8 @@ impl Transaction {
         ts: u64,
         limit: Option<usize>,
     ) -> Result<KeysIter> {
-        Ok(KeysIter(self.range_at_version(start, end, ts, limit)?))
+        let range = key_range(start, end);
+        Ok(KeysIter(self.core.range(&self.inner.engine, range, Some(ts), limit, true)?))
     }
 
     /// Every retained version of every key with `start <= key < end`, as

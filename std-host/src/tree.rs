@@ -176,6 +176,13 @@ impl Tree {
             block_cache_misses,
             stall_ns: s.stall_ns.load(Relaxed),
             immutable_memtables: engine.immutable_memtables(),
+            vlog_bytes: s.vlog_bytes.load(Relaxed),
+            vlog_files: engine.vlog_files().len(),
+            vlog_disk_bytes: engine.vlog_disk_bytes(),
+            vlog_gc_files: s.gc_files.load(Relaxed),
+            vlog_gc_relocated_bytes: s.gc_relocated_bytes.load(Relaxed),
+            vlog_deleted_files: s.gc_deleted_files.load(Relaxed),
+            vlog_deleted_bytes: s.gc_deleted_bytes.load(Relaxed),
             levels: engine
                 .levels()
                 .into_iter()
@@ -190,7 +197,25 @@ impl Tree {
     pub fn maintenance_step(&self, budget: usize) -> Result<usize> {
         self.inner().engine.maintenance_step(budget)
     }
+
+    /// Runs value log garbage collection now and returns what it did. Every sealed value log
+    /// file is measured exactly (each record is looked up in the tree), and each whose dead
+    /// fraction reaches `vlog_gc_discard_ratio` has its live values rewritten at the head of
+    /// the log through the normal write path; the file is then deleted, at once or as soon as
+    /// no snapshot, iterator or transaction that began before the run is left. Checkpoints
+    /// hold their own links or copies. The background threads also collect files whose
+    /// recorded discard ratio passes the threshold. Does nothing without the value log.
+    pub fn run_vlog_gc(&self) -> Result<VlogGcReport> {
+        let inner = self.inner();
+        if !inner.engine.options().vlog_enabled {
+            return Ok(VlogGcReport::default());
+        }
+        inner.engine.collect_garbage()
+    }
 }
+
+/// What a value log garbage collection run did (see [`Tree::run_vlog_gc`]).
+pub type VlogGcReport = strata_core::engine::GcReport;
 
 impl Tree {
     /// Writes a consistent checkpoint of the database into `dir` (created if absent; it must
@@ -322,17 +347,32 @@ pub struct Stats {
     pub stall_ns: u64,
     /// Memtables waiting to be flushed.
     pub immutable_memtables: usize,
+    /// Bytes of records appended to the value log (by commits and garbage collection).
+    pub vlog_bytes: u64,
+    /// Value log files.
+    pub vlog_files: usize,
+    /// Their bytes on disk.
+    pub vlog_disk_bytes: u64,
+    /// Files garbage collection rewrote.
+    pub vlog_gc_files: u64,
+    /// Bytes of live values garbage collection copied.
+    pub vlog_gc_relocated_bytes: u64,
+    /// Value log files deleted.
+    pub vlog_deleted_files: u64,
+    /// Bytes of value log files deleted.
+    pub vlog_deleted_bytes: u64,
     /// Per level, L0 first.
     pub levels: Vec<LevelStats>,
 }
 
 impl Stats {
-    /// Bytes written to storage (WAL, flushes, compactions) per byte of user data committed.
+    /// Bytes written to storage (WAL, value log, flushes, compactions) per byte of user data
+    /// committed.
     pub fn write_amplification(&self) -> f64 {
         if self.user_bytes == 0 {
             return 0.0;
         }
-        (self.wal_bytes + self.flush_bytes + self.compaction_write_bytes) as f64
+        (self.wal_bytes + self.vlog_bytes + self.flush_bytes + self.compaction_write_bytes) as f64
             / self.user_bytes as f64
     }
 }

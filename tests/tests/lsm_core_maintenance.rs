@@ -37,7 +37,7 @@ fn commit(engine: &Engine<MemFs>, writes: &[(Vec<u8>, Option<Vec<u8>>)]) {
 
 fn all(engine: &Engine<MemFs>) -> BTreeMap<Vec<u8>, Vec<u8>> {
     let txn = TxnCore::begin(engine, Mode::ReadOnly).expect("begin");
-    txn.range(engine, KeyRange::all(), None, None)
+    txn.range(engine, KeyRange::all(), None, None, false)
         .expect("range")
         .map(|r| r.expect("read"))
         .map(|(k, v)| (k.to_vec(), v.to_vec()))
@@ -172,12 +172,12 @@ fn direction_switches_across_ten_thousand_tombstones_in_tables() {
     }
     let txn = TxnCore::begin(&engine, Mode::ReadOnly).expect("begin");
     for _ in 0..3 {
-        let mut it = txn.range(&engine, KeyRange::all(), None, None).expect("range");
+        let mut it = txn.range(&engine, KeyRange::all(), None, None, false).expect("range");
         assert_eq!(it.next().map(|r| r.expect("read").0), Some(Bytes::from_static(b"a-live")));
         assert_eq!(it.next_back().map(|r| r.expect("read").0), Some(Bytes::from_static(b"z-live")));
         assert!(it.next().is_none(), "10,000 tombstones skipped forward");
         assert!(it.next_back().is_none());
-        let mut back = txn.range(&engine, KeyRange::all(), None, None).expect("range");
+        let mut back = txn.range(&engine, KeyRange::all(), None, None, false).expect("range");
         assert_eq!(
             back.next_back().map(|r| r.expect("read").0),
             Some(Bytes::from_static(b"z-live"))
@@ -202,7 +202,7 @@ fn an_open_iterator_outlives_the_compaction_of_its_tables() {
         engine.maintenance_step(usize::MAX).expect("maintenance");
     }
     let txn = TxnCore::begin(&engine, Mode::ReadOnly).expect("begin");
-    let mut it = txn.range(&engine, KeyRange::all(), None, None).expect("range");
+    let mut it = txn.range(&engine, KeyRange::all(), None, None, false).expect("range");
     assert!(it.next().is_some());
     let tables_before: Vec<String> = strata_vfs::Vfs::list(&fs)
         .expect("list")
@@ -286,7 +286,7 @@ fn an_iterator_outlives_a_move_then_a_merge_of_its_tables() {
         engine.maintenance_step(usize::MAX).expect("maintenance");
         if round == 10 {
             let txn = TxnCore::begin(&engine, Mode::ReadOnly).expect("begin");
-            let it = txn.range(&engine, KeyRange::all(), None, None).expect("range");
+            let it = txn.range(&engine, KeyRange::all(), None, None, false).expect("range");
             held = Some((txn, it));
         }
     }

@@ -78,7 +78,7 @@ fn versions_just_inside_the_horizon_survive_compaction_and_just_outside_do_not()
         other => panic!("expected TimestampExpired, got {other:?}"),
     }
     assert!(matches!(
-        txn.range(&engine, KeyRange::all(), Some(horizon - 1), None),
+        txn.range(&engine, KeyRange::all(), Some(horizon - 1), None, false),
         Err(Error::TimestampExpired { .. })
     ));
     // Plain reads still see the newest version of every key.

@@ -108,8 +108,15 @@ impl<V: EngineFs> Engine<V> {
             return results;
         }
 
+        // User bytes as committed, before large values move to the value log.
+        let user_bytes: u64 = accepted
+            .iter()
+            .filter_map(|&(i, _, _)| requests.get(i))
+            .map(|r| r.batch.encoded_len() as u64)
+            .sum();
         let written = self
             .rotate_memtable_if_full(st)
+            .and_then(|()| self.separate_values(st, requests, &accepted))
             .and_then(|()| self.write_wal(st, requests, &accepted, want_sync));
         if let Err(e) = written {
             self.poison();
@@ -125,10 +132,8 @@ impl<V: EngineFs> Engine<V> {
         // Durable as asked: make the group visible, oldest first, then publish.
         let view = self.current_view();
         if let Some(mem) = view.memtables.first() {
-            let mut user_bytes = 0u64;
             for &(i, seq, ts) in &accepted {
                 let Some(req) = requests.get(i) else { continue };
-                user_bytes += req.batch.encoded_len() as u64;
                 for op in req.batch.ops().flatten() {
                     insert_op(mem, &op, seq, ts);
                 }
@@ -159,6 +164,11 @@ impl<V: EngineFs> Engine<V> {
             wal.add_record(req.batch.as_bytes())?;
             self.stats.wal_bytes.fetch_add(wal.len() - before, Ordering::Relaxed);
         }
+        // Values before the records that point at them: to the OS first, and durable first.
+        Self::flush_vlog(st)?;
+        if sync {
+            Self::sync_vlog(st)?;
+        }
         let wal = st.wal.as_mut().ok_or(Error::Closed)?;
         wal.flush()?;
         if sync {
@@ -172,10 +182,12 @@ impl<V: EngineFs> Engine<V> {
     /// so only the newest segment can ever have a torn tail, and the new header records its
     /// exact length.
     fn maybe_rotate(&self, st: &mut CommitState<V::Write>) -> Result<()> {
-        let Some(wal) = st.wal.as_mut() else { return Err(Error::Closed) };
+        let Some(wal) = st.wal.as_ref() else { return Err(Error::Closed) };
         if wal.len() < self.opts.wal_segment_size {
             return Ok(());
         }
+        Self::sync_vlog(st)?;
+        let Some(wal) = st.wal.as_mut() else { return Err(Error::Closed) };
         wal.sync()?;
         self.stats.wal_syncs.fetch_add(1, Ordering::Relaxed);
         let header = SegmentHeader {
@@ -217,6 +229,8 @@ impl<V: EngineFs> Engine<V> {
     }
 
     fn rotate_memtable(&self, st: &mut CommitState<V::Write>) -> Result<()> {
+        // Every segment but the newest must point only at durable values.
+        Self::sync_vlog(st)?;
         let Some(wal) = st.wal.as_mut() else { return Err(Error::Closed) };
         wal.sync()?;
         self.stats.wal_syncs.fetch_add(1, Ordering::Relaxed);

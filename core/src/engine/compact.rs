@@ -86,17 +86,30 @@ impl<V: EngineFs> Engine<V> {
             TaskKind::Merge => {
                 let read: u64 = task.inputs.iter().chain(&task.next_inputs).map(|f| f.size).sum();
                 self.stats.compaction_read_bytes.fetch_add(read, Ordering::Relaxed);
-                for meta in self.merge(task)? {
+                let (outputs, discarded) = self.merge(task)?;
+                for meta in outputs {
                     self.stats.compaction_write_bytes.fetch_add(meta.size, Ordering::Relaxed);
                     edit.added.push((out_level, meta));
                 }
+                edit.vlog = discarded
+                    .into_iter()
+                    .map(|(id, bytes)| crate::manifest::VlogEdit::Discard { id, bytes })
+                    .collect();
             }
         }
         edit.next_file_number = Some(self.next_file.load(Ordering::Relaxed));
         {
             let mut lsm = self.lsm.lock();
+            // Dead bytes of files garbage collection already deleted are not recorded.
+            let files = &lsm.vlog_files;
+            edit.vlog.retain(|e| match e {
+                crate::manifest::VlogEdit::Discard { id, .. } => files.contains_key(id),
+                _ => true,
+            });
             let manifest = lsm.manifest.as_mut().ok_or(Error::Closed)?;
             manifest.append(&edit)?;
+            crate::manifest::apply_vlog(&mut lsm.vlog_files, &edit.vlog)
+                .map_err(|k| Error::corruption("MANIFEST", 0, k))?;
             for (l, k) in &edit.compaction_pointers {
                 if let Some(slot) = lsm.pointers.get_mut(usize::from(*l)) {
                     *slot = Some(k.clone());
@@ -117,8 +130,12 @@ impl<V: EngineFs> Engine<V> {
         self.maybe_rewrite_manifest()
     }
 
-    /// Streams the task's inputs into new tables at the output level.
-    fn merge(&self, task: &CompactionTask) -> Result<Vec<FileMeta>> {
+    /// Streams the task's inputs into new tables at the output level. Also returns, per value
+    /// log file, the bytes of records whose last pointer this merge dropped.
+    fn merge(
+        &self,
+        task: &CompactionTask,
+    ) -> Result<(Vec<FileMeta>, alloc::collections::BTreeMap<u64, u64>)> {
         let mut sources: Vec<Box<dyn Cursor>> = Vec::new();
         if task.level == 0 {
             for f in &task.inputs {
@@ -153,6 +170,7 @@ impl<V: EngineFs> Engine<V> {
         let mut outputs = Vec::new();
         let mut builder: Option<(u64, TableBuilder<V::Write>)> = None;
         let mut last_user_key: Option<Bytes> = None;
+        let mut discarded = alloc::collections::BTreeMap::new();
         while let Some((key, value)) = merged.peek() {
             if filter.keep(&key.user_key, key.seq, key.ts, key.kind) {
                 let new_key = last_user_key.as_ref() != Some(&key.user_key);
@@ -181,6 +199,10 @@ impl<V: EngineFs> Engine<V> {
                 if new_key {
                     last_user_key = Some(key.user_key.clone());
                 }
+            } else if key.kind == ValueKind::Pointer
+                && let Ok(ptr) = crate::vlog::ValuePointer::decode(value)
+            {
+                *discarded.entry(ptr.file).or_insert(0) += u64::from(ptr.len);
             }
             merged.advance()?;
         }
@@ -188,7 +210,7 @@ impl<V: EngineFs> Engine<V> {
             outputs.push(file_meta(no, &b.finish()?));
         }
         self.vfs().sync_dir().map_err(|e| Error::io(IoOp::SyncDir, "", e))?;
-        Ok(outputs)
+        Ok((outputs, discarded))
     }
 
     /// Starts a new manifest from a snapshot of the current version once the live one has
@@ -204,6 +226,7 @@ impl<V: EngineFs> Engine<V> {
         let mut snapshot = version.snapshot_edit();
         snapshot.log_number = Some(lsm.log_number);
         snapshot.versioning = Some(self.opts.versioning);
+        snapshot.vlog = crate::manifest::vlog_snapshot(&lsm.vlog_files);
         // The WAL segments still needed hold everything after the flushed sequence number.
         snapshot.last_seq = Some(lsm.flushed_seq);
         snapshot.last_ts = Some(self.last_ts.load(Ordering::Acquire));

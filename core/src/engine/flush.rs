@@ -175,12 +175,25 @@ impl<V: EngineFs> Engine<V> {
         if !existing.is_empty() {
             return Err(Error::invalid("checkpoint directory", "must be empty or absent"));
         }
+        // Registered for the whole copy: value log files that garbage collection empties
+        // from now on stay until it ends.
+        let pin = self.snapshots.take();
         self.flush_all()?;
+        // Every value the tables point at is then in a sealed (immutable, synced) file.
+        self.seal_vlog_head()?;
         // The version and the sequence number it covers, read together; holding the view pins
         // its tables (compaction cannot delete them while we copy).
-        let (view, seq) = {
+        let (view, seq, vlog_files) = {
             let lsm = self.lsm.lock();
-            (self.current_view(), lsm.flushed_seq)
+            // Files emptied by a collection every reader of the checkpoint's state sees past
+            // are not needed (and may be deleted any moment).
+            let files: crate::manifest::VlogFiles = lsm
+                .vlog_files
+                .iter()
+                .filter(|(id, _)| !lsm.vlog_pending.iter().any(|(p, g)| p == *id && *g <= pin.seq()))
+                .map(|(&id, m)| (id, *m))
+                .collect();
+            (self.current_view(), lsm.flushed_seq, files)
         };
         let mut total_size = 0;
         let mut max_no = 0;
@@ -192,11 +205,21 @@ impl<V: EngineFs> Engine<V> {
             total_size += meta.size;
             max_no = max_no.max(meta.file_no);
         }
+        for meta in vlog_files.values() {
+            let name = filenames::vlog(meta.file_no);
+            if !link(&name) {
+                crate::checkpoint::copy_file(self.vfs(), &name, dest, &name)?;
+            }
+            total_size += meta.sealed_len.unwrap_or(0);
+            max_no = max_no.max(meta.file_no);
+        }
         dest.sync_dir().map_err(|e| Error::io(IoOp::SyncDir, "", e))?;
         let mut snapshot = view.version.snapshot_edit();
+        snapshot.vlog = crate::manifest::vlog_snapshot(&vlog_files);
         let manifest_no = max_no + 1;
         snapshot.log_number = Some(manifest_no + 1);
-        snapshot.next_file_number = Some(manifest_no + 2);
+        let max_id = vlog_files.keys().next_back().copied().unwrap_or(0);
+        snapshot.next_file_number = Some((manifest_no + 2).max(max_id + 1));
         snapshot.last_seq = Some(seq);
         snapshot.versioning = Some(self.opts.versioning);
         snapshot.last_ts = Some(self.last_ts.load(Ordering::Acquire));
@@ -208,6 +231,26 @@ impl<V: EngineFs> Engine<V> {
             total_size,
         };
         crate::checkpoint::publish_metadata(dest, &meta)?;
+        drop(pin);
         Ok(meta)
+    }
+
+    /// Syncs and seals the head value log file; the next large value starts a new one.
+    fn seal_vlog_head(&self) -> Result<()> {
+        let mut st = self.commit.lock();
+        self.check_writable()?;
+        let Some(head) = st.vlog_head.as_mut() else { return Ok(()) };
+        let sealed = head.sync().and_then(|()| {
+            let edit = VersionEdit {
+                vlog: alloc::vec![crate::manifest::VlogEdit::Seal { id: head.id(), len: head.len() }],
+                ..VersionEdit::default()
+            };
+            self.append_vlog_edit(&edit)
+        });
+        if sealed.is_err() {
+            self.poison();
+        }
+        st.vlog_head = None;
+        sealed
     }
 }

@@ -20,9 +20,11 @@
 mod commit;
 mod compact;
 mod flush;
+mod gc;
 mod read;
 mod recovery;
 mod tables;
+mod values;
 
 use alloc::collections::BTreeSet;
 use alloc::sync::Arc;
@@ -44,6 +46,7 @@ use crate::wal::WalWriter;
 use crate::{Error, Result, SeqNo, Timestamp};
 
 pub use commit::CommitRequest;
+pub use gc::GcReport;
 pub use read::VersionEntry;
 pub use tables::{LevelCursor, TableStore};
 
@@ -89,11 +92,23 @@ pub struct EngineStats {
     pub compaction_write_bytes: AtomicU64,
     /// Nanoseconds writers spent waiting for background work (reported by the host).
     pub stall_ns: AtomicU64,
+    /// Bytes of records appended to the value log by commits (garbage collection included).
+    pub vlog_bytes: AtomicU64,
+    /// Value log files garbage collection rewrote.
+    pub gc_files: AtomicU64,
+    /// Bytes of live records garbage collection copied to the head of the log.
+    pub gc_relocated_bytes: AtomicU64,
+    /// Value log files deleted.
+    pub gc_deleted_files: AtomicU64,
+    /// Bytes of value log files deleted.
+    pub gc_deleted_bytes: AtomicU64,
 }
 
 /// State only the committer touches.
 struct CommitState<W: strata_vfs::AppendWrite> {
     wal: Option<WalWriter<W>>,
+    /// The value log file commits append large values to (created on first use).
+    vlog_head: Option<crate::vlog::VlogWriter<W>>,
     last_seq: SeqNo,
     last_ts: Timestamp,
     oracle: ConflictOracle,
@@ -116,11 +131,19 @@ struct LsmState<W: strata_vfs::AppendWrite> {
     /// version naming it (its `Arc<FileMeta>` is then held by this list alone), so an open
     /// iterator never finds a table gone.
     obsolete: Vec<Arc<crate::manifest::FileMeta>>,
+    /// The value log files, as the manifest records them.
+    vlog_files: crate::manifest::VlogFiles,
+    /// Value log files garbage collection emptied, with the sequence number from which every
+    /// reader sees their values elsewhere: each is deleted once no snapshot is older.
+    vlog_pending: Vec<(u64, SeqNo)>,
 }
 
 /// An open database.
 pub struct Engine<V: EngineFs> {
     store: Arc<TableStore<V>>,
+    vlog: Arc<crate::vlog::VlogStore<V>>,
+    /// Held by a garbage collection run: one at a time.
+    gc_lock: Mutex<()>,
     lock: Mutex<Option<V::Lock>>,
     opts: EngineOptions,
     compaction: CompactionConfig,
@@ -253,7 +276,7 @@ impl<V: EngineFs> Engine<V> {
             // A failed remove leaves a file no version names; the next open removes it.
             let _ = self.vfs().remove(&crate::filenames::table(f.file_no));
         }
-        ready.len()
+        ready.len() + self.delete_unreachable_vlog_files()
     }
 
     /// Runs background jobs on the calling thread until there is nothing left to do or
@@ -262,6 +285,9 @@ impl<V: EngineFs> Engine<V> {
         let mut done = 0;
         while done < budget {
             if self.flush_one()? || self.compact_one()? {
+                done += 1;
+            } else if self.opts.vlog_enabled && self.gc_step()? {
+                // With the tree settled, a value log file dead enough is collected.
                 done += 1;
             } else {
                 break;
@@ -304,8 +330,20 @@ impl<V: EngineFs> Engine<V> {
         }
         let mut result = Ok(());
         let mut closed_at = None;
+        // The head value log file is sealed at its synced length, so the next open need not
+        // scan it.
+        let mut sealed = None;
+        if let Some(mut head) = st.vlog_head.take()
+            && !self.is_poisoned()
+        {
+            result = head.sync();
+            if result.is_ok() {
+                sealed = Some(crate::manifest::VlogEdit::Seal { id: head.id(), len: head.len() });
+            }
+        }
         if let Some(mut wal) = st.wal.take()
             && !self.is_poisoned()
+            && result.is_ok()
         {
             result = wal.sync();
             if result.is_ok() {
@@ -320,8 +358,11 @@ impl<V: EngineFs> Engine<V> {
         // recovery reads the last segment to its exact synced length; drop the manifest.
         let mut lsm = self.lsm.lock();
         if let (Some(mark), Some(manifest), Ok(())) = (closed_at, lsm.manifest.as_mut(), &result) {
-            let edit =
-                crate::manifest::VersionEdit { wal_closed: Some(mark), ..Default::default() };
+            let edit = crate::manifest::VersionEdit {
+                wal_closed: Some(mark),
+                vlog: sealed.into_iter().collect(),
+                ..Default::default()
+            };
             result = manifest.append(&edit);
         }
         drop(lsm.manifest.take());

@@ -7,7 +7,9 @@ use bytes::Bytes;
 
 use super::{Engine, EngineFs, LevelCursor, ReadView, TableStore};
 use crate::Result;
-use crate::iter::{Cursor, KeyRange, MergeCursor, RangeSource, Visibility, VisibleIter};
+use crate::iter::{
+    Cursor, KeyRange, MergeCursor, RangeSource, ValueFetch, Visibility, VisibleIter,
+};
 use crate::key::{SeqNo, Timestamp, ValueKind};
 use crate::memtable::{Lookup, MemCursor};
 use crate::mvcc::Snapshot;
@@ -42,6 +44,15 @@ impl<V: EngineFs> Engine<V> {
     /// explicit older time lands in a newer source), so every source is asked and the greatest
     /// `(timestamp, sequence)` wins.
     pub fn get(&self, key: &[u8], vis: Visibility) -> Result<Option<Bytes>> {
+        Ok(match self.lookup(key, vis)? {
+            Lookup::Value { value, .. } => Some(value),
+            Lookup::Pointer { pointer, .. } => Some(self.vlog.resolve(key, &pointer)?),
+            Lookup::Deleted { .. } | Lookup::Absent => None,
+        })
+    }
+
+    /// The version of `key` a read at `vis` sees, as stored (a value pointer is not followed).
+    pub fn lookup(&self, key: &[u8], vis: Visibility) -> Result<Lookup> {
         self.check_open()?;
         let view = self.current_view();
         let mut best = Lookup::Absent;
@@ -72,20 +83,33 @@ impl<V: EngineFs> Engine<V> {
                 }
             }
         }
-        Ok(match best {
-            Lookup::Value { value, .. } => Some(value),
-            Lookup::Deleted { .. } | Lookup::Absent => None,
-        })
+        Ok(best)
     }
 
-    /// A lazily opened, double-ended-capable source of live keys in `range` at `vis`.
-    pub fn range_source(&self, vis: Visibility, range: KeyRange) -> Result<Box<dyn RangeSource>> {
+    /// How range reads fetch values kept in the value log.
+    fn fetch(&self, keys_only: bool) -> ValueFetch {
+        if keys_only {
+            ValueFetch::KeysOnly
+        } else {
+            ValueFetch::Resolve(Arc::clone(&self.vlog) as Arc<dyn crate::iter::ValueResolver>)
+        }
+    }
+
+    /// A lazily opened, double-ended-capable source of live keys in `range` at `vis`. With
+    /// `keys_only`, values kept in the value log are not read (they come back empty).
+    pub fn range_source(
+        &self,
+        vis: Visibility,
+        range: KeyRange,
+        keys_only: bool,
+    ) -> Result<Box<dyn RangeSource>> {
         self.check_open()?;
         Ok(Box::new(ViewRange {
             view: self.current_view(),
             store: Arc::clone(&self.store),
             vis,
             range,
+            fetch: self.fetch(keys_only),
         }))
     }
 
@@ -98,6 +122,23 @@ impl<V: EngineFs> Engine<V> {
         range: &KeyRange,
         limit: Option<usize>,
     ) -> Result<Vec<VersionEntry>> {
+        let mut out = self.scan_versions_raw(snapshot, range, limit)?;
+        for (entry, kind) in &mut out {
+            if *kind == ValueKind::Pointer {
+                entry.value = self.vlog.resolve(&entry.key, &entry.value)?;
+            }
+        }
+        Ok(out.into_iter().map(|(e, _)| e).collect())
+    }
+
+    /// [`Engine::scan_versions`] with values as stored: for kind [`ValueKind::Pointer`] the
+    /// value is the encoded pointer.
+    pub fn scan_versions_raw(
+        &self,
+        snapshot: SeqNo,
+        range: &KeyRange,
+        limit: Option<usize>,
+    ) -> Result<Vec<(VersionEntry, ValueKind)>> {
         self.check_open()?;
         let view = self.current_view();
         let mut merged = MergeCursor::new(view_cursors(&view, &self.store, true, range)?, true);
@@ -108,16 +149,18 @@ impl<V: EngineFs> Engine<V> {
             }
             // A later write at the same (key, timestamp) replaced the earlier one for every
             // reader: list only the newest (they arrive newest sequence first).
-            let shadowed =
-                out.last().is_some_and(|p: &VersionEntry| p.ts == key.ts && p.key == key.user_key);
+            let shadowed = out
+                .last()
+                .is_some_and(|(p, _): &(VersionEntry, _)| p.ts == key.ts && p.key == key.user_key);
             if range.contains(&key.user_key) && key.seq <= snapshot && !shadowed {
-                out.push(VersionEntry {
+                let entry = VersionEntry {
                     key: key.user_key.clone(),
                     value: value.clone(),
                     ts: key.ts,
                     seq: key.seq,
                     tombstone: key.kind == ValueKind::Delete,
-                });
+                };
+                out.push((entry, key.kind));
             }
             merged.advance()?;
         }
@@ -190,12 +233,20 @@ struct ViewRange<V: EngineFs> {
     store: Arc<TableStore<V>>,
     vis: Visibility,
     range: KeyRange,
+    fetch: ValueFetch,
 }
 
 impl<V: EngineFs> RangeSource for ViewRange<V> {
     fn open(&self, forward: bool) -> Result<VisibleIter> {
         let merged =
             MergeCursor::new(view_cursors(&self.view, &self.store, forward, &self.range)?, forward);
-        Ok(VisibleIter::new(merged, forward, self.vis, self.range.clone()))
+        Ok(VisibleIter::new(merged, forward, self.vis, self.range.clone())
+            .with_fetch(self.fetch.clone()))
+    }
+}
+
+impl<V: EngineFs> crate::iter::ValueResolver for crate::vlog::VlogStore<V> {
+    fn resolve(&self, key: &[u8], pointer: &[u8]) -> Result<Bytes> {
+        crate::vlog::VlogStore::resolve(self, key, pointer)
     }
 }

@@ -42,6 +42,11 @@ struct Replayed {
     memtable: Memtable,
     last_seq: SeqNo,
     last_ts: Timestamp,
+    /// Value log files by id, with the length of their valid records.
+    vlog_lengths: alloc::collections::BTreeMap<u64, (u64, bool)>,
+    /// The first record that points at value log bytes that did not survive: the log ends
+    /// there (see `engine::values`).
+    dangling: Option<wal::RecordPos>,
 }
 
 impl<V: EngineFs> Engine<V> {
@@ -60,7 +65,7 @@ impl<V: EngineFs> Engine<V> {
                 "this database keeps version history: open it with versioning enabled",
             ));
         }
-        let (version, manifest_log_number, manifest_next, base_seq, base_ts, pointers) =
+        let (version, manifest_log_number, manifest_next, base_seq, base_ts, pointers, vlog_files) =
             match recovered {
                 Some(r) => (
                     r.version,
@@ -69,6 +74,7 @@ impl<V: EngineFs> Engine<V> {
                     r.last_seq,
                     r.last_ts,
                     r.compaction_pointers,
+                    r.vlog,
                 ),
                 None => (
                     Version::new(opts.level_count),
@@ -77,8 +83,11 @@ impl<V: EngineFs> Engine<V> {
                     0,
                     0,
                     alloc::vec![None; opts.level_count],
+                    manifest::VlogFiles::new(),
                 ),
             };
+        let mut vlog_files = vlog_files;
+        let vlog_lengths = check_vlog_files(&vfs, &mut vlog_files)?;
         if version.level_count() != opts.level_count {
             return Err(Error::invalid(
                 "level_count",
@@ -97,7 +106,9 @@ impl<V: EngineFs> Engine<V> {
                         segments.push(n);
                     }
                 }
-                Some(FileName::Table(n) | FileName::Manifest(n)) => max_seen = max_seen.max(n),
+                Some(FileName::Table(n) | FileName::Manifest(n) | FileName::ValueLog(n)) => {
+                    max_seen = max_seen.max(n);
+                }
                 _ => {}
             }
         }
@@ -110,8 +121,10 @@ impl<V: EngineFs> Engine<V> {
             memtable: Memtable::new(first_segment),
             last_seq: base_seq,
             last_ts: base_ts,
+            vlog_lengths,
+            dangling: None,
         };
-        let outcome = wal::replay_bounded(
+        let mut outcome = wal::replay_bounded(
             &vfs,
             &segments,
             filenames::wal,
@@ -119,6 +132,21 @@ impl<V: EngineFs> Engine<V> {
             wal_closed,
             |payload, pos| apply_record(&mut replayed, payload, pos),
         )?;
+        if let Some(pos) = replayed.dangling {
+            // Only the newest segment of a log that was not closed cleanly can point past the
+            // durable values (every older segment was synced after its values were).
+            let tail = segments.last() == Some(&pos.segment) && wal_closed.is_none();
+            match (tail, opts.recovery_mode) {
+                (true, crate::RecoveryMode::TolerateTornTail | crate::RecoveryMode::PointInTime)
+                | (false, crate::RecoveryMode::PointInTime) => {
+                    outcome.last = Some((pos.segment, pos.offset));
+                }
+                _ => {
+                    let name = filenames::wal(pos.segment);
+                    return Err(Error::corruption(&name, pos.offset, CorruptionKind::BadPointer));
+                }
+            }
+        }
 
         // Step 4.
         let keep_through = outcome.last.map(|(seg, _)| seg).unwrap_or(0);
@@ -150,12 +178,13 @@ impl<V: EngineFs> Engine<V> {
         }
         snapshot.log_number = Some(log_number);
         snapshot.versioning = Some(opts.versioning);
+        snapshot.vlog = manifest::vlog_snapshot(&vlog_files);
         snapshot.last_seq = Some(base_seq);
         snapshot.last_ts = Some(base_ts);
         let manifest_no = next_file.fetch_add(1, Ordering::Relaxed);
         snapshot.next_file_number = Some(next_file.load(Ordering::Relaxed));
         let manifest = ManifestWriter::create(&vfs, manifest_no, &snapshot)?;
-        remove_unreferenced(&vfs, &names, &version, log_number, manifest_no)?;
+        remove_unreferenced(&vfs, &names, &version, &vlog_files, log_number, manifest_no)?;
 
         let store = Arc::new(TableStore::new(
             vfs,
@@ -176,6 +205,11 @@ impl<V: EngineFs> Engine<V> {
             size_ratio: opts.level_size_ratio,
             target_file_size: opts.target_file_size,
         };
+        let vlog = Arc::new(crate::vlog::VlogStore::new(
+            Arc::clone(&store) as Arc<dyn crate::vlog::store::VfsRef<V>>,
+            opts.vlog_verify_checksums,
+            vlog_files.iter().map(|(&id, m)| (id, m.file_no)).collect(),
+        ));
         let engine = Engine {
             snapshots: Snapshots::new(replayed.last_seq),
             view: RwLock::new(Arc::new(ReadView {
@@ -184,6 +218,7 @@ impl<V: EngineFs> Engine<V> {
             })),
             commit: Mutex::new(CommitState {
                 wal: Some(wal),
+                vlog_head: None,
                 last_seq: replayed.last_seq,
                 // The commit path stamps max(now, last_ts + 1), so timestamps keep increasing
                 // across reopen even if the clock went back.
@@ -198,10 +233,14 @@ impl<V: EngineFs> Engine<V> {
                 log_number,
                 flushed_seq: base_seq,
                 obsolete: Vec::new(),
+                vlog_files,
+                vlog_pending: Vec::new(),
             }),
             last_ts: AtomicU64::new(replayed.last_ts),
             next_file,
             store,
+            vlog,
+            gc_lock: Mutex::new(()),
             lock: Mutex::new(Some(lock)),
             compaction,
             opts,
@@ -220,15 +259,19 @@ fn remove_unreferenced<V: EngineFs>(
     vfs: &V,
     names: &[alloc::string::String],
     version: &Version,
+    vlog_files: &manifest::VlogFiles,
     log_number: u64,
     manifest_no: u64,
 ) -> Result<()> {
     let live_tables: alloc::collections::BTreeSet<u64> =
         version.all_files().map(|(_, f)| f.file_no).collect();
+    let live_vlogs: alloc::collections::BTreeSet<u64> =
+        vlog_files.values().map(|m| m.file_no).collect();
     for name in names {
         let obsolete = match filenames::parse(name) {
             Some(FileName::Wal(n)) => n < log_number,
             Some(FileName::Table(n)) => !live_tables.contains(&n),
+            Some(FileName::ValueLog(n)) => !live_vlogs.contains(&n),
             Some(FileName::Manifest(n)) => n != manifest_no,
             Some(FileName::Temp) => true,
             _ => false,
@@ -238,6 +281,55 @@ fn remove_unreferenced<V: EngineFs>(
         }
     }
     vfs.sync_dir().map_err(|e| Error::io(IoOp::SyncDir, "", e))
+}
+
+/// Checks every value log file the manifest names exists and holds its sealed length. The
+/// head file of a database that was not closed cleanly (the one file not sealed) is walked
+/// record by record to find where its valid records end; it is sealed there. Returns, per id,
+/// the valid length and whether it was found by that walk (pointers past it are a torn tail,
+/// not corruption).
+fn check_vlog_files<V: EngineFs>(
+    vfs: &V,
+    files: &mut manifest::VlogFiles,
+) -> Result<alloc::collections::BTreeMap<u64, (u64, bool)>> {
+    let mut lengths = alloc::collections::BTreeMap::new();
+    for (&id, meta) in files.iter_mut() {
+        let name = filenames::vlog(meta.file_no);
+        let size = match vfs.size(&name) {
+            Ok(size) => size,
+            Err(e) if e.kind() == strata_vfs::ErrorKind::NotFound => {
+                return Err(Error::corruption(&name, 0, CorruptionKind::MissingFile));
+            }
+            Err(e) => return Err(Error::io(IoOp::Size, &name, e)),
+        };
+        match meta.sealed_len {
+            Some(len) => {
+                if size < len {
+                    return Err(Error::corruption(&name, size, CorruptionKind::Truncated));
+                }
+                lengths.insert(id, (len, false));
+            }
+            None => {
+                let file = vfs
+                    .open(&name, FileKind::ValueLog)
+                    .map_err(|e| Error::io(IoOp::Open, &name, e))?;
+                let end = if size < crate::vlog::format::FILE_HEADER_LEN {
+                    // Created, header not durable: no record can be in it.
+                    crate::vlog::format::FILE_HEADER_LEN
+                } else {
+                    match crate::vlog::scan_file(&file, &name, size, |_, _, _, _| Ok(())) {
+                        Ok(end) => end.valid_end,
+                        // A torn header: the file was just created and holds nothing.
+                        Err(e) if e.is_corruption() => crate::vlog::format::FILE_HEADER_LEN,
+                        Err(e) => return Err(e),
+                    }
+                };
+                meta.sealed_len = Some(end);
+                lengths.insert(id, (end, true));
+            }
+        }
+    }
+    Ok(lengths)
 }
 
 /// Creates WAL segment `header.segment`, writes its header and makes both the bytes and the
@@ -264,6 +356,30 @@ fn apply_record(r: &mut Replayed, payload: &[u8], pos: wal::RecordPos) -> Result
     if r.last_seq != 0 && batch.seq != r.last_seq + 1 {
         return Err(Error::corruption(&file, pos.offset, CorruptionKind::SequenceGap));
     }
+    if r.dangling.is_some() {
+        // The log ended at an earlier record.
+        return Ok(());
+    }
+    for op in batch.ops() {
+        let op = op.map_err(|_| Error::corruption(&file, pos.offset, CorruptionKind::BadBatch))?;
+        if let BatchOp::SetPointer { pointer, .. } = op {
+            let ptr = crate::vlog::ValuePointer::decode(pointer)
+                .map_err(|_| Error::corruption(&file, pos.offset, CorruptionKind::BadBatch))?;
+            match r.vlog_lengths.get(&ptr.file) {
+                // The head file when the process stopped: its tail may not have survived.
+                Some(&(len, true)) if ptr.end() > len => {
+                    r.dangling = Some(pos);
+                    return Ok(());
+                }
+                Some(&(len, false)) if ptr.end() > len => {
+                    return Err(Error::corruption(&file, pos.offset, CorruptionKind::BadPointer));
+                }
+                // Inside a file, or into a file garbage collection deleted (a version every
+                // reader sees shadowed by the relocated one).
+                _ => {}
+            }
+        }
+    }
     for op in batch.ops() {
         let op = op.map_err(|_| Error::corruption(&file, pos.offset, CorruptionKind::BadBatch))?;
         insert_op(&r.memtable, &op, batch.seq, batch.commit_ts);
@@ -278,6 +394,7 @@ pub(super) fn insert_op(mem: &Memtable, op: &BatchOp<'_>, seq: SeqNo, commit_ts:
     let (key, value, ts, kind) = match *op {
         BatchOp::Set { key, value, ts } => (key, value, ts, ValueKind::Set),
         BatchOp::Delete { key, ts } => (key, &[][..], ts, ValueKind::Delete),
+        BatchOp::SetPointer { key, pointer, ts } => (key, pointer, ts, ValueKind::Pointer),
     };
     let ikey = InternalKey::new(Bytes::copy_from_slice(key), ts.unwrap_or(commit_ts), seq, kind);
     mem.insert(ikey, Bytes::copy_from_slice(value));

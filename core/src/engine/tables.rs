@@ -226,3 +226,13 @@ impl<V: EngineFs> Cursor for LevelCursor<V> {
         self.skip_exhausted()
     }
 }
+
+impl<V: Vfs> crate::vlog::store::VfsRef<V> for TableStore<V>
+where
+    V: Send + Sync,
+    V::Read: Send + Sync,
+{
+    fn vfs(&self) -> &V {
+        &self.vfs
+    }
+}

@@ -28,6 +28,45 @@ mod tag {
     pub const WAL_CLOSED: u8 = 9;
     /// Whether the database keeps every version (versioning): 0 or 1.
     pub const VERSIONING: u8 = 10;
+    /// A value log file was created: id, file number.
+    pub const VLOG_ADD: u8 = 11;
+    /// A value log file was sealed: id, length of its valid records.
+    pub const VLOG_SEAL: u8 = 12;
+    /// Bytes of a value log file found dead: id, bytes (added to its count).
+    pub const VLOG_DISCARD: u8 = 13;
+    /// A value log file was deleted: id.
+    pub const VLOG_DELETE: u8 = 14;
+}
+
+/// One change to the set of value log files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VlogEdit {
+    /// File `id` exists, stored under number `file_no`; nothing is sealed yet.
+    Add {
+        /// The id pointers name.
+        id: u64,
+        /// The file's number.
+        file_no: u64,
+    },
+    /// File `id` takes no more appends; its records end at `len`.
+    Seal {
+        /// The file.
+        id: u64,
+        /// End of its last valid record.
+        len: u64,
+    },
+    /// `bytes` more of file `id` are dead.
+    Discard {
+        /// The file.
+        id: u64,
+        /// Dead bytes to add.
+        bytes: u64,
+    },
+    /// File `id` is gone.
+    Delete {
+        /// The file.
+        id: u64,
+    },
 }
 
 /// Bytes of an encoded internal key after the user key: timestamp and trailer.
@@ -110,6 +149,8 @@ pub struct VersionEdit {
     /// Written in snapshots: the database keeps history (versioning). A database that keeps
     /// history must not be opened without it: reads would pick versions inconsistently.
     pub versioning: Option<bool>,
+    /// Changes to the value log files, in order.
+    pub vlog: Vec<VlogEdit>,
 }
 
 impl VersionEdit {
@@ -158,6 +199,29 @@ impl VersionEdit {
             out.push(tag::WAL_CLOSED);
             codec::put_varint(out, segment);
             codec::put_varint(out, len);
+        }
+        for e in &self.vlog {
+            match *e {
+                VlogEdit::Add { id, file_no } => {
+                    out.push(tag::VLOG_ADD);
+                    codec::put_varint(out, id);
+                    codec::put_varint(out, file_no);
+                }
+                VlogEdit::Seal { id, len } => {
+                    out.push(tag::VLOG_SEAL);
+                    codec::put_varint(out, id);
+                    codec::put_varint(out, len);
+                }
+                VlogEdit::Discard { id, bytes } => {
+                    out.push(tag::VLOG_DISCARD);
+                    codec::put_varint(out, id);
+                    codec::put_varint(out, bytes);
+                }
+                VlogEdit::Delete { id } => {
+                    out.push(tag::VLOG_DELETE);
+                    codec::put_varint(out, id);
+                }
+            }
         }
         for (level, meta) in &self.added {
             out.push(tag::ADDED_FILE);
@@ -235,6 +299,19 @@ impl VersionEdit {
                         return Err(CorruptionKind::BadChain);
                     }
                 }
+                tag::VLOG_ADD => {
+                    let id = d.varint().map_err(kind)?;
+                    e.vlog.push(VlogEdit::Add { id, file_no: d.varint().map_err(kind)? });
+                }
+                tag::VLOG_SEAL => {
+                    let id = d.varint().map_err(kind)?;
+                    e.vlog.push(VlogEdit::Seal { id, len: d.varint().map_err(kind)? });
+                }
+                tag::VLOG_DISCARD => {
+                    let id = d.varint().map_err(kind)?;
+                    e.vlog.push(VlogEdit::Discard { id, bytes: d.varint().map_err(kind)? });
+                }
+                tag::VLOG_DELETE => e.vlog.push(VlogEdit::Delete { id: d.varint().map_err(kind)? }),
                 other => return Err(CorruptionKind::UnknownTag(other)),
             }
         }
@@ -311,6 +388,7 @@ mod tests {
             last_ts: Some(1000),
             wal_closed: None,
             versioning: None,
+            vlog: Vec::new(),
             level_count: Some(7),
             compaction_pointers: vec![(1, key(b"m", 40, 3, ValueKind::Set))],
             deleted: vec![(0, 4)],
@@ -361,6 +439,29 @@ mod tests {
         assert_eq!(expected.len(), 81);
     }
 
+    /// The value log example of docs/format/manifest.md.
+    #[test]
+    fn vlog_edit_bytes() {
+        let e = VersionEdit {
+            vlog: vec![
+                VlogEdit::Seal { id: 7, len: 300 },
+                VlogEdit::Add { id: 12, file_no: 12 },
+                VlogEdit::Discard { id: 7, bytes: 130 },
+                VlogEdit::Delete { id: 3 },
+            ],
+            ..VersionEdit::default()
+        };
+        #[rustfmt::skip]
+        let expected: &[u8] = &[
+            0x0c, 0x07, 0xac, 0x02, // seal file 7 at 300 bytes
+            0x0b, 0x0c, 0x0c,       // add file 12, stored as number 12
+            0x0d, 0x07, 0x82, 0x01, // 130 more dead bytes in file 7
+            0x0e, 0x03,             // file 3 deleted
+        ];
+        assert_eq!(e.encode_to_vec(), expected);
+        assert_eq!(VersionEdit::decode(expected), Ok(e));
+    }
+
     #[test]
     fn empty_edit_is_empty_bytes() {
         assert!(VersionEdit::default().encode_to_vec().is_empty());
@@ -389,6 +490,15 @@ mod tests {
         for _ in 0..rng.below(4) {
             let m = rng.meta();
             e.added.push((rng.below(8) as u8, m));
+        }
+        for _ in 0..rng.below(4) {
+            let id = rng.wide();
+            e.vlog.push(match rng.below(4) {
+                0 => VlogEdit::Add { id, file_no: rng.wide() },
+                1 => VlogEdit::Seal { id, len: rng.wide() },
+                2 => VlogEdit::Discard { id, bytes: rng.wide() },
+                _ => VlogEdit::Delete { id },
+            });
         }
         e
     }
@@ -452,7 +562,7 @@ mod tests {
     #[test]
     fn rejects_unknown_tags_bad_kinds_duplicates_and_inverted_files() {
         assert_eq!(VersionEdit::decode(&[0]), Err(CorruptionKind::UnknownTag(0)));
-        assert_eq!(VersionEdit::decode(&[11, 1]), Err(CorruptionKind::UnknownTag(11)));
+        assert_eq!(VersionEdit::decode(&[15, 1]), Err(CorruptionKind::UnknownTag(15)));
         assert_eq!(
             VersionEdit::decode(&[10, 2]),
             Err(CorruptionKind::BadChain),

@@ -21,11 +21,32 @@ mod tests;
 mod writer;
 
 pub use current::{decode_current, encode_current, read_current, set_current};
-pub use edit::{FileMeta, MAX_LEVELS, VersionEdit};
+pub use edit::{FileMeta, MAX_LEVELS, VersionEdit, VlogEdit};
+pub(crate) use reader::apply_vlog;
 pub use reader::{Recovered, recover};
 pub use writer::ManifestWriter;
 
 use crate::key::{InternalKey, SeqNo, Timestamp};
+use crate::vlog::VlogFileMeta;
+
+/// The value log files a manifest names, by id.
+pub type VlogFiles = alloc::collections::BTreeMap<u64, VlogFileMeta>;
+
+/// The value log part of a snapshot edit: every file added, sealed if it is, with its dead
+/// bytes.
+pub fn vlog_snapshot(files: &VlogFiles) -> alloc::vec::Vec<VlogEdit> {
+    let mut out = alloc::vec::Vec::new();
+    for (&id, f) in files {
+        out.push(VlogEdit::Add { id, file_no: f.file_no });
+        if let Some(len) = f.sealed_len {
+            out.push(VlogEdit::Seal { id, len });
+        }
+        if f.discarded > 0 {
+            out.push(VlogEdit::Discard { id, bytes: f.discarded });
+        }
+    }
+    out
+}
 use crate::version::Version;
 
 /// The full-snapshot edit a new manifest starts with: the level count and every file of

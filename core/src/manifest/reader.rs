@@ -8,7 +8,9 @@ use alloc::vec::Vec;
 use strata_vfs::{ErrorKind, FileKind, RandomRead, Vfs};
 
 use super::current;
-use super::edit::VersionEdit;
+use super::VlogFiles;
+use super::edit::{VersionEdit, VlogEdit};
+use crate::vlog::VlogFileMeta;
 use crate::codec::Decoder;
 use crate::error::{CorruptionKind, Error, IoOp, Result};
 use crate::filenames::{self, CURRENT, FileName};
@@ -41,6 +43,8 @@ pub struct Recovered {
     pub wal_closed: Option<(u64, u64)>,
     /// Whether the database keeps history, when the manifest says (older manifests do not).
     pub versioning: Option<bool>,
+    /// The value log files, by id.
+    pub vlog: VlogFiles,
     /// The live manifest's number.
     pub manifest_file_no: u64,
     /// Bytes of the live manifest up to the end of its last good record.
@@ -53,14 +57,16 @@ pub struct Recovered {
 impl Recovered {
     /// The full-snapshot edit of this state, to start a new manifest with.
     pub fn snapshot_edit(&self) -> VersionEdit {
-        super::snapshot_edit(
+        let mut edit = super::snapshot_edit(
             &self.version,
             self.log_number,
             self.next_file_number,
             self.last_seq,
             self.last_ts,
             &self.compaction_pointers,
-        )
+        );
+        edit.vlog = super::vlog_snapshot(&self.vlog);
+        edit
     }
 }
 
@@ -97,7 +103,9 @@ pub fn recover<V: Vfs>(vfs: &V, level_count: usize) -> Result<Option<Recovered>>
                 manifests.push(n);
                 max_number = max_number.max(n);
             }
-            Some(FileName::Wal(n) | FileName::Table(n)) => max_number = max_number.max(n),
+            Some(FileName::Wal(n) | FileName::Table(n) | FileName::ValueLog(n)) => {
+                max_number = max_number.max(n);
+            }
             _ => {}
         }
     }
@@ -137,6 +145,7 @@ pub fn recover<V: Vfs>(vfs: &V, level_count: usize) -> Result<Option<Recovered>>
         compaction_pointers: r.pointers,
         wal_closed: r.wal_closed,
         versioning: r.versioning,
+        vlog: r.vlog,
         manifest_file_no: live,
         manifest_size: r.good_end,
         stale_manifests: manifests.into_iter().filter(|&m| m != live).collect(),
@@ -193,6 +202,7 @@ struct Replayed {
     pointers: Vec<Option<InternalKey>>,
     wal_closed: Option<(u64, u64)>,
     versioning: Option<bool>,
+    vlog: VlogFiles,
     records: u64,
     good_end: u64,
 }
@@ -229,6 +239,7 @@ impl Replayed {
         if edit.versioning.is_some() {
             self.versioning = edit.versioning;
         }
+        apply_vlog(&mut self.vlog, &edit.vlog).map_err(bad)?;
         for (level, key) in edit.compaction_pointers {
             // The builder checked the level is in range.
             if let Some(slot) = self.pointers.get_mut(usize::from(level)) {
@@ -238,6 +249,34 @@ impl Replayed {
         self.records += 1;
         Ok(())
     }
+}
+
+/// Applies value log edits to `files`: adding a known id, or sealing or deleting an unknown
+/// one, is `BadChain`. Dead bytes of an unknown (already deleted) file are ignored: compaction
+/// may drop pointers into a file garbage collection deleted.
+pub(crate) fn apply_vlog(files: &mut VlogFiles, edits: &[VlogEdit]) -> Result<(), CorruptionKind> {
+    for e in edits {
+        match *e {
+            VlogEdit::Add { id, file_no } => {
+                let meta = VlogFileMeta { file_no, sealed_len: None, discarded: 0 };
+                if files.insert(id, meta).is_some() {
+                    return Err(CorruptionKind::BadChain);
+                }
+            }
+            VlogEdit::Seal { id, len } => {
+                files.get_mut(&id).ok_or(CorruptionKind::BadChain)?.sealed_len = Some(len);
+            }
+            VlogEdit::Discard { id, bytes } => {
+                if let Some(f) = files.get_mut(&id) {
+                    f.discarded = f.discarded.saturating_add(bytes);
+                }
+            }
+            VlogEdit::Delete { id } => {
+                files.remove(&id).ok_or(CorruptionKind::BadChain)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn replay_live<V: Vfs>(vfs: &V, file_no: u64) -> Result<Replayed> {
@@ -251,6 +290,7 @@ fn replay_live<V: Vfs>(vfs: &V, file_no: u64) -> Result<Replayed> {
         pointers: Vec::new(),
         wal_closed: None,
         versioning: None,
+        vlog: VlogFiles::new(),
         records: 0,
         good_end: 0,
     };

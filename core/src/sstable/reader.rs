@@ -242,6 +242,7 @@ impl<R: RandomRead> Table<R> {
                     let (ts, seq) = (k.ts, k.seq());
                     return Ok(match k.kind().map_err(|c| self.bad(h, c))? {
                         ValueKind::Set => Lookup::Value { ts, seq, value: it.value() },
+                        ValueKind::Pointer => Lookup::Pointer { ts, seq, pointer: it.value() },
                         ValueKind::Delete => Lookup::Deleted { ts, seq },
                     });
                 }

@@ -1,0 +1,290 @@
+//! Value log garbage collection: rewrite the live values of a mostly dead file at the head of
+//! the log, then delete the file once no reader can reach it.
+//!
+//! 1. Walk the file's records (checksums verified; damage is corruption, the file is kept).
+//! 2. For each record ask the tree, at a snapshot `S`, whether a version still points at it:
+//!    without versioning the key's newest version, with versioning every retained version
+//!    (the newest write at each timestamp).
+//! 3. Commit the live ones again through the normal write path, in chunks, as a transaction
+//!    reading at `S`: a key written by anyone after `S` makes the chunk conflict, and it is
+//!    re-checked at a fresh snapshot and retried. With versioning a value is rewritten at its
+//!    own timestamp, so it replaces the old version for every reader and history is unchanged.
+//! 4. Sync the WAL (the relocations, and every overwrite that made the rest dead, are then
+//!    durable), and queue the file for deletion at the visible sequence number `G`.
+//! 5. Delete it (manifest edit first) once no snapshot older than `G` is alive; iterators and
+//!    transactions hold snapshots, so whatever they can reach stays. Checkpoints hold their own
+//!    links or copies of the files.
+//!
+//! Which files: a manual run measures every sealed file exactly and rewrites each whose dead
+//! fraction reaches `vlog_gc_discard_ratio`, so a few cold values never pin a file. The
+//! background run trusts the discard statistics compaction keeps and rewrites the file with
+//! the highest ratio at or above the threshold.
+
+use alloc::vec::Vec;
+use bytes::Bytes;
+use core::ops::Bound;
+use core::sync::atomic::Ordering;
+
+use strata_vfs::FileKind;
+
+use super::{CommitRequest, Engine, EngineFs};
+use crate::batch::WriteBatch;
+use crate::iter::{KeyRange, Visibility};
+use crate::key::{Timestamp, ValueKind};
+use crate::memtable::Lookup;
+use crate::vlog::{ValuePointer, VlogFileMeta};
+use crate::{Error, IoOp, Result, SeqNo, filenames};
+
+/// Live bytes relocated per commit.
+const CHUNK_BYTES: usize = 4 * 1024 * 1024;
+/// Records relocated per commit.
+const CHUNK_RECORDS: usize = 1024;
+/// Attempts at one chunk before the file is left for a later run.
+const MAX_ATTEMPTS: usize = 8;
+
+/// What a garbage collection run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GcReport {
+    /// Value log files examined.
+    pub files_examined: u64,
+    /// Files whose live values were rewritten: each is deleted now or as soon as no reader
+    /// that began before the run is left.
+    pub files_collected: u64,
+    /// Bytes of live records copied to the head of the log.
+    pub bytes_relocated: u64,
+    /// Bytes the collected files free once deleted, net of what was copied.
+    pub bytes_reclaimed: u64,
+    /// Files deleted during the run (collected now or by earlier runs).
+    pub files_deleted: u64,
+}
+
+/// One live record: its key, value and, with versioning, the version's timestamp.
+struct Live {
+    key: Bytes,
+    value: Bytes,
+    ts: Option<Timestamp>,
+    offset: u64,
+}
+
+impl<V: EngineFs> Engine<V> {
+    /// Measures every sealed value log file exactly and rewrites each whose dead fraction is
+    /// at least `vlog_gc_discard_ratio` (and that has any dead bytes). Files sealed during the
+    /// run (the head filling up with relocated values) wait for the next run.
+    pub fn collect_garbage(&self) -> Result<GcReport> {
+        self.check_writable()?;
+        let _one = self.gc_lock.lock();
+        let mut report = GcReport::default();
+        for (id, meta) in self.gc_candidates(None) {
+            report.files_examined += 1;
+            let Some(len) = meta.sealed_len else { continue };
+            let live = self.live_bytes(id, &meta)?;
+            let total = len.saturating_sub(crate::vlog::format::FILE_HEADER_LEN);
+            let dead = total.saturating_sub(live);
+            if dead == 0 || (dead as f64) < self.opts.vlog_gc_discard_ratio * total as f64 {
+                continue;
+            }
+            self.collect_file(id, &meta, &mut report)?;
+        }
+        report.files_deleted += self.delete_unreachable_vlog_files() as u64;
+        Ok(report)
+    }
+
+    /// Background garbage collection: rewrites the file whose recorded discard ratio is the
+    /// highest at or above the threshold, if any. Returns whether it collected one.
+    pub fn gc_step(&self) -> Result<bool> {
+        self.check_writable()?;
+        let Some(_one) = self.gc_lock.try_lock() else { return Ok(false) };
+        let ratio = self.opts.vlog_gc_discard_ratio;
+        let best = self
+            .gc_candidates(Some(ratio))
+            .into_iter()
+            .max_by(|a, b| a.1.discard_ratio().total_cmp(&b.1.discard_ratio()));
+        let mut report = GcReport::default();
+        let collected = match best {
+            Some((id, meta)) => {
+                self.collect_file(id, &meta, &mut report)?;
+                report.files_collected > 0
+            }
+            None => false,
+        };
+        self.delete_unreachable_vlog_files();
+        Ok(collected)
+    }
+
+    /// Sealed files not already queued for deletion, optionally only those whose recorded
+    /// discard ratio reaches `min_ratio`.
+    fn gc_candidates(&self, min_ratio: Option<f64>) -> Vec<(u64, VlogFileMeta)> {
+        let lsm = self.lsm.lock();
+        lsm.vlog_files
+            .iter()
+            .filter(|(id, m)| {
+                m.sealed_len.is_some()
+                    && !lsm.vlog_pending.iter().any(|(p, _)| p == *id)
+                    && min_ratio.is_none_or(|r| m.discarded > 0 && m.discard_ratio() >= r)
+            })
+            .map(|(&id, m)| (id, *m))
+            .collect()
+    }
+
+    /// Bytes of the file's records some version still points at.
+    fn live_bytes(&self, id: u64, meta: &VlogFileMeta) -> Result<u64> {
+        let snapshot = self.snapshots.take();
+        let mut live = 0u64;
+        self.walk_file(meta, |offset, len, key, _| {
+            if !self.live_versions(snapshot.seq(), id, offset, key)?.is_empty() {
+                live += u64::from(len);
+            }
+            Ok(())
+        })?;
+        Ok(live)
+    }
+
+    fn walk_file(
+        &self,
+        meta: &VlogFileMeta,
+        mut on_record: impl FnMut(u64, u32, &[u8], &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let name = filenames::vlog(meta.file_no);
+        let len = meta.sealed_len.unwrap_or(0);
+        let file =
+            self.vfs().open(&name, FileKind::ValueLog).map_err(|e| Error::io(IoOp::Open, &name, e))?;
+        let end = crate::vlog::scan_file(&file, &name, len, &mut on_record)?;
+        if let Some(kind) = end.damage {
+            // A sealed file holds only whole, checksummed records up to its length.
+            return Err(Error::corruption(&name, end.valid_end, kind));
+        }
+        Ok(())
+    }
+
+    /// The timestamps of the versions of `key` visible at `snapshot` that point at record
+    /// `offset` of file `id`: without versioning at most the newest version (`None` stands
+    /// for "the current value"), with versioning every retained one.
+    fn live_versions(
+        &self,
+        snapshot: SeqNo,
+        id: u64,
+        offset: u64,
+        key: &[u8],
+    ) -> Result<Vec<Option<Timestamp>>> {
+        let points_here = |stored: &[u8]| {
+            ValuePointer::decode(stored).is_ok_and(|p| p.file == id && p.offset == offset)
+        };
+        if !self.opts.versioning {
+            let found = self.lookup(key, Visibility { snapshot, at_ts: None })?;
+            return Ok(match found {
+                Lookup::Pointer { pointer, .. } if points_here(&pointer) => alloc::vec![None],
+                _ => Vec::new(),
+            });
+        }
+        let k = Bytes::copy_from_slice(key);
+        let range = KeyRange { lower: Bound::Included(k.clone()), upper: Bound::Included(k) };
+        Ok(self
+            .scan_versions_raw(snapshot, &range, None)?
+            .into_iter()
+            .filter(|(e, kind)| *kind == ValueKind::Pointer && points_here(&e.value))
+            .map(|(e, _)| Some(e.ts))
+            .collect())
+    }
+
+    /// Rewrites the live records of file `id` at the head of the log and queues the file for
+    /// deletion. Leaves the file alone (and reports nothing) if a chunk keeps conflicting.
+    fn collect_file(&self, id: u64, meta: &VlogFileMeta, report: &mut GcReport) -> Result<()> {
+        let mut chunk: Vec<Live> = Vec::new();
+        let mut chunk_bytes = 0usize;
+        let mut relocated = 0u64;
+        let mut gave_up = false;
+        let snapshot = self.snapshots.take();
+        self.walk_file(meta, |offset, len, key, value| {
+            if gave_up {
+                return Ok(());
+            }
+            for ts in self.live_versions(snapshot.seq(), id, offset, key)? {
+                chunk.push(Live {
+                    key: Bytes::copy_from_slice(key),
+                    value: Bytes::copy_from_slice(value),
+                    ts,
+                    offset,
+                });
+                chunk_bytes += len as usize;
+                relocated += u64::from(len);
+            }
+            if chunk_bytes >= CHUNK_BYTES || chunk.len() >= CHUNK_RECORDS {
+                gave_up = !self.relocate(id, core::mem::take(&mut chunk), snapshot.seq())?;
+                chunk_bytes = 0;
+            }
+            Ok(())
+        })?;
+        if !gave_up && !chunk.is_empty() {
+            gave_up = !self.relocate(id, chunk, snapshot.seq())?;
+        }
+        drop(snapshot);
+        if gave_up {
+            return Ok(());
+        }
+        // The relocations, and the overwrites that made everything else here dead, must be
+        // durable before the file can go.
+        self.sync_log()?;
+        let from_seq = self.snapshots.visible();
+        self.lsm.lock().vlog_pending.push((id, from_seq));
+        let len = meta.sealed_len.unwrap_or(0);
+        report.files_collected += 1;
+        report.bytes_relocated += relocated;
+        report.bytes_reclaimed += len.saturating_sub(relocated);
+        self.stats.gc_files.fetch_add(1, Ordering::Relaxed);
+        self.stats.gc_relocated_bytes.fetch_add(relocated, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Commits `chunk` as a transaction reading at `read_seq`. On a conflict, keeps the
+    /// entries still live at a fresh snapshot and tries again. `false` if it never got through.
+    fn relocate(&self, id: u64, mut chunk: Vec<Live>, mut read_seq: SeqNo) -> Result<bool> {
+        // A retry reads at a fresh snapshot, kept registered until its commit so the conflict
+        // check still knows every write after it.
+        let mut _pin = None;
+        for _ in 0..MAX_ATTEMPTS {
+            if chunk.is_empty() {
+                return Ok(true);
+            }
+            let mut batch = WriteBatch::new();
+            for l in &chunk {
+                match l.ts {
+                    Some(ts) => batch.set_at(&l.key, &l.value, ts),
+                    None => batch.set(&l.key, &l.value),
+                }
+            }
+            match self.commit(CommitRequest { batch, read_seq, sync: false }) {
+                Ok(_) => return Ok(true),
+                Err(Error::TransactionConflict) => {
+                    let fresh = self.snapshots.take();
+                    let mut still = Vec::with_capacity(chunk.len());
+                    for l in chunk {
+                        let versions = self.live_versions(fresh.seq(), id, l.offset, &l.key)?;
+                        if versions.contains(&l.ts) {
+                            still.push(l);
+                        }
+                    }
+                    chunk = still;
+                    read_seq = fresh.seq();
+                    _pin = Some(fresh);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(chunk.is_empty())
+    }
+
+    /// Makes every commit so far durable: the value log head, then the WAL.
+    pub fn sync_log(&self) -> Result<()> {
+        let mut st = self.commit.lock();
+        self.check_writable()?;
+        let result = Self::sync_vlog(&mut st).and_then(|()| match st.wal.as_mut() {
+            Some(wal) => wal.sync(),
+            None => Err(Error::Closed),
+        });
+        if result.is_err() {
+            self.poison();
+        }
+        self.stats.wal_syncs.fetch_add(1, Ordering::Relaxed);
+        result
+    }
+}

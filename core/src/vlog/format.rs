@@ -1,0 +1,255 @@
+//! Value log bytes: the file header, records, and the pointer the LSM tree stores.
+//!
+//! `docs/format/vlog.md` is the normative description; its worked example is asserted below.
+//!
+//! ```text
+//! file     header (16 bytes) | record | record | ...
+//! header   magic "STRATVLG" (8) | format version u32 LE (1) | reserved u32 LE (0)
+//! record   crc u32 LE | key_len varint | value_len varint | key | value
+//!          crc = masked CRC-32C of every byte after it (lengths, key, value)
+//! pointer  file id varint | record offset varint | record length varint
+//! ```
+//!
+//! A record carries its key so that garbage collection, walking a file, can ask the LSM tree
+//! whether the key's current version still points at it. Decoding never panics and never
+//! allocates from a length it has not checked against the bytes it was given.
+
+#![deny(clippy::indexing_slicing)]
+
+use alloc::vec::Vec;
+
+use crate::checksum;
+use crate::codec::{self, Decoder};
+use crate::error::CorruptionKind;
+use crate::options::{MAX_KEY_SIZE, MAX_VALUE_SIZE};
+
+/// Magic number at the start of every value log file.
+pub const MAGIC: [u8; 8] = *b"STRATVLG";
+/// Format version of value log files.
+pub const FORMAT_VERSION: u32 = 1;
+/// Length of the file header.
+pub const FILE_HEADER_LEN: u64 = 16;
+/// Longest possible record prefix: crc plus two 10-byte varints.
+pub const MAX_PREFIX_LEN: usize = 4 + 10 + 10;
+
+/// Where one value lives: a record of a value log file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ValuePointer {
+    /// The value log file's id (the manifest maps it to a file name).
+    pub file: u64,
+    /// Offset of the record's first byte.
+    pub offset: u64,
+    /// Length of the whole record.
+    pub len: u32,
+}
+
+impl ValuePointer {
+    /// The pointer's bytes, as stored in the LSM tree and the WAL.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16);
+        codec::put_varint(&mut out, self.file);
+        codec::put_varint(&mut out, self.offset);
+        codec::put_varint(&mut out, u64::from(self.len));
+        out
+    }
+
+    /// Decodes a pointer; every byte must belong to it.
+    pub fn decode(b: &[u8]) -> Result<Self, CorruptionKind> {
+        let mut d = Decoder::new(b);
+        let bad = |_| CorruptionKind::BadPointer;
+        let file = d.varint().map_err(bad)?;
+        let offset = d.varint().map_err(bad)?;
+        let len = d.varint_u32().map_err(bad)?;
+        if !d.is_empty() || offset < FILE_HEADER_LEN || len < 6 {
+            return Err(CorruptionKind::BadPointer);
+        }
+        Ok(ValuePointer { file, offset, len })
+    }
+
+    /// Offset just past the record.
+    pub fn end(&self) -> u64 {
+        self.offset.saturating_add(u64::from(self.len))
+    }
+}
+
+/// The file header's bytes.
+pub fn file_header() -> [u8; FILE_HEADER_LEN as usize] {
+    let mut h = [0u8; FILE_HEADER_LEN as usize];
+    let mut v = Vec::with_capacity(FILE_HEADER_LEN as usize);
+    v.extend_from_slice(&MAGIC);
+    codec::put_u32(&mut v, FORMAT_VERSION);
+    codec::put_u32(&mut v, 0);
+    h.copy_from_slice(&v);
+    h
+}
+
+/// Checks a file header.
+pub fn check_file_header(b: &[u8]) -> Result<(), CorruptionKind> {
+    let mut d = Decoder::new(b);
+    let magic: [u8; 8] = d.array().map_err(|_| CorruptionKind::Truncated)?;
+    if magic != MAGIC {
+        return Err(CorruptionKind::BadMagic);
+    }
+    let version = d.u32().map_err(|_| CorruptionKind::Truncated)?;
+    if version != FORMAT_VERSION {
+        return Err(CorruptionKind::UnsupportedVersion(version));
+    }
+    match d.u32() {
+        Ok(0) => Ok(()),
+        Ok(_) => Err(CorruptionKind::BadMagic),
+        Err(_) => Err(CorruptionKind::Truncated),
+    }
+}
+
+/// Appends the record of `(key, value)` to `out`; returns its length.
+pub fn encode_record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) -> usize {
+    let start = out.len();
+    codec::put_u32(out, 0);
+    codec::put_varint(out, key.len() as u64);
+    codec::put_varint(out, value.len() as u64);
+    out.extend_from_slice(key);
+    out.extend_from_slice(value);
+    let crc = checksum::mask(checksum::crc32c(out.get(start + 4..).unwrap_or_default()));
+    if let Some(slot) = out.get_mut(start..start + 4) {
+        slot.copy_from_slice(&crc.to_le_bytes());
+    }
+    out.len() - start
+}
+
+/// The lengths a record prefix declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordPrefix {
+    /// Bytes of crc and the two varints.
+    pub header_len: usize,
+    /// Key length.
+    pub key_len: usize,
+    /// Value length.
+    pub value_len: usize,
+}
+
+impl RecordPrefix {
+    /// Length of the whole record.
+    pub fn record_len(&self) -> usize {
+        self.header_len + self.key_len + self.value_len
+    }
+}
+
+/// Parses the start of a record (at least its crc and varints; more bytes are ignored).
+/// Lengths beyond the engine's key and value limits are corruption, so a caller may allocate
+/// `record_len()` bytes once the file is known to hold them.
+pub fn parse_prefix(b: &[u8]) -> Result<RecordPrefix, CorruptionKind> {
+    let mut d = Decoder::new(b);
+    let t = |_| CorruptionKind::Truncated;
+    let _crc = d.u32().map_err(t)?;
+    let key_len = d.varint().map_err(t)?;
+    let value_len = d.varint().map_err(t)?;
+    if key_len > MAX_KEY_SIZE as u64 || value_len > MAX_VALUE_SIZE as u64 {
+        return Err(CorruptionKind::Truncated);
+    }
+    // Both bounded above, so the casts are lossless.
+    Ok(RecordPrefix {
+        header_len: d.position(),
+        key_len: key_len as usize,
+        value_len: value_len as usize,
+    })
+}
+
+/// A decoded record: ranges of key and value within the record's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordView<'a> {
+    /// The key.
+    pub key: &'a [u8],
+    /// The value.
+    pub value: &'a [u8],
+}
+
+/// Decodes a whole record (`b` must be exactly one record). With `verify`, the checksum is
+/// checked; without, only the framing.
+pub fn decode_record(b: &[u8], verify: bool) -> Result<RecordView<'_>, CorruptionKind> {
+    let p = parse_prefix(b)?;
+    if p.record_len() != b.len() {
+        return Err(CorruptionKind::BadPointer);
+    }
+    if verify {
+        let stored = codec::get_u32(b).ok_or(CorruptionKind::Truncated)?;
+        let body = b.get(4..).ok_or(CorruptionKind::Truncated)?;
+        if checksum::unmask(stored) != checksum::crc32c(body) {
+            return Err(CorruptionKind::Checksum);
+        }
+    }
+    let key_end = p.header_len + p.key_len;
+    let key = b.get(p.header_len..key_end).ok_or(CorruptionKind::Truncated)?;
+    let value = b.get(key_end..).ok_or(CorruptionKind::Truncated)?;
+    Ok(RecordView { key, value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worked example of docs/format/vlog.md, byte for byte.
+    #[test]
+    fn worked_example_bytes() {
+        #[rustfmt::skip]
+        let header: &[u8] = &[
+            b'S', b'T', b'R', b'A', b'T', b'V', b'L', b'G', // magic
+            1, 0, 0, 0,                                     // format version 1
+            0, 0, 0, 0,                                     // reserved
+        ];
+        assert_eq!(file_header(), header);
+        assert_eq!(check_file_header(header), Ok(()));
+
+        let mut rec = Vec::new();
+        assert_eq!(encode_record(&mut rec, b"k1", b"hello"), 13);
+        let crc = checksum::mask(checksum::crc32c(&[2, 5, b'k', b'1', b'h', b'e', b'l', b'l', b'o']));
+        let mut expected = crc.to_le_bytes().to_vec();
+        #[rustfmt::skip]
+        expected.extend_from_slice(&[
+            2,                         // key_len
+            5,                         // value_len
+            b'k', b'1',                // key
+            b'h', b'e', b'l', b'l', b'o', // value
+        ]);
+        assert_eq!(rec, expected);
+        assert_eq!(crc, 0x25b2_df8d, "the doc's crc");
+        let view = decode_record(&rec, true).expect("decodes");
+        assert_eq!((view.key, view.value), (&b"k1"[..], &b"hello"[..]));
+
+        let ptr = ValuePointer { file: 7, offset: 16, len: 13 };
+        assert_eq!(ptr.encode(), [7, 16, 13]);
+        assert_eq!(ValuePointer::decode(&[7, 16, 13]), Ok(ptr));
+    }
+
+    #[test]
+    fn damage_is_an_error_never_a_panic() {
+        let mut rec = Vec::new();
+        encode_record(&mut rec, b"key", b"value value");
+        for i in 0..rec.len() {
+            let mut bad = rec.clone();
+            bad[i] ^= 0x10;
+            assert!(decode_record(&bad, true).is_err(), "flip at {i}");
+        }
+        for cut in 0..rec.len() {
+            assert!(decode_record(&rec[..cut], true).is_err(), "cut at {cut}");
+        }
+        assert!(ValuePointer::decode(&[7, 16]).is_err());
+        assert!(ValuePointer::decode(&[7, 16, 13, 0]).is_err());
+        assert!(ValuePointer::decode(&[7, 3, 13]).is_err(), "inside the header");
+        assert!(check_file_header(b"STRATVLG").is_err());
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for len in 0..200 {
+            let junk: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            let _ = decode_record(&junk, true);
+            let _ = decode_record(&junk, false);
+            let _ = ValuePointer::decode(&junk);
+            let _ = parse_prefix(&junk);
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Reading the value log: values by pointer, and whole files record by record.
+
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use alloc::vec;
+use bytes::Bytes;
+use core::sync::atomic::Ordering;
+
+use strata_vfs::sync::{AtomicU64, Mutex, RwLock};
+use strata_vfs::{FileKind, RandomRead, Vfs};
+
+use super::format::{self, ValuePointer};
+use crate::filenames;
+use crate::{CorruptionKind, Error, IoOp, Result};
+
+/// Open value log files, by id, for reading values back.
+pub struct VlogStore<V: Vfs> {
+    vfs: Arc<dyn VfsRef<V>>,
+    /// Verify each record's checksum on read (`VLogChecksumLevel::Full`).
+    verify: bool,
+    /// id → file number, for every file the database names.
+    files: RwLock<BTreeMap<u64, u64>>,
+    handles: Mutex<BTreeMap<u64, Arc<V::Read>>>,
+    /// Values read from the log.
+    pub reads: AtomicU64,
+    /// Bytes read from the log.
+    pub read_bytes: AtomicU64,
+}
+
+/// How the store reaches the filesystem (it shares the engine's).
+pub trait VfsRef<V: Vfs>: Send + Sync {
+    /// The filesystem.
+    fn vfs(&self) -> &V;
+}
+
+impl<V: Vfs> core::fmt::Debug for VlogStore<V> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("VlogStore").field("verify", &self.verify).finish()
+    }
+}
+
+impl<V: Vfs> VlogStore<V>
+where
+    V::Read: Send + Sync,
+{
+    /// A store over `vfs` reading the files in `files` (id → file number).
+    pub fn new(vfs: Arc<dyn VfsRef<V>>, verify: bool, files: BTreeMap<u64, u64>) -> Self {
+        VlogStore {
+            vfs,
+            verify,
+            files: RwLock::new(files),
+            handles: Mutex::new(BTreeMap::new()),
+            reads: AtomicU64::new(0),
+            read_bytes: AtomicU64::new(0),
+        }
+    }
+
+    /// Makes file `id` (stored as number `file_no`) readable.
+    pub fn add_file(&self, id: u64, file_no: u64) {
+        self.files.write().insert(id, file_no);
+    }
+
+    /// Forgets file `id` and closes its handle.
+    pub fn remove_file(&self, id: u64) {
+        self.files.write().remove(&id);
+        self.handles.lock().remove(&id);
+    }
+
+    /// The file name of file `id`, if the database names it.
+    pub fn file_name(&self, id: u64) -> Option<alloc::string::String> {
+        self.files.read().get(&id).map(|&n| filenames::vlog(n))
+    }
+
+    fn handle(&self, id: u64) -> Result<(Arc<V::Read>, alloc::string::String)> {
+        let name = self
+            .file_name(id)
+            .ok_or_else(|| Error::corruption(&filenames::vlog(id), 0, CorruptionKind::MissingFile))?;
+        if let Some(h) = self.handles.lock().get(&id) {
+            return Ok((Arc::clone(h), name));
+        }
+        let file = self.vfs.vfs().open(&name, FileKind::ValueLog).map_err(|e| {
+            if e.kind() == strata_vfs::ErrorKind::NotFound {
+                Error::corruption(&name, 0, CorruptionKind::MissingFile)
+            } else {
+                Error::io(IoOp::Open, &name, e)
+            }
+        })?;
+        let file = Arc::new(file);
+        self.handles.lock().insert(id, Arc::clone(&file));
+        Ok((file, name))
+    }
+
+    /// The value `pointer` names, which must be a record of `key`. With verification on, the
+    /// record's checksum is checked: a mismatch is `Corruption { file, offset, Checksum }`.
+    pub fn read(&self, pointer: &ValuePointer, key: &[u8]) -> Result<Bytes> {
+        let (file, name) = self.handle(pointer.file)?;
+        let mut buf = vec![0u8; pointer.len as usize];
+        file.read_exact_at(pointer.offset, &mut buf).map_err(|e| {
+            if e.kind() == strata_vfs::ErrorKind::UnexpectedEof {
+                Error::corruption(&name, pointer.offset, CorruptionKind::BadPointer)
+            } else {
+                Error::io(IoOp::Read, &name, e)
+            }
+        })?;
+        let view = format::decode_record(&buf, self.verify)
+            .map_err(|k| Error::corruption(&name, pointer.offset, k))?;
+        if view.key != key {
+            return Err(Error::corruption(&name, pointer.offset, CorruptionKind::BadPointer));
+        }
+        let start = buf.len() - view.value.len();
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.read_bytes.fetch_add(u64::from(pointer.len), Ordering::Relaxed);
+        Ok(Bytes::from(buf).slice(start..))
+    }
+
+    /// Decodes `pointer_bytes` and reads the value, for `key`.
+    pub fn resolve(&self, key: &[u8], pointer_bytes: &[u8]) -> Result<Bytes> {
+        let pointer = ValuePointer::decode(pointer_bytes)
+            .map_err(|k| Error::corruption("value pointer", 0, k))?;
+        self.read(&pointer, key)
+    }
+}
+
+/// How a walk over a file's records ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanEnd {
+    /// Offset just past the last good record (the header length if there was none).
+    pub valid_end: u64,
+    /// Why the walk stopped before `end`: the damage found at `valid_end`, if any.
+    pub damage: Option<CorruptionKind>,
+}
+
+/// Walks the records of value log file `name` from its header to `end`, checking each one's
+/// checksum, and calls `on_record(pointer_offset, record_len, key, value)` for each. Stops at
+/// the first record that is cut short or fails its checksum and reports it in
+/// [`ScanEnd::damage`]: recovery takes that as the torn tail of the head file, garbage
+/// collection (which only walks sealed files) as corruption. The file header must be valid.
+pub fn scan_file<R: RandomRead>(
+    file: &R,
+    name: &str,
+    end: u64,
+    mut on_record: impl FnMut(u64, u32, &[u8], &[u8]) -> Result<()>,
+) -> Result<ScanEnd> {
+    let io = |e| Error::io(IoOp::Read, name, e);
+    let mut header = [0u8; format::FILE_HEADER_LEN as usize];
+    if end < format::FILE_HEADER_LEN {
+        return Err(Error::corruption(name, 0, CorruptionKind::Truncated));
+    }
+    file.read_exact_at(0, &mut header).map_err(io)?;
+    format::check_file_header(&header).map_err(|k| Error::corruption(name, 0, k))?;
+    let mut at = format::FILE_HEADER_LEN;
+    let mut prefix = [0u8; format::MAX_PREFIX_LEN];
+    let mut buf = alloc::vec::Vec::new();
+    while at < end {
+        let n = (end - at).min(prefix.len() as u64) as usize;
+        let head = prefix.get_mut(..n).unwrap_or_default();
+        file.read_exact_at(at, head).map_err(io)?;
+        let p = match format::parse_prefix(head) {
+            Ok(p) => p,
+            Err(k) => return Ok(ScanEnd { valid_end: at, damage: Some(k) }),
+        };
+        let len = p.record_len() as u64;
+        if len > end - at {
+            return Ok(ScanEnd { valid_end: at, damage: Some(CorruptionKind::Truncated) });
+        }
+        buf.resize(p.record_len(), 0);
+        file.read_exact_at(at, &mut buf).map_err(io)?;
+        let view = match format::decode_record(&buf, true) {
+            Ok(v) => v,
+            Err(k) => return Ok(ScanEnd { valid_end: at, damage: Some(k) }),
+        };
+        // At most MAX_KEY_SIZE + MAX_VALUE_SIZE + 24 bytes, which fits a u32.
+        on_record(at, len as u32, view.key, view.value)?;
+        at += len;
+    }
+    Ok(ScanEnd { valid_end: at, damage: None })
+}
