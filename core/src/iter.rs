@@ -372,8 +372,10 @@ impl VisibleIter {
                 continue;
             }
             self.current = Some(key.user_key.clone());
-            let out =
-                self.fetch.value(&key.user_key, key.kind, value)?.map(|v| (key.user_key.clone(), v));
+            let out = self
+                .fetch
+                .value(&key.user_key, key.kind, value)?
+                .map(|v| (key.user_key.clone(), v));
             self.merged.advance()?;
             if let Some(kv) = out {
                 return Ok(Some(kv));

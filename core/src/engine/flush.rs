@@ -190,7 +190,9 @@ impl<V: EngineFs> Engine<V> {
             let files: crate::manifest::VlogFiles = lsm
                 .vlog_files
                 .iter()
-                .filter(|(id, _)| !lsm.vlog_pending.iter().any(|(p, g)| p == *id && *g <= pin.seq()))
+                .filter(|(id, _)| {
+                    !lsm.vlog_pending.iter().any(|(p, g)| p == *id && *g <= pin.seq())
+                })
                 .map(|(&id, m)| (id, *m))
                 .collect();
             (self.current_view(), lsm.flushed_seq, files)
@@ -242,7 +244,10 @@ impl<V: EngineFs> Engine<V> {
         let Some(head) = st.vlog_head.as_mut() else { return Ok(()) };
         let sealed = head.sync().and_then(|()| {
             let edit = VersionEdit {
-                vlog: alloc::vec![crate::manifest::VlogEdit::Seal { id: head.id(), len: head.len() }],
+                vlog: alloc::vec![crate::manifest::VlogEdit::Seal {
+                    id: head.id(),
+                    len: head.len()
+                }],
                 ..VersionEdit::default()
             };
             self.append_vlog_edit(&edit)

@@ -146,8 +146,10 @@ impl<V: EngineFs> Engine<V> {
     ) -> Result<()> {
         let name = filenames::vlog(meta.file_no);
         let len = meta.sealed_len.unwrap_or(0);
-        let file =
-            self.vfs().open(&name, FileKind::ValueLog).map_err(|e| Error::io(IoOp::Open, &name, e))?;
+        let file = self
+            .vfs()
+            .open(&name, FileKind::ValueLog)
+            .map_err(|e| Error::io(IoOp::Open, &name, e))?;
         let end = crate::vlog::scan_file(&file, &name, len, &mut on_record)?;
         if let Some(kind) = end.damage {
             // A sealed file holds only whole, checksummed records up to its length.

@@ -137,7 +137,10 @@ impl<V: EngineFs> Engine<V> {
             // durable values (every older segment was synced after its values were).
             let tail = segments.last() == Some(&pos.segment) && wal_closed.is_none();
             match (tail, opts.recovery_mode) {
-                (true, crate::RecoveryMode::TolerateTornTail | crate::RecoveryMode::PointInTime)
+                (
+                    true,
+                    crate::RecoveryMode::TolerateTornTail | crate::RecoveryMode::PointInTime,
+                )
                 | (false, crate::RecoveryMode::PointInTime) => {
                     outcome.last = Some((pos.segment, pos.offset));
                 }

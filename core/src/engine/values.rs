@@ -34,9 +34,7 @@ impl<V: EngineFs> Engine<V> {
         let threshold = self.opts.vlog_value_threshold;
         for &(i, _, _) in accepted {
             let Some(req) = requests.get_mut(i) else { continue };
-            let large = |op: &Result<BatchOp<'_>, _>| {
-                matches!(op, Ok(BatchOp::Set { value, .. }) if value.len() >= threshold)
-            };
+            let large = |op: &Result<BatchOp<'_>, _>| matches!(op, Ok(BatchOp::Set { value, .. }) if value.len() >= threshold);
             if !req.batch.ops().any(|op| large(&op)) {
                 continue;
             }
@@ -157,13 +155,8 @@ impl<V: EngineFs> Engine<V> {
 
     /// Total bytes of the value log files on disk (the head at its current length).
     pub fn vlog_disk_bytes(&self) -> u64 {
-        let names: Vec<alloc::string::String> = self
-            .lsm
-            .lock()
-            .vlog_files
-            .values()
-            .map(|m| filenames::vlog(m.file_no))
-            .collect();
+        let names: Vec<alloc::string::String> =
+            self.lsm.lock().vlog_files.values().map(|m| filenames::vlog(m.file_no)).collect();
         names.iter().filter_map(|n| self.vfs().size(n).ok()).sum()
     }
 }

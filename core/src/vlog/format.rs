@@ -201,7 +201,8 @@ mod tests {
 
         let mut rec = Vec::new();
         assert_eq!(encode_record(&mut rec, b"k1", b"hello"), 13);
-        let crc = checksum::mask(checksum::crc32c(&[2, 5, b'k', b'1', b'h', b'e', b'l', b'l', b'o']));
+        let crc =
+            checksum::mask(checksum::crc32c(&[2, 5, b'k', b'1', b'h', b'e', b'l', b'l', b'o']));
         let mut expected = crc.to_le_bytes().to_vec();
         #[rustfmt::skip]
         expected.extend_from_slice(&[

@@ -72,9 +72,9 @@ where
     }
 
     fn handle(&self, id: u64) -> Result<(Arc<V::Read>, alloc::string::String)> {
-        let name = self
-            .file_name(id)
-            .ok_or_else(|| Error::corruption(&filenames::vlog(id), 0, CorruptionKind::MissingFile))?;
+        let name = self.file_name(id).ok_or_else(|| {
+            Error::corruption(&filenames::vlog(id), 0, CorruptionKind::MissingFile)
+        })?;
         if let Some(h) = self.handles.lock().get(&id) {
             return Ok((Arc::clone(h), name));
         }

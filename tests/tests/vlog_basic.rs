@@ -1,0 +1,169 @@
+//! The value log end to end: large values round-trip through commits, flushes, compactions
+//! and reopens; keys-only reads never touch the log; GC reclaims space; snapshots and
+//! iterators opened before a GC keep reading; a flipped byte is reported as corruption.
+
+use strata::{Error, Mode, ReadOptions, Tree, TreeBuilder, VLogChecksumLevel};
+use strata_tests::{Model, builder_on, dump, tagged_value};
+use strata_vfs::{MemFs, Vfs};
+
+fn vlog_builder(mem: &MemFs) -> TreeBuilder {
+    builder_on(mem.clone())
+        .with_enable_vlog(true)
+        .with_vlog_value_threshold(1024)
+        .with_vlog_max_file_size(1024 * 1024)
+        .with_max_memtable_size(64 * 1024)
+        .with_background_threads(false)
+}
+
+fn put(tree: &Tree, key: &[u8], value: &[u8]) {
+    let mut t = tree.begin().expect("begin");
+    t.set(key, value).expect("set");
+    t.commit_blocking().expect("commit");
+}
+
+fn key(i: u64) -> Vec<u8> {
+    format!("key{i:06}").into_bytes()
+}
+
+fn vlog_files(mem: &MemFs) -> Vec<String> {
+    let mut v: Vec<String> =
+        mem.list().expect("list").into_iter().filter(|n| n.ends_with(".vlog")).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn large_values_round_trip_through_flush_compaction_and_reopen() {
+    let mem = MemFs::new();
+    let mut model = Model::new();
+    {
+        let tree = vlog_builder(&mem).build().expect("open");
+        for i in 0..600u64 {
+            // Mixed sizes: some inline, most in the log.
+            let len = if i % 3 == 0 { 100 } else { 1024 + (i as usize * 37) % 5000 };
+            let v = tagged_value(i, len);
+            put(&tree, &key(i % 400), &v);
+            model.insert(key(i % 400), v);
+        }
+        tree.maintenance_step(usize::MAX).expect("maintenance");
+        assert_eq!(dump(&tree).expect("dump"), model);
+        let stats = tree.stats();
+        assert!(stats.vlog_bytes > 1_000_000, "values went to the log: {stats:?}");
+        assert!(stats.vlog_files >= 2, "1 MiB files rotated: {stats:?}");
+        let t = tree.begin_with_mode(Mode::ReadOnly).expect("begin");
+        for (k, v) in &model {
+            assert_eq!(t.get(k).expect("get").as_deref(), Some(&v[..]));
+        }
+        // Backwards too.
+        let back: Vec<_> =
+            t.range(b"", b"\xff", None).expect("range").rev().map(|r| r.expect("kv")).collect();
+        assert_eq!(back.len(), model.len());
+        tree.close().expect("close");
+    }
+    let tree = vlog_builder(&mem).build().expect("reopen");
+    assert_eq!(dump(&tree).expect("dump"), model);
+}
+
+#[test]
+fn keys_only_reads_never_touch_the_log() {
+    let mem = MemFs::new();
+    let tree = vlog_builder(&mem).build().expect("open");
+    for i in 0..50u64 {
+        put(&tree, &key(i), &tagged_value(i, 4000));
+    }
+    tree.close().expect("close");
+    // Destroy every value log file's records: a read of any value now fails.
+    for name in vlog_files(&mem) {
+        let len = mem.read_all(&name).expect("read").len();
+        for off in (20..len).step_by(97) {
+            mem.flip_byte(&name, off as u64, 0x20).expect("flip");
+        }
+    }
+    let tree = vlog_builder(&mem).build().expect("reopen");
+    let t = tree.begin_with_mode(Mode::ReadOnly).expect("begin");
+    let keys: Vec<_> = t.keys(b"", b"\xff", None).expect("keys").map(|k| k.expect("k")).collect();
+    assert_eq!(keys.len(), 50);
+    let opts = ReadOptions::new();
+    assert_eq!(t.keys_with_options(&opts).expect("keys").count(), 50);
+    assert!(t.keys_with_options(&opts).expect("keys").all(|k| k.is_ok()));
+    // A value read does touch the log, and finds the damage.
+    assert!(matches!(t.get(&key(3)), Err(Error::Corruption { .. })));
+}
+
+#[test]
+fn a_flipped_byte_is_corruption_with_full_checksums_and_skipped_when_disabled() {
+    let mem = MemFs::new();
+    let tree = vlog_builder(&mem).build().expect("open");
+    let v = tagged_value(9, 3000);
+    put(&tree, b"k", &v);
+    tree.close().expect("close");
+    let name = vlog_files(&mem).pop().expect("a vlog file");
+    // Header 16 bytes, then crc (4), key len, value len, key "k": byte 40 is in the value.
+    mem.flip_byte(&name, 40, 0x01).expect("flip");
+    {
+        let tree = vlog_builder(&mem).build().expect("reopen");
+        let t = tree.begin().expect("begin");
+        match t.get(b"k") {
+            Err(Error::Corruption { file, offset, .. }) => {
+                assert_eq!(file, name);
+                assert_eq!(offset, 16);
+            }
+            other => panic!("expected corruption, got {other:?}"),
+        }
+        drop(t);
+        tree.close().expect("close");
+    }
+    let tree = vlog_builder(&mem)
+        .with_vlog_checksum_verification(VLogChecksumLevel::Disabled)
+        .build()
+        .expect("reopen");
+    let got = tree.begin().expect("begin").get(b"k").expect("no verification").expect("some");
+    assert_eq!(got.len(), v.len());
+    assert_ne!(&got[..], &v[..], "the damaged byte comes back unverified");
+}
+
+#[test]
+fn gc_reclaims_space_and_earlier_snapshots_and_iterators_still_read_old_values() {
+    let mem = MemFs::new();
+    let tree = vlog_builder(&mem).with_vlog_gc_discard_ratio(0.5).build().expect("open");
+    let mut model = Model::new();
+    for i in 0..300u64 {
+        let v = tagged_value(i, 4000);
+        put(&tree, &key(i), &v);
+        model.insert(key(i), v);
+    }
+    let old_model = model.clone();
+    // A snapshot and an iterator from before the overwrites and the GC.
+    let snap = tree.begin_with_mode(Mode::ReadOnly).expect("begin");
+    let mut iter = snap.range(b"", b"\xff", None).expect("range");
+    let first = iter.next().expect("one").expect("kv");
+    assert_eq!(first.0.as_ref(), key(0));
+    for i in 0..270u64 {
+        let v = tagged_value(1000 + i, 4000);
+        put(&tree, &key(i), &v);
+        model.insert(key(i), v);
+    }
+    let before = tree.stats().vlog_disk_bytes;
+    let report = tree.run_vlog_gc().expect("gc");
+    assert!(report.files_collected >= 1, "{report:?}");
+    assert_eq!(report.files_deleted, 0, "the snapshot still reaches them: {report:?}");
+    // The old snapshot and the iterator still read the old values.
+    for (k, v) in &old_model {
+        assert_eq!(snap.get(k).expect("get").as_deref(), Some(&v[..]));
+    }
+    let rest: Vec<_> = iter.map(|r| r.expect("kv")).collect();
+    assert_eq!(rest.len() + 1, old_model.len());
+    for (k, v) in rest {
+        assert_eq!(old_model.get(k.as_ref()).map(|x| &x[..]), Some(&v[..]));
+    }
+    drop(snap);
+    // Now nothing reaches the collected files: the next run deletes them.
+    let second = tree.run_vlog_gc().expect("gc");
+    assert!(second.files_deleted >= 1, "{second:?}");
+    let after = tree.stats().vlog_disk_bytes;
+    assert!(after < before, "space reclaimed: {before} -> {after}");
+    assert_eq!(dump(&tree).expect("dump"), model);
+    tree.close().expect("close");
+    let tree = vlog_builder(&mem).build().expect("reopen");
+    assert_eq!(dump(&tree).expect("dump"), model);
+}
