@@ -146,10 +146,7 @@ fn worker(shared: &Shared, job: Job) {
             // worker then collects value log garbage if a file is dead enough. Then park.
             Ok(false) => {
                 shared.engine.delete_obsolete_files();
-                if job == Job::Compact
-                    && shared.engine.options().vlog_enabled
-                    && matches!(shared.engine.gc_step(), Ok(true))
-                {
+                if job == Job::Compact && matches!(shared.engine.gc_step(), Ok(true)) {
                     shared.progress.notify_all();
                     continue;
                 }

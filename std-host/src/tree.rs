@@ -204,13 +204,10 @@ impl Tree {
     /// the log through the normal write path; the file is then deleted, at once or as soon as
     /// no snapshot, iterator or transaction that began before the run is left. Checkpoints
     /// hold their own links or copies. The background threads also collect files whose
-    /// recorded discard ratio passes the threshold. Does nothing without the value log.
+    /// recorded discard ratio passes the threshold. A database opened with the value log
+    /// turned off still collects the files it has (live values then move back into the tree).
     pub fn run_vlog_gc(&self) -> Result<VlogGcReport> {
-        let inner = self.inner();
-        if !inner.engine.options().vlog_enabled {
-            return Ok(VlogGcReport::default());
-        }
-        inner.engine.collect_garbage()
+        self.inner().engine.collect_garbage()
     }
 }
 

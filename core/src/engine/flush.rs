@@ -9,6 +9,7 @@
 //!    next open ignores and removes).
 
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
 use strata_vfs::FileKind;
@@ -207,13 +208,27 @@ impl<V: EngineFs> Engine<V> {
             total_size += meta.size;
             max_no = max_no.max(meta.file_no);
         }
-        for meta in vlog_files.values() {
+        let mut vlog_files = vlog_files;
+        let mut gone = Vec::new();
+        for (&id, meta) in &vlog_files {
             let name = filenames::vlog(meta.file_no);
-            if !link(&name) {
-                crate::checkpoint::copy_file(self.vfs(), &name, dest, &name)?;
+            if !link(&name)
+                && let Err(e) = crate::checkpoint::copy_file(self.vfs(), &name, dest, &name)
+            {
+                // A collection that finished after the list was taken may have deleted a file
+                // whose values every reader of this state finds elsewhere: leave it out.
+                if self.lsm.lock().vlog_files.contains_key(&id) {
+                    return Err(e);
+                }
+                let _ = dest.remove(&name);
+                gone.push(id);
+                continue;
             }
             total_size += meta.sealed_len.unwrap_or(0);
             max_no = max_no.max(meta.file_no);
+        }
+        for id in gone {
+            vlog_files.remove(&id);
         }
         dest.sync_dir().map_err(|e| Error::io(IoOp::SyncDir, "", e))?;
         let mut snapshot = view.version.snapshot_edit();

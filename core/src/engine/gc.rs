@@ -93,6 +93,9 @@ impl<V: EngineFs> Engine<V> {
     /// highest at or above the threshold, if any. Returns whether it collected one.
     pub fn gc_step(&self) -> Result<bool> {
         self.check_writable()?;
+        if self.lsm.lock().vlog_files.is_empty() {
+            return Ok(false);
+        }
         let Some(_one) = self.gc_lock.try_lock() else { return Ok(false) };
         let ratio = self.opts.vlog_gc_discard_ratio;
         let best = self

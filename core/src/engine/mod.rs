@@ -286,7 +286,7 @@ impl<V: EngineFs> Engine<V> {
         while done < budget {
             if self.flush_one()? || self.compact_one()? {
                 done += 1;
-            } else if self.opts.vlog_enabled && self.gc_step()? {
+            } else if self.gc_step()? {
                 // With the tree settled, a value log file dead enough is collected.
                 done += 1;
             } else {

@@ -350,6 +350,10 @@ pub(super) fn create_segment<V: EngineFs>(
 }
 
 fn apply_record(r: &mut Replayed, payload: &[u8], pos: wal::RecordPos) -> Result<()> {
+    if r.dangling.is_some() {
+        // The log ended at an earlier record.
+        return Ok(());
+    }
     let file = filenames::wal(pos.segment);
     let batch = BatchView::parse(payload)
         .map_err(|_| Error::corruption(&file, pos.offset, CorruptionKind::BadBatch))?;
@@ -358,10 +362,6 @@ fn apply_record(r: &mut Replayed, payload: &[u8], pos: wal::RecordPos) -> Result
     }
     if r.last_seq != 0 && batch.seq != r.last_seq + 1 {
         return Err(Error::corruption(&file, pos.offset, CorruptionKind::SequenceGap));
-    }
-    if r.dangling.is_some() {
-        // The log ended at an earlier record.
-        return Ok(());
     }
     for op in batch.ops() {
         let op = op.map_err(|_| Error::corruption(&file, pos.offset, CorruptionKind::BadBatch))?;

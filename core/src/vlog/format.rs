@@ -184,6 +184,7 @@ pub fn decode_record(b: &[u8], verify: bool) -> Result<RecordView<'_>, Corruptio
 }
 
 #[cfg(test)]
+#[expect(clippy::indexing_slicing, reason = "tests damage records at chosen offsets")]
 mod tests {
     use super::*;
 
