@@ -258,6 +258,7 @@ impl TxnCore {
             batch,
             read_seq: self.snapshot.seq(),
             sync: self.durability == Durability::Immediate,
+            relocation: false,
         })
     }
 

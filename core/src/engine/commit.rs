@@ -22,6 +22,12 @@ pub struct CommitRequest {
     pub read_seq: SeqNo,
     /// `true` for [`crate::Durability::Immediate`]: answer only after the WAL is synced.
     pub sync: bool,
+    /// `true` for the engine's own rewrite of values it already holds (value log garbage
+    /// collection; every op carries its version's timestamp). It is checked for conflicts like
+    /// any commit, but takes no commit timestamp and is not recorded as a write for conflict
+    /// detection: it changes no value, so users see neither the clock nor their transactions
+    /// affected by background work.
+    pub relocation: bool,
 }
 
 impl<V: EngineFs> Engine<V> {
@@ -95,11 +101,14 @@ impl<V: EngineFs> Engine<V> {
                 continue;
             }
             let seq = st.last_seq + 1;
-            let ts = self.clock.now_ns().max(st.last_ts + 1);
+            let ts =
+                if req.relocation { st.last_ts } else { self.clock.now_ns().max(st.last_ts + 1) };
             req.batch.stamp(seq, ts);
             st.last_seq = seq;
             st.last_ts = ts;
-            st.oracle.record(seq, &fingerprints);
+            if !req.relocation {
+                st.oracle.record(seq, &fingerprints);
+            }
             want_sync |= req.sync;
             accepted.push((i, seq, ts));
             results.push(Ok(seq));

@@ -272,12 +272,22 @@ struct VersionFilter {
     history: History,
     current: Option<Bytes>,
     first: bool,
+    /// The previous entry of the current key: `(ts, seq)`.
+    prev: Option<(Timestamp, SeqNo)>,
 }
 
 impl VersionFilter {
     fn new(snapshots: Vec<SeqNo>, bottommost: bool, history: History) -> Self {
         let satisfied = alloc::vec![false; snapshots.len()];
-        VersionFilter { snapshots, satisfied, bottommost, history, current: None, first: true }
+        VersionFilter {
+            snapshots,
+            satisfied,
+            bottommost,
+            history,
+            current: None,
+            first: true,
+            prev: None,
+        }
     }
 
     fn keep(&mut self, user_key: &Bytes, seq: SeqNo, ts: Timestamp, kind: ValueKind) -> bool {
@@ -285,7 +295,16 @@ impl VersionFilter {
             self.current = Some(user_key.clone());
             self.satisfied.iter_mut().for_each(|s| *s = false);
             self.first = true;
+            self.prev = None;
         }
+        // A later write at the same timestamp (garbage collection relocating a value, or a
+        // second explicit write) replaces this one for every reader at or after its sequence
+        // number: it is history only for a live snapshot older than that write.
+        let replaced = self.prev.is_some_and(|(pts, pseq)| {
+            let first_seeing = self.snapshots.partition_point(|&s| s < seq);
+            pts == ts && self.snapshots.get(first_seeing).is_none_or(|&s| s >= pseq)
+        });
+        self.prev = Some((ts, seq));
         let latest = core::mem::replace(&mut self.first, false);
         let mut needed = latest;
         // Snapshots at or after `seq` that have not found a version yet see this one.
@@ -296,11 +315,12 @@ impl VersionFilter {
                 needed = true;
             }
         }
-        let in_history = match self.history {
-            History::None => false,
-            History::All => true,
-            History::Since(horizon) => ts >= horizon,
-        };
+        let in_history = !replaced
+            && match self.history {
+                History::None => false,
+                History::All => true,
+                History::Since(horizon) => ts >= horizon,
+            };
         if in_history {
             return true;
         }
@@ -334,6 +354,23 @@ mod tests {
         let mut f = VersionFilter::new(snapshots.to_vec(), true, history);
         let k = Bytes::from_static(b"k");
         versions.iter().copied().filter(|&(ts, seq)| f.keep(&k, seq, ts, ValueKind::Set)).collect()
+    }
+
+    #[test]
+    fn a_rewrite_at_the_same_timestamp_replaces_the_old_version_in_history() {
+        // ts 300 written at seq 3, then rewritten at the same ts at seq 8 (a value log
+        // relocation); ts 100 at seq 1.
+        let v = [(300, 8), (300, 3), (100, 1)];
+        assert_eq!(run_versioned(&[], History::All, &v), [(300, 8), (100, 1)]);
+        // A snapshot at seq 5 still reads the seq-3 write (the rewrite is too new for it).
+        assert_eq!(run_versioned(&[5], History::All, &v), v);
+        // A snapshot at seq 9 sees the rewrite: the old one is hidden from everyone.
+        assert_eq!(run_versioned(&[9], History::All, &v), [(300, 8), (100, 1)]);
+        // Three writes at one timestamp: only snapshots between two of them keep the older.
+        let w = [(50, 9), (50, 6), (50, 2)];
+        assert_eq!(run_versioned(&[], History::All, &w), [(50, 9)]);
+        assert_eq!(run_versioned(&[3], History::All, &w), [(50, 9), (50, 2)]);
+        assert_eq!(run_versioned(&[7], History::All, &w), [(50, 9), (50, 6)]);
     }
 
     #[test]

@@ -7,8 +7,10 @@
 //!    (the newest write at each timestamp).
 //! 3. Commit the live ones again through the normal write path, in chunks, as a transaction
 //!    reading at `S`: a key written by anyone after `S` makes the chunk conflict, and it is
-//!    re-checked at a fresh snapshot and retried. With versioning a value is rewritten at its
-//!    own timestamp, so it replaces the old version for every reader and history is unchanged.
+//!    re-checked at a fresh snapshot and retried. Each value is rewritten at its version's own
+//!    timestamp, so it replaces the old version for every later reader and history is
+//!    unchanged. A relocation takes no commit timestamp and is not recorded for conflict
+//!    detection: it changes no value, so no user transaction conflicts with it.
 //! 4. Sync the WAL (the relocations, and every overwrite that made the rest dead, are then
 //!    durable), and queue the file for deletion at the visible sequence number `G`.
 //! 5. Delete it (manifest edit first) once no snapshot older than `G` is alive; iterators and
@@ -58,11 +60,11 @@ pub struct GcReport {
     pub files_deleted: u64,
 }
 
-/// One live record: its key, value and, with versioning, the version's timestamp.
+/// One live record: its key, value, and the timestamp of the version pointing at it.
 struct Live {
     key: Bytes,
     value: Bytes,
-    ts: Option<Timestamp>,
+    ts: Timestamp,
     offset: u64,
 }
 
@@ -162,22 +164,22 @@ impl<V: EngineFs> Engine<V> {
     }
 
     /// The timestamps of the versions of `key` visible at `snapshot` that point at record
-    /// `offset` of file `id`: without versioning at most the newest version (`None` stands
-    /// for "the current value"), with versioning every retained one.
+    /// `offset` of file `id`: without versioning at most the newest version, with versioning
+    /// every retained one.
     fn live_versions(
         &self,
         snapshot: SeqNo,
         id: u64,
         offset: u64,
         key: &[u8],
-    ) -> Result<Vec<Option<Timestamp>>> {
+    ) -> Result<Vec<Timestamp>> {
         let points_here = |stored: &[u8]| {
             ValuePointer::decode(stored).is_ok_and(|p| p.file == id && p.offset == offset)
         };
         if !self.opts.versioning {
             let found = self.lookup(key, Visibility { snapshot, at_ts: None })?;
             return Ok(match found {
-                Lookup::Pointer { pointer, .. } if points_here(&pointer) => alloc::vec![None],
+                Lookup::Pointer { pointer, ts, .. } if points_here(&pointer) => alloc::vec![ts],
                 _ => Vec::new(),
             });
         }
@@ -187,7 +189,7 @@ impl<V: EngineFs> Engine<V> {
             .scan_versions_raw(snapshot, &range, None)?
             .into_iter()
             .filter(|(e, kind)| *kind == ValueKind::Pointer && points_here(&e.value))
-            .map(|(e, _)| Some(e.ts))
+            .map(|(e, _)| e.ts)
             .collect())
     }
 
@@ -252,12 +254,9 @@ impl<V: EngineFs> Engine<V> {
             }
             let mut batch = WriteBatch::new();
             for l in &chunk {
-                match l.ts {
-                    Some(ts) => batch.set_at(&l.key, &l.value, ts),
-                    None => batch.set(&l.key, &l.value),
-                }
+                batch.set_at(&l.key, &l.value, l.ts);
             }
-            match self.commit(CommitRequest { batch, read_seq, sync: false }) {
+            match self.commit(CommitRequest { batch, read_seq, sync: false, relocation: true }) {
                 Ok(_) => return Ok(true),
                 Err(Error::TransactionConflict) => {
                     let fresh = self.snapshots.take();
