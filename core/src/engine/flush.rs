@@ -180,11 +180,15 @@ impl<V: EngineFs> Engine<V> {
         // from now on stay until it ends.
         let pin = self.snapshots.take();
         self.flush_all()?;
-        // Every value the tables point at is then in a sealed (immutable, synced) file.
-        self.seal_vlog_head()?;
         // The version and the sequence number it covers, read together; holding the view pins
         // its tables (compaction cannot delete them while we copy).
         let (view, seq, vlog_files) = {
+            // Every value the tables point at is then in a sealed (immutable, synced) file.
+            // The head is sealed and the state read under one hold of the commit lock: a
+            // commit in between would start a new head, which the list below would name
+            // unsealed (restore refuses that) while the live tree keeps appending to it.
+            let mut st = self.commit.lock();
+            self.seal_vlog_head(&mut st)?;
             let lsm = self.lsm.lock();
             // Files emptied by a collection every reader of the checkpoint's state sees past
             // are not needed (and may be deleted any moment).
@@ -253,8 +257,7 @@ impl<V: EngineFs> Engine<V> {
     }
 
     /// Syncs and seals the head value log file; the next large value starts a new one.
-    fn seal_vlog_head(&self) -> Result<()> {
-        let mut st = self.commit.lock();
+    fn seal_vlog_head(&self, st: &mut super::CommitState<V::Write>) -> Result<()> {
         self.check_writable()?;
         let Some(head) = st.vlog_head.as_mut() else { return Ok(()) };
         let sealed = head.sync().and_then(|()| {
