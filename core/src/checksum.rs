@@ -12,16 +12,36 @@ const MASK_DELTA: u32 = 0xa282_ead8;
 
 /// CRC-32C of `data`.
 pub fn crc32c(data: &[u8]) -> u32 {
-    CRC32C.checksum(data)
+    #[cfg(feature = "hw-crc")]
+    {
+        crc32c::crc32c(data)
+    }
+    #[cfg(not(feature = "hw-crc"))]
+    {
+        CRC32C.checksum(data)
+    }
 }
 
 /// CRC-32C of the concatenation of `parts`, without concatenating them.
 pub fn crc32c_parts(parts: &[&[u8]]) -> u32 {
-    let mut digest = CRC32C.digest();
-    for part in parts {
-        digest.update(part);
+    #[cfg(feature = "hw-crc")]
+    {
+        parts.iter().fold(0, |crc, part| crc32c::crc32c_append(crc, part))
     }
-    digest.finalize()
+    #[cfg(not(feature = "hw-crc"))]
+    {
+        let mut digest = CRC32C.digest();
+        for part in parts {
+            digest.update(part);
+        }
+        digest.finalize()
+    }
+}
+
+/// The software implementation, for checking the hardware one against it.
+#[cfg(test)]
+fn software_crc32c(data: &[u8]) -> u32 {
+    CRC32C.checksum(data)
 }
 
 /// The form a checksum is stored in.
@@ -37,6 +57,18 @@ pub const fn unmask(masked: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_implementation_agrees() {
+        let data: alloc::vec::Vec<u8> =
+            (0..10_000u32).map(|i| i.wrapping_mul(2_654_435_761) as u8).collect();
+        for len in [0, 1, 7, 8, 15, 16, 63, 64, 1000, 10_000] {
+            let d = &data[..len];
+            assert_eq!(crc32c(d), software_crc32c(d), "length {len}");
+            let (a, b) = d.split_at(len / 3);
+            assert_eq!(crc32c_parts(&[a, b]), software_crc32c(d), "length {len}");
+        }
+    }
 
     #[test]
     fn castagnoli_check_value() {
