@@ -60,6 +60,10 @@ pub struct GcReport {
     pub files_deleted: u64,
 }
 
+/// Per key, the versions (at one snapshot) pointing into the file being walked, as
+/// `(record offset, timestamp)`.
+type KeyPointers = alloc::collections::BTreeMap<Bytes, Vec<(u64, Timestamp)>>;
+
 /// One live record: its key, value, and the timestamp of the version pointing at it.
 struct Live {
     key: Bytes,
@@ -135,8 +139,9 @@ impl<V: EngineFs> Engine<V> {
     fn live_bytes(&self, id: u64, meta: &VlogFileMeta) -> Result<u64> {
         let snapshot = self.snapshots.take();
         let mut live = 0u64;
+        let mut seen = KeyPointers::new();
         self.walk_file(meta, |offset, len, key, _| {
-            if !self.live_versions(snapshot.seq(), id, offset, key)?.is_empty() {
+            if !self.live_versions_cached(&mut seen, snapshot.seq(), id, offset, key)?.is_empty() {
                 live += u64::from(len);
             }
             Ok(())
@@ -193,6 +198,42 @@ impl<V: EngineFs> Engine<V> {
             .collect())
     }
 
+    /// [`live_versions`](Self::live_versions) for the records of one walk over file `id` at
+    /// one snapshot. With versioning, each key's history is scanned once per walk (the
+    /// versions pointing into the file are kept in `seen`), not once per record: a key with
+    /// `n` versions in the file would otherwise cost `n` scans of all its versions.
+    fn live_versions_cached(
+        &self,
+        seen: &mut KeyPointers,
+        snapshot: SeqNo,
+        id: u64,
+        offset: u64,
+        key: &[u8],
+    ) -> Result<Vec<Timestamp>> {
+        if !self.opts.versioning {
+            return self.live_versions(snapshot, id, offset, key);
+        }
+        if !seen.contains_key(key) {
+            let k = Bytes::copy_from_slice(key);
+            let range =
+                KeyRange { lower: Bound::Included(k.clone()), upper: Bound::Included(k.clone()) };
+            let here = self
+                .scan_versions_raw(snapshot, &range, None)?
+                .into_iter()
+                .filter(|(_, kind)| *kind == ValueKind::Pointer)
+                .filter_map(|(e, _)| {
+                    let p = ValuePointer::decode(&e.value).ok()?;
+                    (p.file == id).then_some((p.offset, e.ts))
+                })
+                .collect();
+            seen.insert(k, here);
+        }
+        Ok(seen
+            .get(key)
+            .map(|v| v.iter().filter(|(o, _)| *o == offset).map(|&(_, ts)| ts).collect())
+            .unwrap_or_default())
+    }
+
     /// Rewrites the live records of file `id` at the head of the log and queues the file for
     /// deletion. Leaves the file alone (and reports nothing) if a chunk keeps conflicting.
     fn collect_file(&self, id: u64, meta: &VlogFileMeta, report: &mut GcReport) -> Result<()> {
@@ -201,11 +242,12 @@ impl<V: EngineFs> Engine<V> {
         let mut relocated = 0u64;
         let mut gave_up = false;
         let snapshot = self.snapshots.take();
+        let mut seen = KeyPointers::new();
         self.walk_file(meta, |offset, len, key, value| {
             if gave_up {
                 return Ok(());
             }
-            for ts in self.live_versions(snapshot.seq(), id, offset, key)? {
+            for ts in self.live_versions_cached(&mut seen, snapshot.seq(), id, offset, key)? {
                 chunk.push(Live {
                     key: Bytes::copy_from_slice(key),
                     value: Bytes::copy_from_slice(value),
