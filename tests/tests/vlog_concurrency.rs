@@ -235,7 +235,7 @@ fn run(seed: u64, background: bool, versioning: bool) {
         s.vlog_deleted_files
     );
     assert!(dump(&tree).expect("dump") == want, "state after the final gc");
-    assert!(collected + last.files_collected > 0, "GC collected something");
+    assert!(s.vlog_gc_files > 0, "GC collected something");
     tree.close().expect("close");
     drop(tree);
     let tree = open(&mem, false, versioning);
