@@ -70,6 +70,8 @@ struct Live {
     value: Bytes,
     ts: Timestamp,
     offset: u64,
+    /// The record's length.
+    len: u32,
 }
 
 impl<V: EngineFs> Engine<V> {
@@ -253,18 +255,24 @@ impl<V: EngineFs> Engine<V> {
                     value: Bytes::copy_from_slice(value),
                     ts,
                     offset,
+                    len,
                 });
                 chunk_bytes += len as usize;
-                relocated += u64::from(len);
             }
             if chunk_bytes >= CHUNK_BYTES || chunk.len() >= CHUNK_RECORDS {
-                gave_up = !self.relocate(id, core::mem::take(&mut chunk), snapshot.seq())?;
+                match self.relocate(id, core::mem::take(&mut chunk), snapshot.seq())? {
+                    Some(bytes) => relocated += bytes,
+                    None => gave_up = true,
+                }
                 chunk_bytes = 0;
             }
             Ok(())
         })?;
         if !gave_up && !chunk.is_empty() {
-            gave_up = !self.relocate(id, chunk, snapshot.seq())?;
+            match self.relocate(id, chunk, snapshot.seq())? {
+                Some(bytes) => relocated += bytes,
+                None => gave_up = true,
+            }
         }
         drop(snapshot);
         if gave_up {
@@ -285,21 +293,22 @@ impl<V: EngineFs> Engine<V> {
     }
 
     /// Commits `chunk` as a transaction reading at `read_seq`. On a conflict, keeps the
-    /// entries still live at a fresh snapshot and tries again. `false` if it never got through.
-    fn relocate(&self, id: u64, mut chunk: Vec<Live>, mut read_seq: SeqNo) -> Result<bool> {
+    /// entries still live at a fresh snapshot and tries again. Returns the bytes of the records
+    /// it rewrote, or `None` if it never got through.
+    fn relocate(&self, id: u64, mut chunk: Vec<Live>, mut read_seq: SeqNo) -> Result<Option<u64>> {
         // A retry reads at a fresh snapshot, kept registered until its commit so the conflict
         // check still knows every write after it.
         let mut _pin = None;
         for _ in 0..MAX_ATTEMPTS {
             if chunk.is_empty() {
-                return Ok(true);
+                return Ok(Some(0));
             }
             let mut batch = WriteBatch::new();
             for l in &chunk {
                 batch.set_at(&l.key, &l.value, l.ts);
             }
             match self.commit(CommitRequest { batch, read_seq, sync: false, relocation: true }) {
-                Ok(_) => return Ok(true),
+                Ok(_) => return Ok(Some(chunk.iter().map(|l| u64::from(l.len)).sum())),
                 Err(Error::TransactionConflict) => {
                     let fresh = self.snapshots.take();
                     let mut still = Vec::with_capacity(chunk.len());
@@ -316,7 +325,7 @@ impl<V: EngineFs> Engine<V> {
                 Err(e) => return Err(e),
             }
         }
-        Ok(chunk.is_empty())
+        Ok(chunk.is_empty().then_some(0))
     }
 
     /// Makes every commit so far durable: the value log head, then the WAL.
