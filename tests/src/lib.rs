@@ -11,6 +11,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod crash;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};

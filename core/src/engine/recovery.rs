@@ -134,8 +134,14 @@ impl<V: EngineFs> Engine<V> {
         )?;
         if let Some(pos) = replayed.dangling {
             // Only the newest segment of a log that was not closed cleanly can point past the
-            // durable values (every older segment was synced after its values were).
-            let tail = segments.last() == Some(&pos.segment) && wal_closed.is_none();
+            // durable values (every older segment was synced after its values were). A newer
+            // segment replay discarded (a torn header: a rotation or a recovery cut short
+            // while creating it) holds no record and does not count.
+            let tail = wal_closed.is_none()
+                && segments
+                    .iter()
+                    .filter(|&&s| s > pos.segment)
+                    .all(|s| outcome.discarded_segments.contains(s));
             match (tail, opts.recovery_mode) {
                 (
                     true,
@@ -288,14 +294,17 @@ fn remove_unreferenced<V: EngineFs>(
 
 /// Checks every value log file the manifest names exists and holds its sealed length. The
 /// head file of a database that was not closed cleanly (the one file not sealed) is walked
-/// record by record to find where its valid records end; it is sealed there. Returns, per id,
-/// the valid length and whether it was found by that walk (pointers past it are a torn tail,
-/// not corruption).
+/// record by record to find where its valid records end; it is sealed there, or, if it holds
+/// no whole record (its header may not even be there), dropped from the set (the next
+/// manifest does not name it and it is removed with the other unreferenced files). Returns,
+/// per id, the valid length and whether it was found by that walk (pointers past it are a
+/// torn tail, not corruption).
 fn check_vlog_files<V: EngineFs>(
     vfs: &V,
     files: &mut manifest::VlogFiles,
 ) -> Result<alloc::collections::BTreeMap<u64, (u64, bool)>> {
     let mut lengths = alloc::collections::BTreeMap::new();
+    let mut empty = Vec::new();
     for (&id, meta) in files.iter_mut() {
         let name = filenames::vlog(meta.file_no);
         let size = match vfs.size(&name) {
@@ -327,10 +336,18 @@ fn check_vlog_files<V: EngineFs>(
                         Err(e) => return Err(e),
                     }
                 };
+                // Sealing an empty head would record a header the file may not have (so the
+                // next open or a GC walk of it fails) and keep a file no value is in.
+                if end <= crate::vlog::format::FILE_HEADER_LEN {
+                    empty.push(id);
+                }
                 meta.sealed_len = Some(end);
                 lengths.insert(id, (end, true));
             }
         }
+    }
+    for id in empty {
+        files.remove(&id);
     }
     Ok(lengths)
 }

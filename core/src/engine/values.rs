@@ -125,7 +125,10 @@ impl<V: EngineFs> Engine<V> {
         };
         let Some(manifest) = lsm.manifest.as_mut() else { return 0 };
         if manifest.append(&edit).is_err() {
-            // Retried at the next call; the files stay until then.
+            // Whether the edit is durable is unknown and the manifest writer is failed: stop
+            // installing anything until a reopen recovers what was durable. The files stay.
+            drop(lsm);
+            self.poison();
             return 0;
         }
         let mut removed: Vec<VlogFileMeta> = Vec::new();
