@@ -191,3 +191,37 @@ fn gc_relocations_never_conflict_with_user_transactions() {
     let t = tree.begin().expect("begin");
     assert_eq!(t.get(&key(0)).expect("get").as_deref(), Some(&b"mine"[..]));
 }
+
+/// After an unclean stop, a damaged record in the middle of the head file is corruption, not
+/// a torn tail: the acknowledged Immediate commits whose values follow it are not dropped
+/// silently.
+#[test]
+fn damage_inside_the_head_after_an_unclean_stop_is_corruption_not_a_torn_tail() {
+    let mem = MemFs::new();
+    let tree = vlog_builder(&mem).build().expect("open");
+    for i in 0..10u64 {
+        let mut t = tree.begin().expect("begin");
+        t.set_durability(strata::Durability::Immediate);
+        t.set(&key(i), &tagged_value(i, 3000)).expect("set");
+        t.commit_blocking().expect("commit");
+    }
+    // The image a kill -9 leaves (everything written is kept), taken while the tree is open.
+    let image = strata_tests::copy_fs(&mem);
+    drop(tree);
+    let head = vlog_files(&image).pop().expect("head");
+    // Records are 4 + 1 + 2 + 9 + 3000 = 3016 bytes after the 16-byte header: damage the
+    // value of record 3.
+    image.flip_byte(&head, 16 + 3 * 3016 + 100, 0x04).expect("flip");
+    match vlog_builder(&image).build() {
+        Err(Error::Corruption { file, offset, .. }) => {
+            assert_eq!(file, head);
+            assert_eq!(offset, 16 + 3 * 3016);
+        }
+        Ok(t) => panic!("opened with {} keys", dump(&t).expect("dump").len()),
+        Err(e) => panic!("expected corruption, got {e}"),
+    }
+    // The same image without the damage opens with all ten.
+    let clean = strata_tests::copy_fs(&mem);
+    let t = vlog_builder(&clean).build().expect("clean image opens");
+    assert_eq!(dump(&t).expect("dump").len(), 10);
+}

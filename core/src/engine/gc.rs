@@ -94,6 +94,8 @@ impl<V: EngineFs> Engine<V> {
             self.collect_file(id, &meta, &mut report)?;
         }
         report.files_deleted += self.delete_unreachable_vlog_files() as u64;
+        // A deletion whose manifest edit failed poisoned the engine: say so.
+        self.check_writable()?;
         Ok(report)
     }
 

@@ -19,8 +19,8 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use strata_vfs::FileKind;
 use strata_vfs::sync::{AtomicU64, Mutex, RwLock};
+use strata_vfs::{FileKind, RandomRead};
 
 use super::{CommitState, Engine, EngineFs, EngineStats, LsmState, ReadView, TableStore};
 use crate::batch::{BatchOp, BatchView};
@@ -47,7 +47,13 @@ struct Replayed {
     /// The first record that points at value log bytes that did not survive: the log ends
     /// there (see `engine::values`).
     dangling: Option<wal::RecordPos>,
+    /// Pointers past a head file's valid records in the records from `dangling` on (capped):
+    /// if one of them names an intact record, the head was damaged in the middle, not torn.
+    after_dangling: Vec<(crate::vlog::ValuePointer, Vec<u8>)>,
 }
+
+/// Pointers kept for the damage-or-torn-tail check after a dangling one.
+const MAX_AFTER_DANGLING: usize = 4096;
 
 impl<V: EngineFs> Engine<V> {
     /// Opens (or creates) the database in `vfs`.
@@ -123,6 +129,7 @@ impl<V: EngineFs> Engine<V> {
             last_ts: base_ts,
             vlog_lengths,
             dangling: None,
+            after_dangling: Vec::new(),
         };
         let mut outcome = wal::replay_bounded(
             &vfs,
@@ -142,6 +149,12 @@ impl<V: EngineFs> Engine<V> {
                     .iter()
                     .filter(|&&s| s > pos.segment)
                     .all(|s| outcome.discarded_segments.contains(s));
+            if tail && opts.recovery_mode == crate::RecoveryMode::TolerateTornTail {
+                // A torn tail loses everything after the tear; an intact record the log points
+                // at beyond it means the head was damaged in the middle: acknowledged values
+                // after the damage must not be dropped silently.
+                check_head_torn_not_damaged(&vfs, &vlog_files, &replayed)?;
+            }
             match (tail, opts.recovery_mode) {
                 (
                     true,
@@ -368,7 +381,9 @@ pub(super) fn create_segment<V: EngineFs>(
 
 fn apply_record(r: &mut Replayed, payload: &[u8], pos: wal::RecordPos) -> Result<()> {
     if r.dangling.is_some() {
-        // The log ended at an earlier record.
+        // The log ended at an earlier record; keep its pointers past the head's end for the
+        // torn-or-damaged check.
+        note_pointers_past_head(r, payload);
         return Ok(());
     }
     let file = filenames::wal(pos.segment);
@@ -389,6 +404,7 @@ fn apply_record(r: &mut Replayed, payload: &[u8], pos: wal::RecordPos) -> Result
                 // The head file when the process stopped: its tail may not have survived.
                 Some(&(len, true)) if ptr.end() > len => {
                     r.dangling = Some(pos);
+                    note_pointers_past_head(r, payload);
                     return Ok(());
                 }
                 Some(&(len, false)) if ptr.end() > len => {
@@ -406,6 +422,47 @@ fn apply_record(r: &mut Replayed, payload: &[u8], pos: wal::RecordPos) -> Result
     }
     r.last_seq = batch.seq;
     r.last_ts = r.last_ts.max(batch.commit_ts);
+    Ok(())
+}
+
+/// Records the pointers of `payload` that name bytes past a head file's valid records.
+fn note_pointers_past_head(r: &mut Replayed, payload: &[u8]) {
+    let Ok(batch) = BatchView::parse(payload) else { return };
+    for op in batch.ops().flatten() {
+        let BatchOp::SetPointer { key, pointer, .. } = op else { continue };
+        let Ok(ptr) = crate::vlog::ValuePointer::decode(pointer) else { continue };
+        let past =
+            r.vlog_lengths.get(&ptr.file).is_some_and(|&(len, head)| head && ptr.end() > len);
+        if past && r.after_dangling.len() < MAX_AFTER_DANGLING {
+            r.after_dangling.push((ptr, key.to_vec()));
+        }
+    }
+}
+
+/// Fails with `Corruption` at the end of a head file's valid records if a pointer replay
+/// stopped at, or one after it, names an intact record of its key beyond that end.
+fn check_head_torn_not_damaged<V: EngineFs>(
+    vfs: &V,
+    files: &manifest::VlogFiles,
+    r: &Replayed,
+) -> Result<()> {
+    for (ptr, key) in &r.after_dangling {
+        let (Some(meta), Some(&(valid, _))) = (files.get(&ptr.file), r.vlog_lengths.get(&ptr.file))
+        else {
+            continue;
+        };
+        let name = filenames::vlog(meta.file_no);
+        let Ok(file) = vfs.open(&name, FileKind::ValueLog) else { continue };
+        let size = file.len().map_err(|e| Error::io(IoOp::Size, &name, e))?;
+        if ptr.end() > size {
+            continue;
+        }
+        let mut buf = alloc::vec![0u8; ptr.len as usize];
+        file.read_exact_at(ptr.offset, &mut buf).map_err(|e| Error::io(IoOp::Read, &name, e))?;
+        if crate::vlog::format::decode_record(&buf, true).is_ok_and(|v| v.key == key.as_slice()) {
+            return Err(Error::corruption(&name, valid, CorruptionKind::Checksum));
+        }
+    }
     Ok(())
 }
 
