@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use strata::{Error, Tree, TreeBuilder};
 use strata_tests::{Model, dump};
-use strata_vfs::{CrashPolicy, MemFs};
+use strata_vfs::{CrashPolicy, MemFs, Vfs};
 
 fn put(tree: &Tree, k: &str, v: &str) {
     let mut t = tree.begin().expect("begin");
@@ -166,12 +166,17 @@ fn bad_checkpoints_give_clear_errors_and_leave_the_database_untouched() {
     expect_untouched(&tree);
 }
 
-fn mem_tree(fs: &MemFs) -> strata::Result<Tree> {
+/// A tree on `fs`; with `vlog`, the 700-byte values of [`load`] go to the value log (1 MiB
+/// files), so checkpoints and restores carry value log files too.
+fn mem_tree(fs: &MemFs, vlog: bool) -> strata::Result<Tree> {
     TreeBuilder::new()
         .with_vfs(fs.clone())
         .with_max_memtable_size(64 * 1024)
         .with_wal_segment_size(64 * 1024)
         .with_background_threads(false)
+        .with_enable_vlog(vlog)
+        .with_vlog_value_threshold(512)
+        .with_vlog_max_file_size(1024 * 1024)
         .build()
 }
 
@@ -185,12 +190,20 @@ fn load(tree: &Tree, prefix: &str, n: u32) {
 /// complete checkpoint (restores to exactly the source's state) or refused as incomplete.
 #[test]
 fn power_cut_during_checkpoint_creation() {
+    power_cut_during_checkpoint_creation_with(false);
+    power_cut_during_checkpoint_creation_with(true);
+}
+
+fn power_cut_during_checkpoint_creation_with(vlog: bool) {
     let src = MemFs::new();
-    let tree = mem_tree(&src).expect("opens");
+    let tree = mem_tree(&src, vlog).expect("opens");
     load(&tree, "a", 150);
     let want: Model = dump(&tree).expect("dump");
     let probe = MemFs::new();
     tree.create_checkpoint_in(probe.clone()).expect("checkpoint");
+    let vlog_files =
+        probe.list().expect("list").into_iter().filter(|n| n.ends_with(".vlog")).count();
+    assert_eq!(vlog_files > 0, vlog, "the checkpoint holds value log files iff the log is on");
     let calls = probe.sync_count();
     let (mut complete, mut refused) = (0, 0);
     for n in 1..=calls + 1 {
@@ -200,14 +213,14 @@ fn power_cut_during_checkpoint_creation() {
             let _ = tree.create_checkpoint_in(dest.clone());
             let image = dest.take_crash_image().unwrap_or_else(|| dest.crash(policy, n));
             let target = MemFs::new();
-            let t = mem_tree(&target).expect("opens");
+            let t = mem_tree(&target, vlog).expect("opens");
             put(&t, "other", "state");
             match t.restore_from_checkpoint_in(image) {
                 Ok(()) => {
                     assert_eq!(
                         dump(&t).expect("dump"),
                         want,
-                        "crash {n} {policy:?}: partial checkpoint"
+                        "vlog {vlog}: crash {n} {policy:?}: partial checkpoint"
                     );
                     complete += 1;
                 }
@@ -219,12 +232,13 @@ fn power_cut_during_checkpoint_creation() {
                     );
                     refused += 1;
                 }
-                Err(e) => panic!("crash {n} {policy:?}: {e:?}"),
+                Err(e) => panic!("vlog {vlog}: crash {n} {policy:?}: {e:?}"),
             }
         }
     }
     eprintln!(
-        "checkpoint creation: {calls} durability calls, {complete} complete images, {refused} refused"
+        "checkpoint creation (vlog {vlog}): {calls} durability calls, {complete} complete \
+         images, {refused} refused"
     );
     assert!(complete > 0 && refused > 0);
 }
@@ -233,17 +247,22 @@ fn power_cut_during_checkpoint_creation() {
 /// state or exactly the checkpoint's.
 #[test]
 fn power_cut_during_restore() {
+    power_cut_during_restore_with(false);
+    power_cut_during_restore_with(true);
+}
+
+fn power_cut_during_restore_with(vlog: bool) {
     let ckpt = MemFs::new();
     let (old, new): (Model, Model);
     {
         let fs = MemFs::new();
-        let tree = mem_tree(&fs).expect("opens");
+        let tree = mem_tree(&fs, vlog).expect("opens");
         load(&tree, "c", 120);
         tree.create_checkpoint_in(ckpt.clone()).expect("checkpoint");
         new = dump(&tree).expect("dump");
     }
     let setup = |fs: &MemFs| -> Tree {
-        let tree = mem_tree(fs).expect("opens");
+        let tree = mem_tree(fs, vlog).expect("opens");
         load(&tree, "live", 130);
         // End durable, so the old state is exactly what a crash keeps.
         let mut t = tree.begin().expect("begin");
@@ -270,19 +289,19 @@ fn power_cut_during_restore() {
             let _ = tree.restore_from_checkpoint_in(ckpt.clone());
             drop(tree);
             let image = fs.take_crash_image().unwrap_or_else(|| fs.crash(policy, n));
-            let reopened =
-                mem_tree(&image).unwrap_or_else(|e| panic!("restore crash {n} {policy:?}: {e}"));
+            let reopened = mem_tree(&image, vlog)
+                .unwrap_or_else(|e| panic!("vlog {vlog}: restore crash {n} {policy:?}: {e}"));
             let got = dump(&reopened).expect("dump");
             let which = if got == old {
                 "old"
             } else if got == new {
                 "checkpoint"
             } else {
-                panic!("restore crash {n} {policy:?}: neither the old state nor the checkpoint")
+                panic!("vlog {vlog}: restore crash {n} {policy:?}: neither old nor checkpoint")
             };
             *outcomes.entry(which).or_insert(0) += 1;
         }
     }
-    eprintln!("restore: {calls} durability calls, outcomes {outcomes:?}");
+    eprintln!("restore (vlog {vlog}): {calls} durability calls, outcomes {outcomes:?}");
     assert_eq!(outcomes.len(), 2, "both outcomes occur");
 }
