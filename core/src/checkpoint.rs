@@ -212,7 +212,7 @@ pub fn validate<S: Vfs>(
         if size < len {
             return Err(Error::corruption(&name, size, CorruptionKind::Truncated));
         }
-        let end = crate::vlog::scan_file(&file, &name, len, |_, _, _, _| Ok(()))?;
+        let end = crate::vlog::scan_file(&file, &name, len, |_, _, _| Ok(()))?;
         if let Some(kind) = end.damage {
             return Err(Error::corruption(&name, end.valid_end, kind));
         }

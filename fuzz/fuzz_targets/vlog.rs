@@ -5,9 +5,10 @@
 //! - a decoded pointer re-encodes to bytes that decode to the same pointer (not necessarily
 //!   the same bytes: the decoder accepts varints with redundant continuation bytes, which the
 //!   encoder never writes; the canonical bytes are never longer);
-//! - a decoded record's key and value, re-encoded with `encode_record`, decode (checksum
-//!   verified) to the same key and value; a checksum-verified record of canonical length
-//!   re-encodes to exactly its own bytes;
+//! - a decoded record's key and value (decompressed when stored compressed; a value that does
+//!   not decompress is an error, never a panic), re-encoded with `encode_record` with and
+//!   without compression, decode (checksum verified) to the same key and value; a
+//!   checksum-verified raw record of canonical length re-encodes to exactly its own bytes;
 //! - `parse_prefix` and `decode_record` agree on framing, and `check_file_header` accepts
 //!   exactly the bytes that start with the 16-byte header.
 //!
@@ -64,12 +65,17 @@ fuzz_target!(|data: &[u8]| {
     if let [a, b, rest @ ..] = data {
         let key_len = usize::from(u16::from_le_bytes([*a, *b])).min(rest.len());
         let (key, value) = rest.split_at(key_len);
+        for compress in [false, true] {
+            let mut out = Vec::new();
+            let n = encode_record(&mut out, key, value, compress);
+            let view = decode_record(&out, true).expect("an encoded record decodes");
+            let got = view.value().expect("an encoded value decodes");
+            assert_eq!((view.key, &*got), (key, value));
+            let p = parse_prefix(&out).expect("an encoded record's prefix parses");
+            assert_eq!(p.record_len(), n);
+        }
         let mut out = Vec::new();
-        let n = encode_record(&mut out, key, value);
-        let view = decode_record(&out, true).expect("an encoded record decodes");
-        assert_eq!((view.key, view.value), (key, value));
-        let p = parse_prefix(&out).expect("an encoded record's prefix parses");
-        assert_eq!(p.record_len(), n);
+        let n = encode_record(&mut out, key, value, false);
         let ptr = ValuePointer {
             file: u64::from(*a),
             offset: FILE_HEADER_LEN + u64::from(*b),
@@ -91,15 +97,21 @@ fn check_record(data: &[u8]) {
         let Ok(view) = decode_record(data, verify) else { continue };
         let p = prefix.expect("a record that decodes has a prefix that parses");
         assert_eq!(p.record_len(), data.len());
-        assert_eq!((view.key.len(), view.value.len()), (p.key_len, p.value_len));
-        let mut out = Vec::new();
-        let n = encode_record(&mut out, view.key, view.value);
-        assert_eq!(n, out.len());
-        assert!(n <= data.len(), "canonical bytes are never longer");
-        let again = decode_record(&out, true).expect("a re-encoded record decodes");
-        assert_eq!((again.key, again.value), (view.key, view.value), "decode, encode, decode");
-        if verify && n == data.len() {
-            assert_eq!(out, data, "a verified canonical record re-encodes to its own bytes");
+        assert_eq!((view.key.len(), view.stored.len()), (p.key_len, p.value_len));
+        let Ok(value) = view.value() else { continue };
+        for compress in [false, true] {
+            let mut out = Vec::new();
+            let n = encode_record(&mut out, view.key, &value, compress);
+            assert_eq!(n, out.len());
+            let again = decode_record(&out, true).expect("a re-encoded record decodes");
+            let again_value = again.value().expect("a re-encoded value decodes");
+            assert_eq!((again.key, &*again_value), (view.key, &*value), "decode, encode, decode");
+            if verify && !compress && !view.compressed {
+                assert!(n <= data.len(), "canonical bytes are never longer");
+                if n == data.len() {
+                    assert_eq!(out, data, "a verified canonical record re-encodes to its own bytes");
+                }
+            }
         }
     }
     if let Ok(p) = prefix

@@ -98,7 +98,7 @@ fn a_flipped_byte_is_corruption_with_full_checksums_and_skipped_when_disabled() 
     put(&tree, b"k", &v);
     tree.close().expect("close");
     let name = vlog_files(&mem).pop().expect("a vlog file");
-    // Header 16 bytes, then crc (4), key len, value len, key "k": byte 40 is in the value.
+    // Header 16 bytes, then crc (4), flags, key len, value len, key "k": byte 40 is in the value.
     mem.flip_byte(&name, 40, 0x01).expect("flip");
     {
         let tree = vlog_builder(&mem).build().expect("reopen");
@@ -209,13 +209,13 @@ fn damage_inside_the_head_after_an_unclean_stop_is_corruption_not_a_torn_tail() 
     let image = strata_tests::copy_fs(&mem);
     drop(tree);
     let head = vlog_files(&image).pop().expect("head");
-    // Records are 4 + 1 + 2 + 9 + 3000 = 3016 bytes after the 16-byte header: damage the
+    // Records are 4 + 1 + 1 + 2 + 9 + 3000 = 3017 bytes after the 16-byte header: damage the
     // value of record 3.
-    image.flip_byte(&head, 16 + 3 * 3016 + 100, 0x04).expect("flip");
+    image.flip_byte(&head, 16 + 3 * 3017 + 100, 0x04).expect("flip");
     match vlog_builder(&image).build() {
         Err(Error::Corruption { file, offset, .. }) => {
             assert_eq!(file, head);
-            assert_eq!(offset, 16 + 3 * 3016);
+            assert_eq!(offset, 16 + 3 * 3017);
         }
         Ok(t) => panic!("opened with {} keys", dump(&t).expect("dump").len()),
         Err(e) => panic!("expected corruption, got {e}"),
@@ -224,4 +224,36 @@ fn damage_inside_the_head_after_an_unclean_stop_is_corruption_not_a_torn_tail() 
     let clean = strata_tests::copy_fs(&mem);
     let t = vlog_builder(&clean).build().expect("clean image opens");
     assert_eq!(dump(&t).expect("dump").len(), 10);
+}
+
+/// Compressible values are stored lz4-compressed in the log (unless compression is off), read
+/// back exactly, and survive garbage collection and reopen.
+#[test]
+fn compressible_values_are_compressed_in_the_log() {
+    let text = |i: u64| format!("{{\"id\":{i},\"body\":\"{}\"}}", "lorem ipsum ".repeat(700));
+    for compression in [true, false] {
+        let mem = MemFs::new();
+        let tree = vlog_builder(&mem).with_compression(compression).build().expect("open");
+        for i in 0..200u64 {
+            put(&tree, &key(i), text(i).as_bytes());
+        }
+        for i in 0..150u64 {
+            put(&tree, &key(i), text(1000 + i).as_bytes());
+        }
+        let user: u64 = (0..200u64).map(|i| text(i).len() as u64).sum::<u64>() * 350 / 200;
+        let disk = tree.stats().vlog_disk_bytes;
+        if compression {
+            assert!(disk < user / 4, "compressed: {disk} bytes for {user}");
+        } else {
+            assert!(disk > user, "raw: {disk} bytes for {user}");
+        }
+        tree.run_vlog_gc().expect("gc");
+        tree.close().expect("close");
+        let tree = vlog_builder(&mem).with_compression(compression).build().expect("reopen");
+        let t = tree.begin().expect("begin");
+        for i in 0..200u64 {
+            let want = if i < 150 { text(1000 + i) } else { text(i) };
+            assert_eq!(t.get(&key(i)).expect("get").as_deref(), Some(want.as_bytes()));
+        }
+    }
 }

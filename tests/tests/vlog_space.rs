@@ -185,8 +185,9 @@ fn a_95_percent_dead_file_with_cold_values_is_collected() {
     eprintln!("cold: keys {cold:?}, report {report:?}");
     assert_eq!(report.files_collected, 1, "{report:?}");
     assert_eq!(report.files_deleted, 1, "{report:?}");
-    // crc 4, key length 1, value length 2 (varints), key 9, value.
-    let record = (4 + 1 + 2 + 9 + VALUE_LEN) as u64;
+    // crc 4, flags 1, key length 1, value length 2 (varints), key 9, value (random bytes,
+    // stored raw).
+    let record = (4 + 1 + 1 + 2 + 9 + VALUE_LEN) as u64;
     assert_eq!(report.bytes_relocated, 6 * record, "only the cold values moved: {report:?}");
     let (_, now) = vlog_on_disk(&db);
     assert!(now.is_disjoint(&first_files), "the first file is gone: {now:?}");

@@ -144,7 +144,8 @@ impl<V: EngineFs> Engine<V> {
         let snapshot = self.snapshots.take();
         let mut live = 0u64;
         let mut seen = KeyPointers::new();
-        self.walk_file(meta, |offset, len, key, _| {
+        self.walk_file(meta, |offset, len, rec| {
+            let key = rec.key;
             if !self.live_versions_cached(&mut seen, snapshot.seq(), id, offset, key)?.is_empty() {
                 live += u64::from(len);
             }
@@ -156,7 +157,7 @@ impl<V: EngineFs> Engine<V> {
     fn walk_file(
         &self,
         meta: &VlogFileMeta,
-        mut on_record: impl FnMut(u64, u32, &[u8], &[u8]) -> Result<()>,
+        mut on_record: impl FnMut(u64, u32, &crate::vlog::format::RecordView<'_>) -> Result<()>,
     ) -> Result<()> {
         let name = filenames::vlog(meta.file_no);
         let len = meta.sealed_len.unwrap_or(0);
@@ -247,14 +248,17 @@ impl<V: EngineFs> Engine<V> {
         let mut gave_up = false;
         let snapshot = self.snapshots.take();
         let mut seen = KeyPointers::new();
-        self.walk_file(meta, |offset, len, key, value| {
+        let name = filenames::vlog(meta.file_no);
+        self.walk_file(meta, |offset, len, rec| {
             if gave_up {
                 return Ok(());
             }
+            let key = rec.key;
             for ts in self.live_versions_cached(&mut seen, snapshot.seq(), id, offset, key)? {
+                let value = rec.value().map_err(|k| Error::corruption(&name, offset, k))?;
                 chunk.push(Live {
                     key: Bytes::copy_from_slice(key),
-                    value: Bytes::copy_from_slice(value),
+                    value: Bytes::copy_from_slice(&value),
                     ts,
                     offset,
                     len,

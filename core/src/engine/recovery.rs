@@ -342,7 +342,7 @@ fn check_vlog_files<V: EngineFs>(
                     // Created, header not durable: no record can be in it.
                     crate::vlog::format::FILE_HEADER_LEN
                 } else {
-                    match crate::vlog::scan_file(&file, &name, size, |_, _, _, _| Ok(())) {
+                    match crate::vlog::scan_file(&file, &name, size, |_, _, _| Ok(())) {
                         Ok(end) => end.valid_end,
                         // A torn header: the file was just created and holds nothing.
                         Err(e) if e.is_corruption() => crate::vlog::format::FILE_HEADER_LEN,

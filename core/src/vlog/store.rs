@@ -107,9 +107,14 @@ where
         if view.key != key {
             return Err(Error::corruption(&name, pointer.offset, CorruptionKind::BadPointer));
         }
-        let start = buf.len() - view.value.len();
         self.reads.fetch_add(1, Ordering::Relaxed);
         self.read_bytes.fetch_add(u64::from(pointer.len), Ordering::Relaxed);
+        if view.compressed {
+            let value = view.value().map_err(|k| Error::corruption(&name, pointer.offset, k))?;
+            return Ok(Bytes::from(value.into_owned()));
+        }
+        // The value is the record's tail: hand it out without copying.
+        let start = buf.len() - view.stored.len();
         Ok(Bytes::from(buf).slice(start..))
     }
 
@@ -131,7 +136,8 @@ pub struct ScanEnd {
 }
 
 /// Walks the records of value log file `name` from its header to `end`, checking each one's
-/// checksum, and calls `on_record(pointer_offset, record_len, key, value)` for each. Stops at
+/// checksum, and calls `on_record(record_offset, record_len, record)` for each (the record's
+/// value is decompressed only if the callback asks for it). Stops at
 /// the first record that is cut short or fails its checksum and reports it in
 /// [`ScanEnd::damage`]: recovery takes that as the torn tail of the head file, garbage
 /// collection (which only walks sealed files) as corruption. The file header must be valid.
@@ -139,7 +145,7 @@ pub fn scan_file<R: RandomRead>(
     file: &R,
     name: &str,
     end: u64,
-    mut on_record: impl FnMut(u64, u32, &[u8], &[u8]) -> Result<()>,
+    mut on_record: impl FnMut(u64, u32, &format::RecordView<'_>) -> Result<()>,
 ) -> Result<ScanEnd> {
     let io = |e| Error::io(IoOp::Read, name, e);
     let mut header = [0u8; format::FILE_HEADER_LEN as usize];
@@ -170,7 +176,7 @@ pub fn scan_file<R: RandomRead>(
             Err(k) => return Ok(ScanEnd { valid_end: at, damage: Some(k) }),
         };
         // At most MAX_KEY_SIZE + MAX_VALUE_SIZE + 24 bytes, which fits a u32.
-        on_record(at, len as u32, view.key, view.value)?;
+        on_record(at, len as u32, &view)?;
         at += len;
     }
     Ok(ScanEnd { valid_end: at, damage: None })

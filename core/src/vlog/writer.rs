@@ -18,13 +18,16 @@ pub struct VlogWriter<W: AppendWrite> {
     len: u64,
     /// Bytes appended since the last sync.
     dirty: bool,
+    /// Store values lz4-compressed when that saves space.
+    compress: bool,
     buf: Vec<u8>,
 }
 
 impl<W: AppendWrite> VlogWriter<W> {
     /// Creates file `id` (its number is its id), writes the header and makes the file and its
-    /// directory entry durable, so a later sync of its records needs only a data sync.
-    pub fn create<V: Vfs<Write = W>>(vfs: &V, id: u64) -> Result<Self> {
+    /// directory entry durable, so a later sync of its records needs only a data sync. With
+    /// `compress`, values are stored lz4-compressed when that saves at least an eighth.
+    pub fn create<V: Vfs<Write = W>>(vfs: &V, id: u64, compress: bool) -> Result<Self> {
         let name = filenames::vlog(id);
         let mut file =
             vfs.create(&name, FileKind::ValueLog).map_err(|e| Error::io(IoOp::Create, &name, e))?;
@@ -37,6 +40,7 @@ impl<W: AppendWrite> VlogWriter<W> {
             file,
             len: format::FILE_HEADER_LEN,
             dirty: false,
+            compress,
             buf: Vec::new(),
         })
     }
@@ -61,7 +65,7 @@ impl<W: AppendWrite> VlogWriter<W> {
     /// them durable.
     pub fn append(&mut self, key: &[u8], value: &[u8]) -> Result<ValuePointer> {
         self.buf.clear();
-        let n = format::encode_record(&mut self.buf, key, value);
+        let n = format::encode_record(&mut self.buf, key, value, self.compress);
         let len = u32::try_from(n).map_err(|_| Error::invalid("value", "record too large"))?;
         self.file.append(&self.buf).map_err(|e| Error::io(IoOp::Append, &self.name, e))?;
         let ptr = ValuePointer { file: self.id, offset: self.len, len };
