@@ -29,7 +29,7 @@ pub struct EngineOptions {
     pub level_count: usize,
     /// Target size of table data blocks.
     pub block_size: usize,
-    /// Compress table blocks with lz4 when it saves space.
+    /// Compress table blocks and value log values with lz4 when it saves space.
     pub compression: bool,
     /// Bloom filter bits per key (10 gives about 1% false positives).
     pub bloom_bits_per_key: u32,

@@ -231,7 +231,8 @@ impl Options {
         self
     }
 
-    /// Compress table blocks with lz4 when it saves space (default on).
+    /// Compress table blocks, and values in the value log, with lz4 when it saves at least an
+    /// eighth (default on).
     pub fn with_compression(mut self, enable: bool) -> Self {
         self.compression = enable;
         self
