@@ -178,6 +178,7 @@ impl Tree {
             immutable_memtables: engine.immutable_memtables(),
             vlog_bytes: s.vlog_bytes.load(Relaxed),
             vlog_files: engine.vlog_files().len(),
+            vlog_dead_bytes: engine.vlog_files().iter().map(|(_, m)| m.discarded).sum(),
             vlog_disk_bytes: engine.vlog_disk_bytes(),
             vlog_gc_files: s.gc_files.load(Relaxed),
             vlog_gc_relocated_bytes: s.gc_relocated_bytes.load(Relaxed),
@@ -350,6 +351,9 @@ pub struct Stats {
     pub vlog_files: usize,
     /// Their bytes on disk.
     pub vlog_disk_bytes: u64,
+    /// Bytes of their records known dead (discard statistics: versions compaction dropped),
+    /// which background garbage collection goes by.
+    pub vlog_dead_bytes: u64,
     /// Files garbage collection rewrote.
     pub vlog_gc_files: u64,
     /// Bytes of live values garbage collection copied.

@@ -257,3 +257,50 @@ fn compressible_values_are_compressed_in_the_log() {
         }
     }
 }
+
+/// Discard statistics: compaction counts the records whose pointers it drops, the counts are
+/// in the manifest (they survive a reopen), and background garbage collection (here the
+/// inline maintenance of a tree without threads) collects the files they mark dead enough,
+/// without any explicit `run_vlog_gc`.
+#[test]
+fn discard_statistics_come_from_compaction_persist_and_drive_background_gc() {
+    let mem = MemFs::new();
+    let open = |ratio: f64| {
+        vlog_builder(&mem)
+            .with_vlog_value_threshold(512)
+            .with_vlog_gc_discard_ratio(ratio)
+            .build()
+            .expect("open")
+    };
+    // Ratio 1.0: background GC takes only wholly dead files, so partly dead ones keep their
+    // statistics for this test to see.
+    let tree = open(1.0);
+    let mut model = Model::new();
+    // 600-byte values and many keys, so pointers fill 64 KiB memtables and compaction runs.
+    for round in 0..6u64 {
+        for i in 0..1000u64 {
+            let v = tagged_value(round * 10_000 + i, 600);
+            put(&tree, &key(i), &v);
+            model.insert(key(i), v);
+        }
+    }
+    tree.maintenance_step(usize::MAX).expect("maintenance");
+    let s = tree.stats();
+    assert!(s.compactions > 0 && s.vlog_dead_bytes > 0, "compaction recorded dead bytes: {s:?}");
+    let dead = s.vlog_dead_bytes;
+    tree.close().expect("close");
+
+    let tree = open(1.0);
+    assert_eq!(tree.stats().vlog_dead_bytes, dead, "the statistics are persisted");
+    tree.close().expect("close");
+
+    // A lower ratio: the next maintenance collects the files the statistics mark.
+    let tree = open(0.2);
+    tree.maintenance_step(usize::MAX).expect("maintenance");
+    let s = tree.stats();
+    assert!(s.vlog_gc_files > 0 && s.vlog_deleted_files > 0, "background GC ran: {s:?}");
+    assert!(s.vlog_dead_bytes < dead, "collected files take their dead bytes along: {s:?}");
+    assert_eq!(dump(&tree).expect("dump"), model);
+    tree.close().expect("close");
+    assert_eq!(dump(&open(0.2)).expect("dump"), model);
+}
