@@ -304,3 +304,46 @@ fn discard_statistics_come_from_compaction_persist_and_drive_background_gc() {
     tree.close().expect("close");
     assert_eq!(dump(&open(0.2)).expect("dump"), model);
 }
+
+/// Damage to synced bytes of the head file before an unclean stop, when the tree (not the WAL)
+/// points past it, makes recovery seal the head short. Garbage collection must not then delete
+/// the file with the intact records after the damage: it finds the pointers past the sealed end
+/// and reports `Corruption`, and those values stay readable.
+#[test]
+fn gc_refuses_a_head_sealed_short_that_the_tree_still_points_past() {
+    let mem = MemFs::new();
+    let tree = vlog_builder(&mem).build().expect("open");
+    for i in 0..10u64 {
+        put(&tree, &key(i), &tagged_value(i, 3000));
+    }
+    // Fill the memtable with small values so it is flushed: the pointers move to a table and
+    // their WAL segment is deleted.
+    for i in 0..400u64 {
+        put(&tree, format!("filler{i:05}").as_bytes(), &[7u8; 300]);
+    }
+    tree.maintenance_step(usize::MAX).expect("maintenance");
+    assert!(tree.stats().flushes > 0);
+    let image = strata_tests::copy_fs(&mem); // an unclean stop: the head is not sealed
+    drop(tree);
+    let head = vlog_files(&image).into_iter().next().expect("head");
+    // Records are 3017 bytes: damage the value of record 2.
+    image.flip_byte(&head, 16 + 2 * 3017 + 500, 0x10).expect("flip");
+    let tree = vlog_builder(&image).build().expect("opens: the WAL no longer points there");
+    // Make the two records before the damage dead, so the file looks collectable.
+    for i in 0..2u64 {
+        put(&tree, &key(i), b"small");
+    }
+    match tree.run_vlog_gc() {
+        Err(Error::Corruption { file, offset, .. }) => {
+            assert_eq!(file, head);
+            assert_eq!(offset, 16 + 2 * 3017);
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
+    assert!(vlog_files(&image).contains(&head), "the file is kept");
+    let t = tree.begin().expect("begin");
+    assert!(matches!(t.get(&key(2)), Err(Error::Corruption { .. })), "the damaged value");
+    for i in 3..10u64 {
+        assert_eq!(t.get(&key(i)).expect("get").as_deref(), Some(&tagged_value(i, 3000)[..]));
+    }
+}

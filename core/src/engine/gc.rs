@@ -242,6 +242,7 @@ impl<V: EngineFs> Engine<V> {
     /// Rewrites the live records of file `id` at the head of the log and queues the file for
     /// deletion. Leaves the file alone (and reports nothing) if a chunk keeps conflicting.
     fn collect_file(&self, id: u64, meta: &VlogFileMeta, report: &mut GcReport) -> Result<()> {
+        self.check_nothing_past_sealed_end(id, meta)?;
         let mut chunk: Vec<Live> = Vec::new();
         let mut chunk_bytes = 0usize;
         let mut relocated = 0u64;
@@ -295,6 +296,22 @@ impl<V: EngineFs> Engine<V> {
         report.bytes_reclaimed += len.saturating_sub(relocated);
         self.stats.gc_files.fetch_add(1, Ordering::Relaxed);
         self.stats.gc_relocated_bytes.fetch_add(relocated, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A file longer on disk than its sealed length was the head when a process stopped, and
+    /// recovery sealed it where its walk found the first torn or damaged record. Only
+    /// unacknowledged values can lie beyond a torn tail, but damage to synced bytes would hide
+    /// the intact records after it from the walk: before such a file is collected, the tree is
+    /// searched once for a pointer past the sealed length. One is `Corruption`: the file is
+    /// kept and nothing is lost.
+    fn check_nothing_past_sealed_end(&self, id: u64, meta: &VlogFileMeta) -> Result<()> {
+        let Some(sealed) = meta.sealed_len else { return Ok(()) };
+        let name = filenames::vlog(meta.file_no);
+        let size = self.vfs().size(&name).map_err(|e| Error::io(IoOp::Size, &name, e))?;
+        if size > sealed && self.any_pointer_past(id, sealed)? {
+            return Err(Error::corruption(&name, sealed, crate::CorruptionKind::Checksum));
+        }
         Ok(())
     }
 

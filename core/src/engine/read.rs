@@ -168,6 +168,27 @@ impl<V: EngineFs> Engine<V> {
     }
 }
 
+impl<V: EngineFs> Engine<V> {
+    /// `true` if any version the tree holds (visible or not) points into value log file `id`
+    /// at or past `offset`. Streams the whole tree once, without caching blocks.
+    pub(super) fn any_pointer_past(&self, id: u64, offset: u64) -> Result<bool> {
+        self.check_open()?;
+        let view = self.current_view();
+        let mut merged =
+            MergeCursor::new(view_cursors(&view, &self.store, true, &KeyRange::all())?, true);
+        while let Some((key, value)) = merged.peek() {
+            if key.kind == ValueKind::Pointer
+                && crate::vlog::ValuePointer::decode(value)
+                    .is_ok_and(|p| p.file == id && p.end() > offset)
+            {
+                return Ok(true);
+            }
+            merged.advance()?;
+        }
+        Ok(false)
+    }
+}
+
 /// `false` once `key` is beyond the range's upper bound.
 fn range_allows(range: &KeyRange, key: &[u8]) -> bool {
     match &range.upper {
