@@ -6,11 +6,14 @@
 //! fixed-seed PRNG: keys that exist (`memtable_point_get`) or keys that fall between them
 //! (`memtable_point_get_miss`).
 
+mod support;
+
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use strata::{Mode, Tree, TreeBuilder};
+use support::SplitMix64;
 use tempfile::TempDir;
 
 const KEYS: u64 = 100_000;
@@ -33,23 +36,6 @@ fn encode(n: u64) -> [u8; 16] {
     k[..8].copy_from_slice(b"strata-r");
     k[8..].copy_from_slice(&n.to_be_bytes());
     k
-}
-
-/// SplitMix64: a small, fixed-seed PRNG so every run reads the same key sequence.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 fn load() -> (Tree, TempDir) {
