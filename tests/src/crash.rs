@@ -111,8 +111,13 @@ pub fn read_back(tree: &Tree, ctx: &str) -> Model {
 /// Reads `tree` back ([`read_back`]) and checks it holds the state after a prefix `p` of the
 /// workload whose prefix states are `states`, with `lo <= p <= hi`. Returns `p`.
 pub fn recovered_prefix(tree: &Tree, states: &[Model], lo: usize, hi: usize, ctx: &str) -> usize {
-    let got = read_back(tree, ctx);
-    let Some(p) = which_prefix(states, &got) else {
+    check_prefix(&read_back(tree, ctx), states, lo, hi, ctx)
+}
+
+/// Checks that `got` is the state after a prefix `p` of the workload whose prefix states are
+/// `states`, with `lo <= p <= hi`. Returns `p`.
+pub fn check_prefix(got: &Model, states: &[Model], lo: usize, hi: usize, ctx: &str) -> usize {
+    let Some(p) = which_prefix(states, got) else {
         let claimed = got.get(MARKER_KEY).map(|v| String::from_utf8_lossy(v).to_string());
         let near = claimed
             .as_deref()
@@ -121,7 +126,7 @@ pub fn recovered_prefix(tree: &Tree, states: &[Model], lo: usize, hi: usize, ctx
         panic!(
             "{ctx}: the recovered state is not a prefix of the commit order (marker {claimed:?}); \
              against prefix {near}: {}",
-            diff(&states[near], &got)
+            diff(&states[near], got)
         );
     };
     assert!(

@@ -18,9 +18,10 @@
 use std::collections::BTreeSet;
 
 use strata::{Durability, Error};
+use strata_tests::crash::{Acked, check_prefix, run_until_power_cut};
 use strata_tests::{
     MARKER_KEY, Model, Rng, TxnSpec, copy_fs, diff, dump, is_soak, open_mem, prefix_states, scaled,
-    tagged_value, test_seed, wal_segments, which_prefix,
+    tagged_value, test_seed, wal_segments,
 };
 use strata_vfs::{CrashPolicy, MemFs};
 
@@ -96,17 +97,6 @@ fn policy_seeds(extra_seeds: u64, rng: &mut Rng) -> Vec<(CrashPolicy, u64)> {
     out
 }
 
-/// What one run of the workload got acknowledged.
-#[derive(Debug, Default, Clone, Copy)]
-struct Outcome {
-    /// Commits acknowledged (a prefix of the workload: the run stops at the first error).
-    acked: usize,
-    /// Commits attempted, including the one that failed.
-    attempted: usize,
-    /// Length of the shortest prefix holding every acknowledged Immediate commit.
-    durable: usize,
-}
-
 /// Opens the database in `image` and checks that it holds a prefix `p` of the workload with
 /// `lo <= p <= hi`; then that it takes a write, survives close and reopen, and survives a
 /// second crash. Returns `p`.
@@ -121,23 +111,7 @@ fn check_image(
     let tree =
         open_mem(image).unwrap_or_else(|e| panic!("{ctx}: the database does not open: {e:?}"));
     let got = dump(&tree).unwrap_or_else(|e| panic!("{ctx}: reading it fails: {e:?}"));
-    let Some(p) = which_prefix(states, &got) else {
-        let claimed = got.get(MARKER_KEY).map(|v| String::from_utf8_lossy(v).to_string());
-        let near = claimed
-            .as_deref()
-            .and_then(|s| s.parse::<usize>().ok())
-            .map_or(0, |m| (m + 1).min(states.len() - 1));
-        panic!(
-            "{ctx}: the recovered state is not a prefix of the commit order (marker {claimed:?}); \
-             against prefix {near}: {}",
-            diff(&states[near], &got)
-        );
-    };
-    assert!(
-        (lo..=hi).contains(&p),
-        "{ctx}: recovered prefix {p}, but it must lie in {lo}..={hi} \
-         (acknowledged durable commits lost, or unattempted ones present)"
-    );
+    let p = check_prefix(&got, states, lo, hi, ctx);
 
     // The recovered database keeps working: a durable write, a second power cut, a reopen.
     let extra = TxnSpec {
@@ -193,39 +167,24 @@ fn crash_during_recovery(
     calls
 }
 
-/// Runs the workload on `mem` until the first error. Returns what was acknowledged.
-fn run_until_error(mem: &MemFs, txns: &[TxnSpec], ctx: &str) -> Outcome {
-    let mut out = Outcome::default();
+/// Opens a tree on `mem` and runs the workload on it until the first error (which must come
+/// from the armed power cut and poison the tree), then closes it. Returns what was
+/// acknowledged.
+fn run_until_error(mem: &MemFs, txns: &[TxnSpec], ctx: &str) -> Acked {
     let tree = match open_mem(mem) {
         Ok(t) => t,
         Err(e) => {
             assert!(mem.is_crashed(), "{ctx}: open failed without a crash: {e:?}");
-            return out;
+            return Acked::default();
         }
     };
-    for (i, t) in txns.iter().enumerate() {
-        match t.run(&tree) {
-            Ok(()) => {
-                assert!(!mem.is_crashed(), "{ctx}: commit {i} acknowledged after the power cut");
-                out.acked = i + 1;
-                out.attempted = i + 1;
-                if t.durability == Durability::Immediate {
-                    out.durable = i + 1;
-                }
-            }
-            Err(e) => {
-                assert!(mem.is_crashed(), "{ctx}: commit {i} failed without a crash: {e:?}");
-                assert!(!matches!(e, Error::TransactionConflict), "{ctx}: commit {i}: {e:?}");
-                assert!(tree.is_poisoned(), "{ctx}: a failed WAL write must poison the tree");
-                let again = txns[i].run(&tree);
-                assert!(
-                    matches!(again, Err(Error::Poisoned)),
-                    "{ctx}: commit after failure: {again:?}"
-                );
-                out.attempted = i + 1;
-                return out;
-            }
-        }
+    let out = run_until_power_cut(mem, &tree, txns, |_, _| Ok(()), ctx);
+    if out.attempted > out.acked {
+        // Commit `acked` failed.
+        assert!(tree.is_poisoned(), "{ctx}: a failed WAL write must poison the tree");
+        let again = txns[out.acked].run(&tree);
+        assert!(matches!(again, Err(Error::Poisoned)), "{ctx}: commit after failure: {again:?}");
+        return out;
     }
     if let Err(e) = tree.close() {
         assert!(mem.is_crashed(), "{ctx}: close failed without a crash: {e:?}");
@@ -281,9 +240,9 @@ fn crash_at_every_sync_point(
                 }
             };
             // Unsynced data that survives is everything written: every acknowledged commit.
-            let lo = if policy == CrashPolicy::KeepUnsynced { out.acked } else { out.durable };
+            let (lo, hi) = out.bounds(policy);
             let pristine = copy_fs(&image);
-            let p = check_image(&image, &states, lo, out.attempted, rng, &ctx);
+            let p = check_image(&image, &states, lo, hi, rng, &ctx);
             totals.recovery_crashes += crash_during_recovery(&pristine, &states, p, rng, &ctx);
             if n > total_syncs {
                 assert_eq!(p, txns.len(), "{ctx}: after a clean close everything is durable");
