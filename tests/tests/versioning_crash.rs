@@ -26,19 +26,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use strata::{Durability, Error, Mode, Tree, TreeBuilder};
 use strata_core::ManualClock;
-use strata_tests::{MARKER_KEY, Rng, show, tagged_value};
+use strata_tests::{MARKER_KEY, Rng, show, tagged_value, versioned};
 use strata_vfs::{CrashPolicy, MemFs};
 
 /// The clock reading (and so the commit timestamp) of workload transaction `i`.
 fn commit_ts(i: usize) -> u64 {
     1_000_000 + 1_000 * (i as u64 + 1)
-}
-
-#[derive(Debug, Clone)]
-enum Op {
-    Set(Vec<u8>, Bytes),
-    Delete(Vec<u8>),
-    SetAt(Vec<u8>, Bytes, u64),
 }
 
 #[derive(Debug, Clone)]
@@ -48,59 +41,13 @@ struct VTxn {
 }
 
 /// Per key, per timestamp, every write at it, oldest first (`None`: tombstone).
-#[derive(Debug, Clone, Default)]
-struct History(BTreeMap<Vec<u8>, BTreeMap<u64, Vec<Option<Bytes>>>>);
-
-impl History {
-    fn write(&mut self, key: &[u8], ts: u64, value: Option<Bytes>) {
-        self.0.entry(key.to_vec()).or_default().entry(ts).or_default().push(value);
-    }
-
-    fn apply(&mut self, i: usize, txn: &VTxn) {
-        // As TxnCore batches it: the last plain write per key, the last explicit write per
-        // (key, ts).
-        let mut plain: BTreeMap<&[u8], Option<&Bytes>> = BTreeMap::new();
-        let mut explicit: BTreeMap<(&[u8], u64), &Bytes> = BTreeMap::new();
-        for op in &txn.ops {
-            match op {
-                Op::Set(k, v) => {
-                    plain.insert(k, Some(v));
-                }
-                Op::Delete(k) => {
-                    plain.insert(k, None);
-                }
-                Op::SetAt(k, v, ts) => {
-                    explicit.insert((k, *ts), v);
-                }
-            }
-        }
-        for (k, v) in plain {
-            self.write(k, commit_ts(i), v.cloned());
-        }
-        for ((k, ts), v) in explicit {
-            self.write(k, ts, Some(v.clone()));
-        }
-    }
-
-    fn value_at(&self, key: &[u8], ts: Option<u64>) -> Option<&Bytes> {
-        let versions = self.0.get(key)?;
-        let (_, writes) = match ts {
-            None => versions.last_key_value()?,
-            Some(ts) => versions.range(..=ts).next_back()?,
-        };
-        writes.last()?.as_ref()
-    }
-
-    fn timestamps(&self) -> Vec<u64> {
-        let set: BTreeSet<u64> = self.0.values().flat_map(|v| v.keys().copied()).collect();
-        set.into_iter().collect()
-    }
-}
+type History = versioned::History<Bytes>;
+type Op = versioned::Op<Bytes>;
 
 fn history_after(txns: &[VTxn], p: usize) -> History {
     let mut h = History::default();
     for (i, t) in txns.iter().take(p).enumerate() {
-        h.apply(i, t);
+        h.apply(&t.ops, commit_ts(i));
     }
     h
 }
@@ -147,16 +94,7 @@ fn workload(seed: u64, count: usize) -> Vec<VTxn> {
             ops.push(Op::Set(MARKER_KEY.to_vec(), Bytes::from(i.to_string())));
             // A plain and an explicit write of one key at the commit timestamp would be two
             // identical internal keys; keep that ambiguity out.
-            let plain: Vec<Vec<u8>> = ops
-                .iter()
-                .filter_map(|op| match op {
-                    Op::Set(k, _) | Op::Delete(k) => Some(k.clone()),
-                    Op::SetAt(..) => None,
-                })
-                .collect();
-            ops.retain(
-                |op| !matches!(op, Op::SetAt(k, _, ts) if *ts == commit_ts(i) && plain.contains(k)),
-            );
+            versioned::drop_commit_ts_clashes(&mut ops, commit_ts(i));
             for op in &ops {
                 let (k, ts) = match op {
                     Op::Set(k, _) | Op::Delete(k) => (k, commit_ts(i)),
@@ -187,11 +125,7 @@ fn run_txn(tree: &Tree, clock: &ManualClock, i: usize, t: &VTxn) -> strata::Resu
     let mut txn = tree.begin()?;
     txn.set_durability(t.durability);
     for op in &t.ops {
-        match op {
-            Op::Set(k, v) => txn.set(k, v)?,
-            Op::Delete(k) => txn.delete(k)?,
-            Op::SetAt(k, v, ts) => txn.set_at_version(k, v, *ts)?,
-        }
+        op.run(&mut txn)?;
     }
     clock.set(commit_ts(i));
     txn.commit_blocking()
@@ -233,7 +167,7 @@ fn scan(tree: &Tree) -> strata::Result<Scanned> {
 fn compare(got: &Scanned, want: &History) -> Result<usize, String> {
     let mut i = 0;
     let mut shadowed = 0;
-    for (key, versions) in &want.0 {
+    for (key, versions) in &want.keys {
         for (ts, writes) in versions.iter().rev() {
             let mut expect = writes.iter().rev();
             let mut n = 0;
@@ -298,13 +232,8 @@ fn spot_check(tree: &Tree, want: &History, rng: &mut Rng, ctx: &str) {
         let ts = if times.is_empty() { 0 } else { *rng.pick(&times) };
         let got: Vec<(Bytes, Bytes)> =
             txn.range_at_version(b"", b"\xff", ts, None).unwrap().map(|r| r.unwrap()).collect();
-        let expect: Vec<(Bytes, Bytes)> = want
-            .0
-            .keys()
-            .filter_map(|k| {
-                want.value_at(k, Some(ts)).map(|v| (Bytes::copy_from_slice(k), v.clone()))
-            })
-            .collect();
+        let expect: Vec<(Bytes, Bytes)> =
+            want.view(Some(ts), None, None).into_iter().map(|(k, v)| (Bytes::from(k), v)).collect();
         assert!(
             got == expect,
             "{ctx}: range_at_version at {ts}: {} vs {} keys",
@@ -341,7 +270,7 @@ fn power_cut_before_every_durability_call_of_a_versioned_workload() {
         let names = strata_vfs::Vfs::list(&mem).unwrap();
         let tables = names.iter().filter(|n| n.ends_with(".sst")).count();
         assert!(tables >= 2, "seed {seed}: the workload must produce tables: {names:?}");
-        let versions: usize = full.0.values().map(BTreeMap::len).sum();
+        let versions = full.version_count();
         eprintln!(
             "seed {seed}: {versions} versions in {tables} tables, {shadowed} shadowed listed"
         );

@@ -24,71 +24,18 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use strata::{Mode, RangeIter, ReadOptions, Transaction, Tree, TreeBuilder};
 use strata_core::ManualClock;
+use strata_tests::versioned::{History, Op, Writes, drop_commit_ts_clashes};
 use strata_tests::{Rng, scaled, show, tagged_value, test_seeds};
 use strata_vfs::MemFs;
 
-/// Per key, per timestamp: every write made at that (key, timestamp), oldest first. `None` is
-/// a tombstone. Readers see the last one.
-#[derive(Debug, Clone, Default)]
-struct History {
-    keys: BTreeMap<Vec<u8>, Versions>,
-}
-
-/// The writes made at one (key, timestamp), oldest first.
-type Writes = Vec<Option<Vec<u8>>>;
-/// A key's versions by timestamp.
-type Versions = BTreeMap<u64, Writes>;
 /// A range entry: key, and value unless keys only.
 type Entry = (Vec<u8>, Option<Vec<u8>>);
 type EntryIter = Box<dyn DoubleEndedIterator<Item = Entry>>;
-
-impl History {
-    fn write(&mut self, key: &[u8], ts: u64, value: Option<Vec<u8>>) {
-        self.keys.entry(key.to_vec()).or_default().entry(ts).or_default().push(value);
-    }
-
-    /// The value a reader sees at `ts` (`None`: the newest version).
-    fn value_at(&self, key: &[u8], ts: Option<u64>) -> Option<&Vec<u8>> {
-        let versions = self.keys.get(key)?;
-        let (_, writes) = match ts {
-            None => versions.last_key_value()?,
-            Some(ts) => versions.range(..=ts).next_back()?,
-        };
-        writes.last()?.as_ref()
-    }
-
-    /// Live keys and values at `ts` (or now) with `lo <= key < hi` (`None`: unbounded).
-    fn view(
-        &self,
-        ts: Option<u64>,
-        lo: Option<&[u8]>,
-        hi: Option<&[u8]>,
-    ) -> Vec<(Vec<u8>, Vec<u8>)> {
-        self.keys
-            .keys()
-            .filter(|k| lo.is_none_or(|l| k.as_slice() >= l) && hi.is_none_or(|h| k.as_slice() < h))
-            .filter_map(|k| self.value_at(k, ts).map(|v| (k.clone(), v.clone())))
-            .collect()
-    }
-
-    /// Every timestamp any version has (for choosing read times).
-    fn timestamps(&self) -> Vec<u64> {
-        let mut all: Vec<u64> = self.keys.values().flat_map(|v| v.keys().copied()).collect();
-        all.sort_unstable();
-        all.dedup();
-        all
-    }
-
-    fn version_count(&self) -> usize {
-        self.keys.values().map(BTreeMap::len).sum()
-    }
-}
 
 type Scanned = Vec<(Bytes, Bytes, u64, bool)>;
 
@@ -196,14 +143,6 @@ fn bound_space() -> Vec<Vec<u8>> {
     b
 }
 
-/// One write of a generated transaction.
-#[derive(Debug, Clone)]
-enum Op {
-    Set(Vec<u8>, Vec<u8>),
-    Delete(Vec<u8>),
-    SetAt(Vec<u8>, Vec<u8>, u64),
-}
-
 struct Case {
     seed: u64,
     rng: Rng,
@@ -291,8 +230,7 @@ impl Case {
 
     /// An explicit timestamp for a write of `key`.
     fn write_ts(&mut self, key: &[u8]) -> u64 {
-        let existing: Vec<u64> =
-            self.model.keys.get(key).map(|v| v.keys().copied().collect()).unwrap_or_default();
+        let existing: Vec<u64> = self.model.timestamps_of(key);
         let r = self.rng.below(100);
         if r < 25 && !existing.is_empty() {
             self.stats.duplicates += 1;
@@ -352,11 +290,7 @@ impl Case {
 
     fn apply_ops(txn: &mut Transaction, ops: &[Op]) {
         for op in ops {
-            match op {
-                Op::Set(k, v) => txn.set(k, v).unwrap(),
-                Op::Delete(k) => txn.delete(k).unwrap(),
-                Op::SetAt(k, v, ts) => txn.set_at_version(k, v, *ts).unwrap(),
-            }
+            op.run(txn).unwrap();
         }
     }
 
@@ -373,16 +307,7 @@ impl Case {
         let mut ops = self.gen_ops();
         // The same user key written plainly and explicitly at the commit timestamp in one
         // transaction gives two identical internal keys; leave that ambiguity out.
-        let plain: Vec<Vec<u8>> = ops
-            .iter()
-            .filter_map(|op| match op {
-                Op::Set(k, _) | Op::Delete(k) => Some(k.clone()),
-                Op::SetAt(..) => None,
-            })
-            .collect();
-        ops.retain(
-            |op| !matches!(op, Op::SetAt(k, _, ts) if *ts == commit_ts && plain.contains(k)),
-        );
+        drop_commit_ts_clashes(&mut ops, commit_ts);
         if ops.is_empty() {
             return;
         }
@@ -410,31 +335,9 @@ impl Case {
 
         // The model applies the transaction as TxnCore does: the last plain write of each key,
         // the last explicit write of each (key, ts).
-        let mut plain_w: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
-        let mut explicit: BTreeMap<(Vec<u8>, u64), Vec<u8>> = BTreeMap::new();
-        for op in &ops {
-            match op {
-                Op::Set(k, v) => {
-                    plain_w.insert(k.clone(), Some(v.clone()));
-                }
-                Op::Delete(k) => {
-                    plain_w.insert(k.clone(), None);
-                }
-                Op::SetAt(k, v, ts) => {
-                    explicit.insert((k.clone(), *ts), v.clone());
-                }
-            }
-        }
-        for (k, v) in plain_w {
-            if v.is_none() {
-                self.stats.tombstones += 1;
-            }
-            self.model.write(&k, commit_ts, v);
-        }
-        for ((k, ts), v) in explicit {
-            self.stats.explicit += 1;
-            self.model.write(&k, ts, Some(v));
-        }
+        let applied = self.model.apply(&ops, commit_ts);
+        self.stats.tombstones += applied.tombstones as u64;
+        self.stats.explicit += applied.explicit as u64;
         self.last_commit_ts = commit_ts;
         self.stats.commits += 1;
 
@@ -706,8 +609,7 @@ impl Case {
         for key in self.keys.iter().chain(std::iter::once(&b"~probe".to_vec())) {
             let got = txn.get(key).unwrap().map(|b| b.to_vec());
             assert_eq!(got.as_ref(), self.model.value_at(key, None), "{ctx}: get({})", show(key));
-            let times: Vec<u64> =
-                self.model.keys.get(key).map(|v| v.keys().copied().collect()).unwrap_or_default();
+            let times: Vec<u64> = self.model.timestamps_of(key);
             for t in times {
                 for ts in [t.saturating_sub(1), t] {
                     let got = txn.get_at_version(key, ts).unwrap().map(|b| b.to_vec());

@@ -17,43 +17,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use strata::{Mode, Transaction, Tree, TreeBuilder};
 use strata_core::ManualClock;
+use strata_tests::versioned::{History, Op, ScanEntry, drop_commit_ts_clashes};
 use strata_tests::{Rng, scaled, show, tagged_value, test_seeds};
 use strata_vfs::MemFs;
 
-type Versions = BTreeMap<u64, Option<Vec<u8>>>;
-type Hist = BTreeMap<Vec<u8>, Versions>;
-type Scan = Vec<(Vec<u8>, Vec<u8>, u64, bool)>;
-
-fn value_at(h: &Hist, key: &[u8], ts: Option<u64>) -> Option<Vec<u8>> {
-    let v = h.get(key)?;
-    let (_, w) = match ts {
-        None => v.last_key_value()?,
-        Some(ts) => v.range(..=ts).next_back()?,
-    };
-    w.clone()
-}
-
-fn view_at(h: &Hist, ts: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
-    h.keys().filter_map(|k| value_at(h, k, Some(ts)).map(|v| (k.clone(), v))).collect()
-}
-
-fn expected_scan(h: &Hist) -> Scan {
-    let mut out = Vec::new();
-    for (k, versions) in h {
-        for (ts, w) in versions.iter().rev() {
-            match w {
-                Some(v) => out.push((k.clone(), v.clone(), *ts, false)),
-                None => out.push((k.clone(), Vec::new(), *ts, true)),
-            }
-        }
-    }
-    out
-}
+type Hist = History;
+type Scan = Vec<ScanEntry>;
 
 fn describe_scan_diff(want: &Scan, got: &Scan) -> String {
     let n = want.len().max(got.len());
@@ -77,13 +50,6 @@ fn describe_scan_diff(want: &Scan, got: &Scan) -> String {
         }
     }
     String::new()
-}
-
-#[derive(Debug, Clone)]
-enum Op {
-    Set(Vec<u8>, Vec<u8>),
-    Delete(Vec<u8>),
-    SetAt(Vec<u8>, Vec<u8>, u64),
 }
 
 #[derive(Debug, Default)]
@@ -130,7 +96,7 @@ impl Case {
             clock: ManualClock::at(clock_now),
             background,
             tree: None,
-            model: Hist::new(),
+            model: Hist::default(),
             clock_now,
             last_ts: 0,
             tag: 0,
@@ -169,8 +135,7 @@ impl Case {
     }
 
     fn write_ts(&mut self, key: &[u8]) -> u64 {
-        let existing: Vec<u64> =
-            self.model.get(key).map(|v| v.keys().copied().collect()).unwrap_or_default();
+        let existing = self.model.timestamps_of(key);
         let r = self.rng.below(100);
         if r < 35 && !existing.is_empty() {
             self.n.replaced += 1;
@@ -204,53 +169,20 @@ impl Case {
         }
         // A plain write and an explicit one at the commit timestamp of one key in one
         // transaction would be two identical internal keys: leave that out.
-        let plain: Vec<Vec<u8>> = ops
-            .iter()
-            .filter_map(|op| match op {
-                Op::Set(k, _) | Op::Delete(k) => Some(k.clone()),
-                Op::SetAt(..) => None,
-            })
-            .collect();
-        ops.retain(
-            |op| !matches!(op, Op::SetAt(k, _, ts) if *ts == commit_ts && plain.contains(k)),
-        );
+        drop_commit_ts_clashes(&mut ops, commit_ts);
         let mut txn = self.tree().begin().unwrap();
         for op in &ops {
-            match op {
-                Op::Set(k, v) => txn.set(k, v).unwrap(),
-                Op::Delete(k) => txn.delete(k).unwrap(),
-                Op::SetAt(k, v, ts) => txn.set_at_version(k, v, *ts).unwrap(),
-            }
+            op.run(&mut txn).unwrap();
         }
         txn.commit_blocking()
             .unwrap_or_else(|e| panic!("seed {}: step {step}: commit: {e}", self.seed));
         // As TxnCore applies it: the last plain write per key, the last explicit write per
         // (key, ts); explicit writes at the commit timestamp (of other keys) after plain ones.
-        let mut plain_w: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
-        let mut explicit: BTreeMap<(Vec<u8>, u64), Vec<u8>> = BTreeMap::new();
-        for op in ops {
-            match op {
-                Op::Set(k, v) => {
-                    plain_w.insert(k, Some(v));
-                }
-                Op::Delete(k) => {
-                    plain_w.insert(k, None);
-                }
-                Op::SetAt(k, v, ts) => {
-                    explicit.insert((k, ts), v);
-                }
-            }
-        }
-        if plain_w.is_empty() && explicit.is_empty() {
+        let applied = self.model.apply(&ops, commit_ts);
+        if applied.plain + applied.explicit == 0 {
             return;
         }
-        for (k, v) in plain_w {
-            self.model.entry(k).or_default().insert(commit_ts, v);
-        }
-        for ((k, ts), v) in explicit {
-            self.n.explicit += 1;
-            self.model.entry(k).or_default().insert(ts, Some(v));
-        }
+        self.n.explicit += applied.explicit as u64;
         self.last_ts = commit_ts;
         self.n.commits += 1;
     }
@@ -287,15 +219,17 @@ impl Case {
             .into_iter()
             .map(|(k, v, ts, del)| (k.to_vec(), v.to_vec(), ts, del))
             .collect();
-        let want = expected_scan(model);
+        let want = model.expected_scan(b"", b"\xff");
         assert!(got == want, "{ctx}: scan_all_versions: {}", describe_scan_diff(&want, &got));
         for k in &self.keys {
             let g = txn.get(k).unwrap_or_else(|e| panic!("{ctx}: get: {e}"));
-            assert!(g.as_deref() == value_at(model, k, None).as_deref(), "{ctx}: get({})", show(k));
+            assert!(
+                g.as_deref() == model.value_at(k, None).map(Vec::as_slice),
+                "{ctx}: get({})",
+                show(k)
+            );
         }
-        let mut times: Vec<u64> = model.values().flat_map(|v| v.keys().copied()).collect();
-        times.sort_unstable();
-        times.dedup();
+        let times = model.timestamps();
         for _ in 0..4 {
             let ts = match times.len() {
                 0 => self.rng.below(2_000),
@@ -307,7 +241,7 @@ impl Case {
                 .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())))
                 .collect::<strata::Result<_>>()
                 .unwrap_or_else(|e| panic!("{ctx}: range_at_version({ts}): {e}"));
-            assert!(fwd == view_at(model, ts), "{ctx}: range_at_version({ts})");
+            assert!(fwd == model.view(Some(ts), None, None), "{ctx}: range_at_version({ts})");
             let mut back: Vec<(Vec<u8>, Vec<u8>)> = txn
                 .range_at_version(b"", b"\xff", ts, None)
                 .unwrap()
@@ -320,7 +254,7 @@ impl Case {
             for k in &self.keys {
                 let g = txn.get_at_version(k, ts).unwrap_or_else(|e| panic!("{ctx}: {e}"));
                 assert!(
-                    g.as_deref() == value_at(model, k, Some(ts)).as_deref(),
+                    g.as_deref() == model.value_at(k, Some(ts)).map(Vec::as_slice),
                     "{ctx}: get_at_version({}, {ts})",
                     show(k)
                 );
@@ -344,7 +278,7 @@ impl Case {
                 .get_at_version(&key, ts)
                 .unwrap_or_else(|e| panic!("seed {}: step {step}: get_at_version: {e}", self.seed));
             assert!(
-                g.as_deref() == value_at(&self.model, &key, Some(ts)).as_deref(),
+                g.as_deref() == self.model.value_at(&key, Some(ts)).map(Vec::as_slice),
                 "seed {}: step {step}: get_at_version({}, {ts})",
                 self.seed,
                 show(&key)
@@ -359,9 +293,7 @@ impl Case {
             .into_iter()
             .map(|(k, v, ts, del)| (k.to_vec(), v.to_vec(), ts, del))
             .collect();
-        let one: Hist =
-            self.model.get(&key).map(|v| (key.clone(), v.clone())).into_iter().collect();
-        let want = expected_scan(&one);
+        let want = self.model.expected_scan(&key, &hi);
         assert!(
             got == want,
             "seed {}: step {step}: scan_all_versions({}): {}",
@@ -439,7 +371,7 @@ impl Case {
             self.n,
             s.vlog_files,
             s.vlog_disk_bytes,
-            self.model.values().map(BTreeMap::len).sum::<usize>()
+            self.model.version_count()
         );
         assert!(self.n.gc_all > 0, "seed {}: GC never relocated any history", self.seed);
         self.tree().close().unwrap();
