@@ -71,14 +71,7 @@ impl CheckpointMeta {
             return Err(CorruptionKind::Truncated);
         }
         let mut d = Decoder::new(b);
-        let magic: [u8; 8] = d.array().map_err(|_| CorruptionKind::Truncated)?;
-        if magic != MAGIC {
-            return Err(CorruptionKind::BadMagic);
-        }
-        let version = d.u32().map_err(|_| CorruptionKind::Truncated)?;
-        if version != FORMAT_VERSION {
-            return Err(CorruptionKind::UnsupportedVersion(version));
-        }
+        d.magic_and_version(&MAGIC, FORMAT_VERSION)?;
         let body = b.get(..METADATA_LEN - 4).ok_or(CorruptionKind::Truncated)?;
         let stored = codec::get_u32(b.get(METADATA_LEN - 4..).unwrap_or_default())
             .ok_or(CorruptionKind::Truncated)?;

@@ -79,6 +79,26 @@ pub struct Decoder<'a> {
 }
 
 impl<'a> Decoder<'a> {
+    /// Reads an 8-byte magic number and a u32 format version and checks both, in that order:
+    /// `Truncated` if the bytes end first, then `BadMagic`, then `UnsupportedVersion(v)`. Every
+    /// Strata file header starts this way.
+    pub fn magic_and_version(
+        &mut self,
+        magic: &[u8; 8],
+        version: u32,
+    ) -> Result<(), crate::error::CorruptionKind> {
+        use crate::error::CorruptionKind;
+        let found: [u8; 8] = self.array().map_err(|_| CorruptionKind::Truncated)?;
+        if &found != magic {
+            return Err(CorruptionKind::BadMagic);
+        }
+        let v = self.u32().map_err(|_| CorruptionKind::Truncated)?;
+        if v != version {
+            return Err(CorruptionKind::UnsupportedVersion(v));
+        }
+        Ok(())
+    }
+
     /// A decoder at the start of `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
         Decoder { buf, pos: 0 }

@@ -101,14 +101,7 @@ pub fn file_header() -> [u8; FILE_HEADER_LEN as usize] {
 /// Checks a file header.
 pub fn check_file_header(b: &[u8]) -> Result<(), CorruptionKind> {
     let mut d = Decoder::new(b);
-    let magic: [u8; 8] = d.array().map_err(|_| CorruptionKind::Truncated)?;
-    if magic != MAGIC {
-        return Err(CorruptionKind::BadMagic);
-    }
-    let version = d.u32().map_err(|_| CorruptionKind::Truncated)?;
-    if version != FORMAT_VERSION {
-        return Err(CorruptionKind::UnsupportedVersion(version));
-    }
+    d.magic_and_version(&MAGIC, FORMAT_VERSION)?;
     match d.u32() {
         Ok(0) => Ok(()),
         Ok(_) => Err(CorruptionKind::BadMagic),

@@ -113,14 +113,7 @@ impl SegmentHeader {
     pub fn decode(b: &[u8]) -> Result<Self, CorruptionKind> {
         let body = b.get(..HEADER_CRC_OFFSET).ok_or(CorruptionKind::Truncated)?;
         let mut d = Decoder::new(b);
-        let magic = d.array::<8>().map_err(|_| CorruptionKind::Truncated)?;
-        if magic != MAGIC {
-            return Err(CorruptionKind::BadMagic);
-        }
-        let version = d.u32().map_err(|_| CorruptionKind::Truncated)?;
-        if version != FORMAT_VERSION {
-            return Err(CorruptionKind::UnsupportedVersion(version));
-        }
+        d.magic_and_version(&MAGIC, FORMAT_VERSION)?;
         let fields = (d.u64(), d.u64(), d.u64(), d.u32());
         let (Ok(segment), Ok(prev_segment), Ok(prev_valid_len), Ok(stored)) = fields else {
             return Err(CorruptionKind::Truncated);
