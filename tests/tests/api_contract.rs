@@ -103,6 +103,14 @@ fn bad_options_are_invalid_arguments_and_touch_nothing() {
         ("level_count", TreeBuilder::new().with_vfs(fs.clone()).with_level_count(99)),
         ("vlog_max_file_size", TreeBuilder::new().with_vfs(fs.clone()).with_vlog_max_file_size(1)),
         (
+            "vlog_value_threshold",
+            TreeBuilder::new().with_vfs(fs.clone()).with_vlog_value_threshold(0),
+        ),
+        (
+            "vlog_value_threshold",
+            TreeBuilder::new().with_vfs(fs.clone()).with_vlog_value_threshold(usize::MAX),
+        ),
+        (
             "vlog_gc_discard_ratio",
             TreeBuilder::new().with_vfs(fs.clone()).with_vlog_gc_discard_ratio(1.5),
         ),
