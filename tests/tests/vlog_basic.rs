@@ -347,3 +347,44 @@ fn gc_refuses_a_head_sealed_short_that_the_tree_still_points_past() {
         assert_eq!(t.get(&key(i)).expect("get").as_deref(), Some(&tagged_value(i, 3000)[..]));
     }
 }
+
+/// Background garbage collection that finds a damaged file reports it once and then leaves
+/// the file alone (until the next open), instead of walking it again at every idle moment.
+#[test]
+fn background_gc_skips_a_damaged_file_after_reporting_it() {
+    let mem = MemFs::new();
+    let open = |ratio: f64| {
+        vlog_builder(&mem)
+            .with_vlog_value_threshold(512)
+            .with_vlog_gc_discard_ratio(ratio)
+            .build()
+            .expect("open")
+    };
+    let tree = open(1.0);
+    for round in 0..6u64 {
+        for i in 0..1000u64 {
+            put(&tree, &key(i), &tagged_value(round * 10_000 + i, 600));
+        }
+    }
+    tree.maintenance_step(usize::MAX).expect("maintenance");
+    assert!(tree.stats().vlog_dead_bytes > 0);
+    tree.close().expect("close");
+    // Damage the first record of every file.
+    let files = vlog_files(&mem);
+    for name in &files {
+        mem.flip_byte(name, 40, 0x08).expect("flip");
+    }
+    let tree = open(0.01);
+    let mut errors = 0;
+    for _ in 0..files.len() + 1 {
+        match tree.maintenance_step(usize::MAX) {
+            Err(Error::Corruption { .. }) => errors += 1,
+            Err(e) => panic!("unexpected {e}"),
+            Ok(_) => break,
+        }
+    }
+    assert!(errors >= 1, "the damage was reported");
+    assert!(errors <= files.len(), "each damaged file at most once");
+    assert!(tree.maintenance_step(usize::MAX).is_ok(), "then left alone");
+    assert!(files.iter().all(|f| vlog_files(&mem).contains(f)), "no damaged file deleted");
+}

@@ -108,14 +108,22 @@ impl<V: EngineFs> Engine<V> {
         }
         let Some(_one) = self.gc_lock.try_lock() else { return Ok(false) };
         let ratio = self.opts.vlog_gc_discard_ratio;
+        let failed = self.lsm.lock().vlog_gc_failed.clone();
         let best = self
             .gc_candidates(Some(ratio))
             .into_iter()
+            .filter(|(id, _)| !failed.contains(id))
             .max_by(|a, b| a.1.discard_ratio().total_cmp(&b.1.discard_ratio()));
         let mut report = GcReport::default();
         let collected = match best {
             Some((id, meta)) => {
-                self.collect_file(id, &meta, &mut report)?;
+                if let Err(e) = self.collect_file(id, &meta, &mut report) {
+                    if e.is_corruption() {
+                        // Do not walk a damaged file again and again; reads report it.
+                        self.lsm.lock().vlog_gc_failed.insert(id);
+                    }
+                    return Err(e);
+                }
                 report.files_collected > 0
             }
             None => false,

@@ -136,6 +136,9 @@ struct LsmState<W: strata_vfs::AppendWrite> {
     /// Value log files garbage collection emptied, with the sequence number from which every
     /// reader sees their values elsewhere: each is deleted once no snapshot is older.
     vlog_pending: Vec<(u64, SeqNo)>,
+    /// Value log files background garbage collection found damaged: it leaves them alone
+    /// until the next open (an explicit run still tries, and reports the error).
+    vlog_gc_failed: BTreeSet<u64>,
 }
 
 /// An open database.

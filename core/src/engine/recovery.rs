@@ -257,6 +257,7 @@ impl<V: EngineFs> Engine<V> {
                 obsolete: Vec::new(),
                 vlog_files,
                 vlog_pending: Vec::new(),
+                vlog_gc_failed: alloc::collections::BTreeSet::new(),
             }),
             last_ts: AtomicU64::new(replayed.last_ts),
             next_file,
