@@ -7,6 +7,8 @@
 //! at the cut: [`MemFs::crash`] on it gives the image any policy would have captured there. One
 //! run of the workload per crash point thus serves every policy.
 
+use std::collections::BTreeSet;
+
 use strata::{Durability, Error, Mode, Result, Tree};
 use strata_vfs::{CrashPolicy, MemFs};
 
@@ -40,17 +42,37 @@ pub fn run_until_power_cut(
     mem: &MemFs,
     tree: &Tree,
     txns: &[TxnSpec],
+    between: impl FnMut(&Tree, usize) -> Result<()>,
+    ctx: &str,
+) -> Acked {
+    run_commits_until_power_cut(
+        mem,
+        tree,
+        txns.iter().map(|t| t.durability),
+        |tree, i| txns[i].run(tree),
+        between,
+        ctx,
+    )
+}
+
+/// [`run_until_power_cut`] for a workload of another shape: commit `i` is `commit(tree, i)`,
+/// at the `i`-th of `durabilities` (one per commit, in order).
+pub fn run_commits_until_power_cut(
+    mem: &MemFs,
+    tree: &Tree,
+    durabilities: impl IntoIterator<Item = Durability>,
+    mut commit: impl FnMut(&Tree, usize) -> Result<()>,
     mut between: impl FnMut(&Tree, usize) -> Result<()>,
     ctx: &str,
 ) -> Acked {
     let mut out = Acked::default();
-    for (i, t) in txns.iter().enumerate() {
-        match t.run(tree) {
+    for (i, durability) in durabilities.into_iter().enumerate() {
+        match commit(tree, i) {
             Ok(()) => {
                 assert!(!mem.is_crashed(), "{ctx}: commit {i} acknowledged after the power cut");
                 out.acked = i + 1;
                 out.attempted = i + 1;
-                if t.durability == Durability::Immediate {
+                if durability == Durability::Immediate {
                     out.durable = i + 1;
                 }
             }
@@ -129,10 +151,94 @@ pub fn check_prefix(got: &Model, states: &[Model], lo: usize, hi: usize, ctx: &s
             diff(&states[near], got)
         );
     };
+    check_bounds(p, lo, hi, ctx);
+    p
+}
+
+/// Checks that the recovered prefix `p` lies in `lo..=hi` (the [`Acked::bounds`] of a run).
+pub fn check_bounds(p: usize, lo: usize, hi: usize, ctx: &str) {
     assert!(
         (lo..=hi).contains(&p),
         "{ctx}: recovered prefix {p}, but it must lie in {lo}..={hi} \
          (acknowledged durable commits lost, or unattempted ones present)"
     );
-    p
+}
+
+/// One image of [`for_each_armed_power_cut`]: what an armed power cut left.
+#[derive(Debug)]
+pub struct ArmedCut {
+    /// Its place in the enumeration, from 0.
+    pub index: u64,
+    /// The crash policy the image was taken under.
+    pub policy: CrashPolicy,
+    /// What the run got acknowledged before the cut.
+    pub acked: Acked,
+    /// The filesystem the cut left.
+    pub image: MemFs,
+}
+
+impl ArmedCut {
+    /// The prefixes a recovery of the image may give ([`Acked::bounds`]).
+    pub fn bounds(&self) -> (usize, usize) {
+        self.acked.bounds(self.policy)
+    }
+}
+
+/// What [`for_each_armed_power_cut`] checked.
+#[derive(Debug, Default)]
+pub struct CutTotals {
+    /// Images checked.
+    pub images: u64,
+    /// The distinct prefixes they recovered.
+    pub prefixes: BTreeSet<usize>,
+}
+
+impl CutTotals {
+    /// Prints a summary line headed `what` and checks that the cuts recovered more than 10
+    /// distinct prefixes (crash points spread over the workload).
+    pub fn check_spread(&self, what: &str, total_syncs: u64) {
+        eprintln!(
+            "{what}: {total_syncs} durability calls, {} crash images, {} distinct prefixes",
+            self.images,
+            self.prefixes.len()
+        );
+        assert!(self.prefixes.len() > 10, "crash points spread over the workload");
+    }
+}
+
+/// Enumerates power cuts armed before every durability call `n` of a workload whose clean run
+/// made `total_syncs` of them (and at `n = total_syncs + 1`, where no cut fires during the
+/// run), under every policy `seeds_per_policy` times, each with a crash seed drawn from `rng`.
+/// For each: runs `run` on a fresh `MemFs` with the cut armed, takes the image the cut left
+/// (or, if it did not fire, the one a cut at the end of the run leaves), and hands it to
+/// `check`, which returns the prefix it recovered. Both get the context
+/// `"{label}, crash before durability call {n} of {total_syncs}, {policy:?} {crash_seed}"`.
+pub fn for_each_armed_power_cut(
+    label: &str,
+    total_syncs: u64,
+    seeds_per_policy: usize,
+    rng: &mut Rng,
+    mut run: impl FnMut(&MemFs, &str) -> Acked,
+    mut check: impl FnMut(&mut Rng, ArmedCut, &str) -> usize,
+) -> CutTotals {
+    let mut totals = CutTotals::default();
+    for n in 1..=total_syncs + 1 {
+        for policy in
+            CrashPolicy::ALL.iter().copied().flat_map(|p| std::iter::repeat_n(p, seeds_per_policy))
+        {
+            let crash_seed = rng.next_u64();
+            let ctx = format!(
+                "{label}, crash before durability call {n} of {total_syncs}, {policy:?} {crash_seed}"
+            );
+            let mem = MemFs::new();
+            mem.arm_crash(n, policy, crash_seed);
+            let acked = run(&mem, &ctx);
+            let image = mem.take_crash_image().unwrap_or_else(|| mem.crash(policy, crash_seed));
+            let cut = ArmedCut { index: totals.images, policy, acked, image };
+            let p = check(rng, cut, &ctx);
+            totals.images += 1;
+            totals.prefixes.insert(p);
+        }
+    }
+    totals
 }

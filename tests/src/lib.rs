@@ -254,11 +254,17 @@ pub fn prefix_states(txns: &[TxnSpec]) -> Vec<Model> {
 
 /// Which prefix a recovered state is, using the marker key, if it matches one exactly.
 pub fn which_prefix(states: &[Model], got: &Model) -> Option<usize> {
-    let p = match got.get(MARKER_KEY) {
-        None => 0,
-        Some(v) => std::str::from_utf8(v).ok()?.parse::<usize>().ok()? + 1,
-    };
+    let p = marker_prefix(got.get(MARKER_KEY).map(Vec::as_slice))?;
     (states.get(p)? == got).then_some(p)
+}
+
+/// The prefix length a value of [`MARKER_KEY`] names: 0 when the key is absent, else one past
+/// the index it holds (`None` if that is not a number).
+pub fn marker_prefix(marker: Option<&[u8]>) -> Option<usize> {
+    match marker {
+        None => Some(0),
+        Some(v) => std::str::from_utf8(v).ok()?.parse::<usize>().ok().map(|i| i + 1),
+    }
 }
 
 /// A short description of how `got` differs from `want`, for failure messages.
