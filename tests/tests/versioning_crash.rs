@@ -20,14 +20,17 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use strata::{Durability, Error, Mode, Tree, TreeBuilder};
+use strata::{Durability, Mode, Tree, TreeBuilder};
 use strata_core::ManualClock;
-use strata_tests::{MARKER_KEY, Rng, show, tagged_value, versioned};
-use strata_vfs::{CrashPolicy, MemFs};
+use strata_tests::crash::{
+    Acked, check_bounds, for_each_armed_power_cut, run_commits_until_power_cut,
+};
+use strata_tests::{MARKER_KEY, Rng, marker_prefix, show, tagged_value, versioned};
+use strata_vfs::MemFs;
 
 /// The clock reading (and so the commit timestamp) of workload transaction `i`.
 fn commit_ts(i: usize) -> u64 {
@@ -131,29 +134,16 @@ fn run_txn(tree: &Tree, clock: &ManualClock, i: usize, t: &VTxn) -> strata::Resu
     txn.commit_blocking()
 }
 
-/// Runs the workload until the first error: (acknowledged, attempted, last durable prefix).
-fn run(mem: &MemFs, txns: &[VTxn]) -> (usize, usize, usize) {
+/// Opens the database on `mem` and runs the workload until the first error, then closes it.
+/// Nothing is acknowledged if the open fails.
+fn run(mem: &MemFs, txns: &[VTxn], ctx: &str) -> Acked {
     let clock = Arc::new(ManualClock::default());
-    let Ok(tree) = open(mem, &clock) else { return (0, 0, 0) };
-    let (mut acked, mut durable) = (0, 0);
-    for (i, t) in txns.iter().enumerate() {
-        match run_txn(&tree, &clock, i, t) {
-            Ok(()) => {
-                assert!(!mem.is_crashed(), "commit {i} acknowledged after the power cut");
-                acked = i + 1;
-                if t.durability == Durability::Immediate {
-                    durable = i + 1;
-                }
-            }
-            Err(e) => {
-                assert!(mem.is_crashed(), "commit {i} failed without a crash: {e:?}");
-                assert!(!matches!(e, Error::TransactionConflict));
-                return (acked, i + 1, durable);
-            }
-        }
-    }
+    let Ok(tree) = open(mem, &clock) else { return Acked::default() };
+    let durabilities = txns.iter().map(|t| t.durability);
+    let commit = |tree: &Tree, i: usize| run_txn(tree, &clock, i, &txns[i]);
+    let out = run_commits_until_power_cut(mem, &tree, durabilities, commit, |_, _| Ok(()), ctx);
     let _ = tree.close();
-    (acked, txns.len(), durable)
+    out
 }
 
 type Scanned = Vec<(Bytes, Bytes, u64, bool)>;
@@ -245,10 +235,7 @@ fn spot_check(tree: &Tree, want: &History, rng: &mut Rng, ctx: &str) {
 
 fn recovered_prefix(tree: &Tree) -> Option<usize> {
     let v = tree.begin_with_mode(Mode::ReadOnly).ok()?.get(MARKER_KEY).ok()?;
-    match v {
-        None => Some(0),
-        Some(v) => std::str::from_utf8(&v).ok()?.parse::<usize>().ok().map(|i| i + 1),
-    }
+    marker_prefix(v.as_deref())
 }
 
 #[test]
@@ -258,8 +245,8 @@ fn power_cut_before_every_durability_call_of_a_versioned_workload() {
 
     // The clean run: the premise (flushes and compactions happened) and the full history.
     let mem = MemFs::new();
-    let (acked, _, _) = run(&mem, &txns);
-    assert_eq!(acked, txns.len());
+    let clean = run(&mem, &txns, &format!("seed {seed}, clean run"));
+    assert_eq!(clean.acked, txns.len());
     let total_syncs = mem.sync_count();
     let full = history_after(&txns, txns.len());
     {
@@ -293,38 +280,27 @@ fn power_cut_before_every_durability_call_of_a_versioned_workload() {
     }
 
     let mut rng = Rng::new(seed ^ 0x7e45_10c4);
-    let mut images = 0u64;
-    let mut prefixes = BTreeSet::new();
     let seeds_per_policy = strata_tests::scaled(1) as usize;
-    for n in 1..=total_syncs + 1 {
-        for policy in
-            CrashPolicy::ALL.iter().copied().flat_map(|p| std::iter::repeat_n(p, seeds_per_policy))
-        {
-            let crash_seed = rng.next_u64();
-            let ctx = format!(
-                "seed {seed}, crash before durability call {n} of {total_syncs}, {policy:?} {crash_seed}"
-            );
-            let mem = MemFs::new();
-            mem.arm_crash(n, policy, crash_seed);
-            let (acked, attempted, durable) = run(&mem, &txns);
-            let image = mem.take_crash_image().unwrap_or_else(|| mem.crash(policy, crash_seed));
-
+    let totals = for_each_armed_power_cut(
+        &format!("seed {seed}"),
+        total_syncs,
+        seeds_per_policy,
+        &mut rng,
+        |mem, ctx| run(mem, &txns, ctx),
+        |rng, cut, ctx| {
+            let image = &cut.image;
             let clock = Arc::new(ManualClock::default());
             let tree =
-                open(&image, &clock).unwrap_or_else(|e| panic!("{ctx}: open after the crash: {e}"));
+                open(image, &clock).unwrap_or_else(|e| panic!("{ctx}: open after the crash: {e}"));
             let Some(p) = recovered_prefix(&tree) else { panic!("{ctx}: unreadable marker") };
-            let lo = if policy == CrashPolicy::KeepUnsynced { acked } else { durable };
-            assert!(
-                p >= lo && p <= attempted.max(acked),
-                "{ctx}: prefix {p} outside [{lo}, {}] (acked {acked})",
-                attempted.max(acked)
-            );
+            let (lo, hi) = cut.bounds();
+            check_bounds(p, lo, hi, &format!("{ctx} ({:?})", cut.acked));
             let mut want = history_after(&txns, p);
             let got = scan(&tree).unwrap_or_else(|e| panic!("{ctx}: scan after recovery: {e}"));
             if let Err(e) = compare(&got, &want) {
                 panic!("{ctx}: history after recovery is not that of prefix {p}: {e}");
             }
-            spot_check(&tree, &want, &mut rng, &ctx);
+            spot_check(&tree, &want, rng, ctx);
 
             // A commit after recovery with the clock stepped back: above every recovered commit.
             clock.set(0);
@@ -341,7 +317,7 @@ fn power_cut_before_every_durability_call_of_a_versioned_workload() {
             want.write(b"key00", 7, Some(Bytes::from_static(b"after-at-7")));
 
             // Every fourth image: maintenance over the recovered tables, then a reopen.
-            if images.is_multiple_of(4) {
+            if cut.index.is_multiple_of(4) {
                 tree.maintenance_step(usize::MAX)
                     .unwrap_or_else(|e| panic!("{ctx}: maintenance: {e}"));
                 if let Err(e) = compare(&scan(&tree).unwrap(), &want) {
@@ -350,19 +326,14 @@ fn power_cut_before_every_durability_call_of_a_versioned_workload() {
                 tree.close().expect("close");
                 drop(tree);
                 let tree =
-                    open(&image, &clock).unwrap_or_else(|e| panic!("{ctx}: second reopen: {e}"));
+                    open(image, &clock).unwrap_or_else(|e| panic!("{ctx}: second reopen: {e}"));
                 if let Err(e) = compare(&scan(&tree).unwrap(), &want) {
                     panic!("{ctx}: history after the second reopen: {e}");
                 }
-                spot_check(&tree, &want, &mut rng, &ctx);
+                spot_check(&tree, &want, rng, ctx);
             }
-            images += 1;
-            prefixes.insert(p);
-        }
-    }
-    eprintln!(
-        "versioning crash test: {total_syncs} durability calls, {images} crash images, {} distinct prefixes",
-        prefixes.len()
+            p
+        },
     );
-    assert!(prefixes.len() > 10, "crash points spread over the workload");
+    totals.check_spread("versioning crash test", total_syncs);
 }
