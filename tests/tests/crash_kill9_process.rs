@@ -5,7 +5,9 @@
 //! commit order.
 //!
 //! The child is this same test binary, run with `--ignored --exact kill9_child` and the
-//! directory in `STRATA_KILL9_DIR`.
+//! directory in `STRATA_KILL9_DIR`. With `STRATA_KILL9_VLOG=1` it runs with the value log on
+//! (1 MiB files, so they rotate) and each transaction's companion value is 2 KiB, in the log:
+//! the parent then also checks every surviving large value byte for byte.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -15,6 +17,21 @@ use std::time::{Duration, Instant};
 use strata::{Durability, TreeBuilder};
 
 const CHILD_DIR_VAR: &str = "STRATA_KILL9_DIR";
+const CHILD_VLOG_VAR: &str = "STRATA_KILL9_VLOG";
+
+fn builder(dir: std::path::PathBuf, vlog: bool) -> TreeBuilder {
+    TreeBuilder::new()
+        .with_path(dir)
+        .with_enable_vlog(vlog)
+        .with_vlog_value_threshold(1024)
+        .with_vlog_max_file_size(1024 * 1024)
+}
+
+/// The companion value of transaction `i`: 2 KiB (in the value log) with the log on, else 1
+/// byte.
+fn pair_value(i: u64, vlog: bool) -> Vec<u8> {
+    if vlog { strata_tests::tagged_value(i, 2048) } else { b"x".to_vec() }
+}
 
 fn key(i: u64) -> Vec<u8> {
     format!("k{i:08}").into_bytes()
@@ -26,7 +43,8 @@ fn key(i: u64) -> Vec<u8> {
 #[ignore = "run by kill9_loses_no_acknowledged_commit as a child process"]
 fn kill9_child() {
     let dir = std::env::var(CHILD_DIR_VAR).expect("the parent sets the directory");
-    let tree = TreeBuilder::new().with_path(dir.into()).build().expect("child opens");
+    let vlog = std::env::var(CHILD_VLOG_VAR).is_ok_and(|v| v == "1");
+    let tree = builder(dir.into(), vlog).build().expect("child opens");
     let mut next = {
         let txn = tree.begin().expect("begin");
         txn.keys(b"k", b"l", None).expect("keys").count() as u64
@@ -37,7 +55,7 @@ fn kill9_child() {
             txn.set_durability(Durability::Immediate);
         }
         txn.set(&key(next), &next.to_le_bytes()).expect("set");
-        txn.set(format!("pair{next:08}").as_bytes(), b"x").expect("set");
+        txn.set(format!("pair{next:08}").as_bytes(), &pair_value(next, vlog)).expect("set");
         txn.commit_blocking().expect("commit");
         println!("ack {next}");
         next += 1;
@@ -46,8 +64,17 @@ fn kill9_child() {
 
 #[test]
 fn kill9_loses_no_acknowledged_commit() {
+    kill9_loop("kill9_loses_no_acknowledged_commit", false);
+}
+
+#[test]
+fn kill9_with_the_value_log_loses_no_acknowledged_commit_nor_value() {
+    kill9_loop("kill9_with_the_value_log_loses_no_acknowledged_commit_nor_value", true);
+}
+
+fn kill9_loop(test: &str, vlog: bool) {
     let rounds = strata_tests::scaled(6);
-    let seed = strata_tests::test_seed("kill9_loses_no_acknowledged_commit");
+    let seed = strata_tests::test_seed(test);
     let mut rng = strata_tests::Rng::new(seed);
     let dir = tempfile::tempdir().expect("tempdir");
     let exe = std::env::current_exe().expect("test binary");
@@ -56,6 +83,7 @@ fn kill9_loses_no_acknowledged_commit() {
         let mut child = Command::new(&exe)
             .args(["--ignored", "--exact", "kill9_child", "--nocapture", "--test-threads=1"])
             .env(CHILD_DIR_VAR, dir.path())
+            .env(CHILD_VLOG_VAR, if vlog { "1" } else { "0" })
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -87,8 +115,7 @@ fn kill9_loses_no_acknowledged_commit() {
         }
         let acked = last.expect("at least one ack");
 
-        let tree =
-            TreeBuilder::new().with_path(dir.path().into()).build().expect("reopens after kill -9");
+        let tree = builder(dir.path().into(), vlog).build().expect("reopens after kill -9");
         let txn = tree.begin().expect("begin");
         let present: Vec<u64> = txn
             .range(b"k", b"l", None)
@@ -105,14 +132,17 @@ fn kill9_loses_no_acknowledged_commit() {
             "round {round}: survivors are not a prefix of the commit order"
         );
         for i in 0..survivors {
-            assert!(
-                txn.get(format!("pair{i:08}").as_bytes()).expect("read").is_some(),
-                "round {round}: transaction {i} only half present"
+            assert_eq!(
+                txn.get(format!("pair{i:08}").as_bytes()).expect("read").as_deref(),
+                Some(&pair_value(i, vlog)[..]),
+                "round {round}: transaction {i} only half present, or its value is wrong"
             );
         }
         acked_total = survivors;
         drop(txn);
         tree.close().expect("close");
     }
-    eprintln!("kill -9 loop: {rounds} kills, {acked_total} commits survived in total");
+    eprintln!(
+        "kill -9 loop (vlog {vlog}): {rounds} kills, {acked_total} commits survived in total"
+    );
 }
