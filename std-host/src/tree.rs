@@ -51,9 +51,17 @@ impl TreeInner {
     /// Drains queued commits, stops the commit thread, syncs and closes the engine, and
     /// releases the directory lock. Idempotent.
     fn shutdown(&self) -> Result<()> {
+        let (result, lock) = self.shutdown_keeping_lock();
+        drop(lock);
+        result
+    }
+
+    /// [`shutdown`](Self::shutdown), handing the directory lock to the caller (a restore
+    /// reopens under it, so no other process can open the directory in between).
+    fn shutdown_keeping_lock(&self) -> (Result<()>, Option<<DynFs as strata_vfs::Vfs>::Lock>) {
         self.committer.shutdown();
         self.background.shutdown();
-        self.engine.close()
+        self.engine.close_keeping_lock()
     }
 }
 
@@ -101,6 +109,14 @@ impl Tree {
     }
 
     fn open_inner(opts: &Options) -> Result<Arc<TreeInner>> {
+        Self::open_inner_locked(opts, None)
+    }
+
+    /// Opens the engine, under `lock` when the caller already holds the directory lock.
+    fn open_inner_locked(
+        opts: &Options,
+        lock: Option<<DynFs as strata_vfs::Vfs>::Lock>,
+    ) -> Result<Arc<TreeInner>> {
         opts.validate()?;
         let vfs = match (&opts.vfs, &opts.path) {
             (Some(vfs), _) => vfs.clone(),
@@ -113,7 +129,10 @@ impl Tree {
             (None, None) => return Err(Error::invalid("path", "must be set with with_path")),
         };
         let clock = opts.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
-        let engine = Arc::new(Engine::open(vfs, opts.engine_options(), clock)?);
+        let engine = Arc::new(match lock {
+            Some(lock) => Engine::open_locked(vfs, lock, opts.engine_options(), clock)?,
+            None => Engine::open(vfs, opts.engine_options(), clock)?,
+        });
         let background = Arc::new(if opts.background_threads {
             Background::start(Arc::clone(&engine), opts.compaction_threads)?
         } else {
@@ -280,12 +299,14 @@ impl Tree {
         if slot.engine.is_closed() {
             return Err(Error::Closed);
         }
-        slot.shutdown()?;
+        // The directory lock stays held from the old engine's close to the new one's open.
+        let (closed, lock) = slot.shutdown_keeping_lock();
+        closed?;
         let live = slot.engine.vfs().clone();
         let installed = strata_core::checkpoint::install(&live, src, &recovered, level_count, link);
         // Reopen whatever is current now: the checkpoint, or (if installing failed before the
         // switch) the old state.
-        *slot = Self::open_inner(&self.handle.opts)?;
+        *slot = Self::open_inner_locked(&self.handle.opts, lock)?;
         installed
     }
 

@@ -305,3 +305,41 @@ fn power_cut_during_restore_with(vlog: bool) {
     eprintln!("restore (vlog {vlog}): {calls} durability calls, outcomes {outcomes:?}");
     assert_eq!(outcomes.len(), 2, "both outcomes occur");
 }
+
+/// Restore keeps the directory lock from the old engine's close to the new one's open: an
+/// opener spinning on the same directory throughout never gets in.
+#[test]
+fn restore_never_lets_another_opener_in() {
+    let ckpt = MemFs::new();
+    let fs = MemFs::new();
+    let tree = mem_tree(&fs, true).expect("opens");
+    load(&tree, "c", 200);
+    tree.create_checkpoint_in(ckpt.clone()).expect("checkpoint");
+    let stop = Arc::new(AtomicBool::new(false));
+    let opener = {
+        let (fs, stop) = (fs.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let (mut attempts, mut got_in) = (0u64, 0u64);
+            while !stop.load(Ordering::Relaxed) {
+                attempts += 1;
+                match mem_tree(&fs, true) {
+                    Err(Error::Locked) => {}
+                    Ok(t) => {
+                        got_in += 1;
+                        drop(t);
+                    }
+                    Err(_) => {}
+                }
+            }
+            (attempts, got_in)
+        })
+    };
+    for _ in 0..30 {
+        tree.restore_from_checkpoint_in(ckpt.clone()).expect("restore");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (attempts, got_in) = opener.join().expect("opener");
+    eprintln!("opener: {attempts} attempts during 30 restores");
+    assert!(attempts > 30, "the opener ran throughout");
+    assert_eq!(got_in, 0, "another opener got the directory during a restore");
+}

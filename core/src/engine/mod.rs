@@ -327,9 +327,18 @@ impl<V: EngineFs> Engine<V> {
     /// and releases the directory lock. Later calls return [`Error::Closed`]. Idempotent. The
     /// host stops its background threads first.
     pub fn close(&self) -> Result<()> {
+        let (result, lock) = self.close_keeping_lock();
+        drop(lock);
+        result
+    }
+
+    /// [`Engine::close`], but the directory lock is handed to the caller instead of released
+    /// (`None` if the engine was closed already), so that no other process can open the
+    /// directory before the caller reopens it with [`Engine::open_locked`] (a restore).
+    pub fn close_keeping_lock(&self) -> (Result<()>, Option<V::Lock>) {
         let mut st = self.commit.lock();
         if self.closed.swap(true, Ordering::AcqRel) {
-            return Ok(());
+            return (Ok(()), None);
         }
         let mut result = Ok(());
         let mut closed_at = None;
@@ -370,8 +379,8 @@ impl<V: EngineFs> Engine<V> {
         }
         drop(lsm.manifest.take());
         drop(lsm);
-        drop(self.lock.lock().take());
-        result
+        let lock = self.lock.lock().take();
+        (result, lock)
     }
 }
 

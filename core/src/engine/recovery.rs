@@ -61,6 +61,18 @@ impl<V: EngineFs> Engine<V> {
         opts.validate()?;
         let lock =
             vfs.lock(filenames::LOCK).map_err(|e| Error::io(IoOp::Lock, filenames::LOCK, e))?;
+        Self::open_locked(vfs, lock, opts, clock)
+    }
+
+    /// [`Engine::open`] with the directory lock already held (handed over by
+    /// [`Engine::close_keeping_lock`]): steps 2 to 6.
+    pub fn open_locked(
+        vfs: V,
+        lock: V::Lock,
+        opts: EngineOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        opts.validate()?;
 
         // Step 2: the manifest.
         let recovered = manifest::recover(&vfs, opts.level_count)?;
