@@ -258,6 +258,29 @@ fn compressible_values_are_compressed_in_the_log() {
     }
 }
 
+/// A tree on `mem` whose 600-byte values go to the log, with GC at `ratio`.
+fn open_small_values(mem: &MemFs, ratio: f64) -> Tree {
+    vlog_builder(mem)
+        .with_vlog_value_threshold(512)
+        .with_vlog_gc_discard_ratio(ratio)
+        .build()
+        .expect("open")
+}
+
+/// Six rounds overwriting 1,000 keys with 600-byte values: pointers fill 64 KiB memtables,
+/// so flushes and compactions run and drop old pointers. Returns the final state.
+fn overwrite_six_rounds(tree: &Tree) -> Model {
+    let mut model = Model::new();
+    for round in 0..6u64 {
+        for i in 0..1000u64 {
+            let v = tagged_value(round * 10_000 + i, 600);
+            put(tree, &key(i), &v);
+            model.insert(key(i), v);
+        }
+    }
+    model
+}
+
 /// Discard statistics: compaction counts the records whose pointers it drops, the counts are
 /// in the manifest (they survive a reopen), and background garbage collection (here the
 /// inline maintenance of a tree without threads) collects the files they mark dead enough,
@@ -265,25 +288,11 @@ fn compressible_values_are_compressed_in_the_log() {
 #[test]
 fn discard_statistics_come_from_compaction_persist_and_drive_background_gc() {
     let mem = MemFs::new();
-    let open = |ratio: f64| {
-        vlog_builder(&mem)
-            .with_vlog_value_threshold(512)
-            .with_vlog_gc_discard_ratio(ratio)
-            .build()
-            .expect("open")
-    };
+    let open = |ratio: f64| open_small_values(&mem, ratio);
     // Ratio 1.0: background GC takes only wholly dead files, so partly dead ones keep their
     // statistics for this test to see.
     let tree = open(1.0);
-    let mut model = Model::new();
-    // 600-byte values and many keys, so pointers fill 64 KiB memtables and compaction runs.
-    for round in 0..6u64 {
-        for i in 0..1000u64 {
-            let v = tagged_value(round * 10_000 + i, 600);
-            put(&tree, &key(i), &v);
-            model.insert(key(i), v);
-        }
-    }
+    let model = overwrite_six_rounds(&tree);
     tree.maintenance_step(usize::MAX).expect("maintenance");
     let s = tree.stats();
     assert!(s.compactions > 0 && s.vlog_dead_bytes > 0, "compaction recorded dead bytes: {s:?}");
@@ -353,19 +362,9 @@ fn gc_refuses_a_head_sealed_short_that_the_tree_still_points_past() {
 #[test]
 fn background_gc_skips_a_damaged_file_after_reporting_it() {
     let mem = MemFs::new();
-    let open = |ratio: f64| {
-        vlog_builder(&mem)
-            .with_vlog_value_threshold(512)
-            .with_vlog_gc_discard_ratio(ratio)
-            .build()
-            .expect("open")
-    };
+    let open = |ratio: f64| open_small_values(&mem, ratio);
     let tree = open(1.0);
-    for round in 0..6u64 {
-        for i in 0..1000u64 {
-            put(&tree, &key(i), &tagged_value(round * 10_000 + i, 600));
-        }
-    }
+    overwrite_six_rounds(&tree);
     tree.maintenance_step(usize::MAX).expect("maintenance");
     assert!(tree.stats().vlog_dead_bytes > 0);
     tree.close().expect("close");
