@@ -84,6 +84,8 @@ impl<V: EngineFs> Engine<V> {
         let mut report = GcReport::default();
         for (id, meta) in self.gc_candidates(None) {
             report.files_examined += 1;
+            // A collected file is walked twice (measure, then relocate): deciding in one walk
+            // would mean holding every live value of the file in memory until its end.
             let Some(len) = meta.sealed_len else { continue };
             let live = self.live_bytes(id, &meta)?;
             let total = len.saturating_sub(crate::vlog::format::FILE_HEADER_LEN);
