@@ -55,6 +55,15 @@ impl Transaction {
         self.core.mode()
     }
 
+    /// The sequence number of the newest commit this transaction sees (its snapshot). Two
+    /// transactions that both commit a write to one key never share it: the second would fail
+    /// with [`Error::TransactionConflict`]. So a value written by a transaction can be tagged
+    /// with it (the object store adapter derives its e-tags from it), and the tags of one key
+    /// grow with every write.
+    pub fn snapshot_seq(&self) -> u64 {
+        self.core.read_seq()
+    }
+
     /// Chooses when [`commit`](Transaction::commit) returns: [`Durability::Eventual`] (the
     /// default) once the write is in the operating system, [`Durability::Immediate`] once it
     /// is synced to disk.
