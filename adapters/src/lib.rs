@@ -11,3 +11,6 @@
 
 #[cfg(feature = "kvdb")]
 pub mod kvdb;
+
+#[cfg(feature = "object-store")]
+pub mod object_store;
