@@ -78,17 +78,17 @@ mod tests {
     #[test]
     fn keys_of_a_column_sort_together_and_prefix_ranges_are_tight() {
         let cols = Columns::new(3);
-        assert_eq!(cols.key(1, b"ab").unwrap(), b"kvdb\0\0\0\0\x01ab");
-        let (start, end) = cols.prefix_range(1, &[0xff, 0xff]).unwrap();
+        assert_eq!(cols.key(1, b"ab").expect("valid in this test"), b"kvdb\0\0\0\0\x01ab");
+        let (start, end) = cols.prefix_range(1, &[0xff, 0xff]).expect("valid in this test");
         assert_eq!(start, b"kvdb\0\0\0\0\x01\xff\xff");
         assert_eq!(end, b"kvdb\0\0\0\0\x02");
-        let (start, end) = cols.prefix_range(2, b"").unwrap();
+        let (start, end) = cols.prefix_range(2, b"").expect("valid in this test");
         assert_eq!(
             (start.as_slice(), end.as_slice()),
             (&b"kvdb\0\0\0\0\x02"[..], &b"kvdb\0\0\0\0\x03"[..])
         );
         assert!(cols.key(3, b"x").is_err());
-        assert_eq!(cols.user_key(1, b"kvdb\0\0\0\0\x01ab").unwrap(), b"ab");
+        assert_eq!(cols.user_key(1, b"kvdb\0\0\0\0\x01ab").expect("valid in this test"), b"ab");
         assert!(cols.user_key(0, b"kvdb\0\0\0\0\x01ab").is_err());
     }
 }

@@ -153,7 +153,7 @@ fn encode_token(key: &[u8]) -> String {
 }
 
 fn decode_token(token: &str) -> Option<Vec<u8>> {
-    if token.len() % 2 != 0 {
+    if !token.len().is_multiple_of(2) {
         return None;
     }
     (0..token.len())

@@ -316,8 +316,8 @@ mod tests {
     #[test]
     fn records_round_trip() {
         let record = sample();
-        let bytes = Bytes::from(record.encode().unwrap());
-        assert_eq!(ObjectRecord::decode(&bytes).unwrap(), record);
+        let bytes = Bytes::from(record.encode().expect("valid in this test"));
+        assert_eq!(ObjectRecord::decode(&bytes).expect("valid in this test"), record);
 
         let chunked = ObjectRecord {
             size: 3 << 20,
@@ -325,18 +325,18 @@ mod tests {
             attributes: Attributes::from_iter([(Attribute::Metadata("k".into()), "v")]),
             ..sample()
         };
-        let bytes = Bytes::from(chunked.encode().unwrap());
-        assert_eq!(ObjectRecord::decode(&bytes).unwrap(), chunked);
+        let bytes = Bytes::from(chunked.encode().expect("valid in this test"));
+        assert_eq!(ObjectRecord::decode(&bytes).expect("valid in this test"), chunked);
 
         let upload = UploadRecord { path: "a/b".into(), attributes: Attributes::new() };
-        let bytes = Bytes::from(upload.encode().unwrap());
-        assert_eq!(UploadRecord::decode(&bytes).unwrap(), upload);
-        assert_eq!(decode_part(&Bytes::from(encode_part(99))).unwrap(), 99);
+        let bytes = Bytes::from(upload.encode().expect("valid in this test"));
+        assert_eq!(UploadRecord::decode(&bytes).expect("valid in this test"), upload);
+        assert_eq!(decode_part(&Bytes::from(encode_part(99))).expect("valid in this test"), 99);
     }
 
     #[test]
     fn every_truncation_and_every_bit_flip_is_an_error_or_a_valid_record() {
-        let bytes = sample().encode().unwrap();
+        let bytes = sample().encode().expect("valid in this test");
         for len in 0..bytes.len() {
             assert!(ObjectRecord::decode(&Bytes::copy_from_slice(&bytes[..len])).is_err(), "{len}");
         }
@@ -352,5 +352,42 @@ mod tests {
         // The attribute count sits after version, e-tag, time and size (25 bytes).
         huge_count[25..29].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(ObjectRecord::decode(&Bytes::from(huge_count)).is_err());
+    }
+
+    fn hex(text: &str) -> Vec<u8> {
+        text.split_whitespace().map(|b| u8::from_str_radix(b, 16).expect("hex")).collect()
+    }
+
+    #[test]
+    fn worked_example_of_the_format_page() {
+        // docs/format/object_store.md, "Worked example".
+        let inline = sample();
+        assert_eq!(
+            inline.encode().expect("encodes"),
+            hex("01 2a 00 00 00 00 00 00 00 00 00 2a 36 fe 9c 97 17 05 00 00 00 00 00 00 00 \
+                 01 00 00 00 03 0a 00 00 00 74 65 78 74 2f 70 6c 61 69 6e 00 68 65 6c 6c 6f")
+        );
+        assert_eq!(
+            super::super::keys::object("data/a.txt"),
+            hex("6f 62 6a 73 74 6f 72 65 00 6d 64 61 74 61 2f 61 2e 74 78 74")
+        );
+        let id: DataId = core::array::from_fn(|i| i as u8);
+        let chunked = ObjectRecord {
+            e_tag: 43,
+            size: 1_572_864,
+            attributes: Attributes::new(),
+            body: Body::Chunked { id, parts: vec![(0, 1_572_864)] },
+            ..sample()
+        };
+        assert_eq!(
+            chunked.encode().expect("encodes"),
+            hex("01 2b 00 00 00 00 00 00 00 00 00 2a 36 fe 9c 97 17 00 00 18 00 00 00 00 00 \
+                 00 00 00 00 01 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f 01 00 00 00 \
+                 00 00 00 00 00 00 18 00 00 00 00 00")
+        );
+        let mut chunk_key = b"objstore\0c".to_vec();
+        chunk_key.extend_from_slice(&id);
+        chunk_key.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(super::super::keys::chunk(&id, 0, 1), chunk_key);
     }
 }

@@ -95,16 +95,14 @@ fn check_mode(path: &str, mode: &PutMode, current: Option<&Found>) -> Result<()>
         }
         (PutMode::Update(wanted), Some(found)) => {
             let e_tag = e_tag_string(found.record.e_tag);
-            if let Some(w) = &wanted.e_tag {
-                if *w != e_tag {
-                    return Err(precondition(path, format!("e-tag is {e_tag}, not {w}")));
-                }
+            if let Some(w) = wanted.e_tag.as_ref().filter(|w| **w != e_tag) {
+                return Err(precondition(path, format!("e-tag is {e_tag}, not {w}")));
             }
-            if let Some(w) = &wanted.version {
-                let version = found.version.map(|v| v.to_string());
-                if version.as_deref() != Some(w.as_str()) {
-                    return Err(precondition(path, format!("version is {version:?}, not {w}")));
-                }
+            let version = found.version.map(|v| v.to_string());
+            if let Some(w) =
+                wanted.version.as_ref().filter(|w| version.as_deref() != Some(w.as_str()))
+            {
+                return Err(precondition(path, format!("version is {version:?}, not {w}")));
             }
             Ok(())
         }
