@@ -9,8 +9,8 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use object_store::path::Path;
 use object_store::ObjectStoreExt;
+use object_store::path::Path;
 use strata::TreeBuilder;
 use strata_adapters::object_store::StrataObjectStore;
 

@@ -52,7 +52,7 @@ use ::object_store::{
 };
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
-use strata::Tree;
+use strata::{Durability, Tree};
 
 pub use error::StoreError;
 
@@ -83,6 +83,8 @@ struct Inner {
     tree: Tree,
     /// Whether the tree keeps history, which gives objects versions.
     versioning: bool,
+    /// What every write waits for before it returns.
+    durability: Durability,
 }
 
 impl StrataObjectStore {
@@ -91,7 +93,20 @@ impl StrataObjectStore {
     /// versioning.
     pub fn new(tree: Tree) -> Result<StrataObjectStore> {
         let versioning = read::tree_keeps_history(&tree)?;
-        Ok(StrataObjectStore { inner: Arc::new(Inner { tree, versioning }) })
+        let inner = Inner { tree, versioning, durability: Durability::Eventual };
+        Ok(StrataObjectStore { inner: Arc::new(inner) })
+    }
+
+    /// Makes every write (put, delete, copy, rename, each multipart step) return only once it
+    /// is `durability`: with `Immediate`, once the write-ahead log is synced, so an
+    /// acknowledged object survives a power cut. The default, `Eventual`, returns once the
+    /// write is in the operating system (it survives a process crash), as object_store's
+    /// local-filesystem store does.
+    #[must_use]
+    pub fn with_durability(self, durability: Durability) -> StrataObjectStore {
+        let Inner { tree, versioning, .. } = &*self.inner;
+        let inner = Inner { tree: tree.clone(), versioning: *versioning, durability };
+        StrataObjectStore { inner: Arc::new(inner) }
     }
 
     /// The tree underneath.

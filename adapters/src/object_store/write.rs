@@ -120,6 +120,7 @@ impl Inner {
         let mut conflict = strata::Error::TransactionConflict;
         for _ in 0..WRITE_ATTEMPTS {
             let mut txn = self.tree.begin().map_err(|e| from_strata(path, e))?;
+            txn.set_durability(self.durability);
             let out = attempt(&mut txn)?;
             match txn.commit().await {
                 Ok(()) => return Ok(out),
