@@ -10,7 +10,8 @@
 //!   running it again on the newer snapshot is what a later writer would have done anyway;
 //! - reads (`get`, `iter`, ...) each run in a read-only transaction, so an iterator sees one
 //!   consistent snapshot however long it lives;
-//! - [`stats`] counts operations the way kvdb-rocksdb does, for [`KeyValueDB::io_stats`];
+//! - [`stats`] counts operations RocksDB-style (what kvdb's shared tests expect), for
+//!   [`KeyValueDB::io_stats`];
 //! - [`error`] turns a Strata error into an [`std::io::Error`] that still carries it.
 //!
 //! The tree's durability setting applies: `write` commits with [`Durability::Eventual`] unless

@@ -1,6 +1,6 @@
 //! Operation counters for [`KeyValueDB::io_stats`](kvdb::KeyValueDB::io_stats).
 //!
-//! Counted the way kvdb-rocksdb counts, which is what kvdb's shared tests check:
+//! Counted RocksDB-style, which is what kvdb's shared tests check:
 //! - a `get` is one read of `key.len()` bytes plus the value's length when there is one (a
 //!   miss still costs its key); each pair an iterator yields is one read of key and value;
 //! - a `write` is one transaction; each of its operations is one write, of key plus value

@@ -51,6 +51,8 @@ pub enum StoreError {
     BadVersion(String),
     /// A range outside the object.
     BadRange(String),
+    /// A page token this store did not hand out.
+    BadPageToken(String),
 }
 
 impl fmt::Display for StoreError {
@@ -69,6 +71,7 @@ impl fmt::Display for StoreError {
             StoreError::DuplicatePart(n) => write!(f, "part {n} is listed twice"),
             StoreError::BadVersion(v) => write!(f, "version {v:?} is not a Strata timestamp"),
             StoreError::BadRange(why) => write!(f, "bad range: {why}"),
+            StoreError::BadPageToken(t) => write!(f, "page token {t:?} was not made by this store"),
         }
     }
 }

@@ -135,7 +135,7 @@ impl Inner {
         }
         if let Some(token) = &opts.page_token {
             let resume = decode_token(token)
-                .ok_or_else(|| generic(StoreError::BadRange(format!("page token {token:?}"))))?;
+                .ok_or_else(|| generic(StoreError::BadPageToken(token.clone())))?;
             start = start.max(resume);
         }
         let txn = self.begin_read(base)?;
