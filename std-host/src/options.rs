@@ -219,3 +219,72 @@ impl TreeBuilder {
         Tree::open(self.opts)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_core::RecoveryMode;
+    use strata_core::options::VLogChecksumLevel;
+
+    /// Every `with_*` method the builder had before the option table keeps its signature and
+    /// sets what it always set (the argument types are spelled out so a changed signature
+    /// fails to compile).
+    #[test]
+    fn every_builder_method_keeps_its_signature_and_sets_its_option() {
+        let (memtable, block, levels): (usize, usize, u8) = (1 << 20, 8192, 5);
+        let (threshold, vlog_file, ratio): (usize, u64, f64) = (100, 2 << 20, 0.25);
+        let (segment, cache, threads, bits, size_ratio, txn): (u64, usize, usize, u32, u64, usize) =
+            (1 << 20, 0, 3, 12, 8, 1 << 20);
+        let b = TreeBuilder::new()
+            .with_path(PathBuf::from("unused"))
+            .with_max_memtable_size(memtable)
+            .with_block_size(block)
+            .with_level_count(levels)
+            .with_enable_vlog(true)
+            .with_vlog_value_threshold(threshold)
+            .with_vlog_max_file_size(vlog_file)
+            .with_vlog_gc_discard_ratio(ratio)
+            .with_vlog_checksum_verification(VLogChecksumLevel::Disabled)
+            .with_versioning(true, 99)
+            .with_wal_recovery_mode(RecoveryMode::PointInTime)
+            .with_wal_segment_size(segment)
+            .with_block_cache_capacity(cache)
+            .with_compaction_threads(threads)
+            .with_background_threads(false)
+            .with_compression(false)
+            .with_bloom_bits_per_key(bits)
+            .with_level_size_ratio(size_ratio)
+            .with_max_transaction_size(txn);
+        let e = &b.opts.engine;
+        assert_eq!(e.max_memtable_size, memtable);
+        assert_eq!(e.block_size, block);
+        assert_eq!(e.level_count, 5);
+        assert!(e.vlog_enabled);
+        assert_eq!(e.vlog_value_threshold, threshold);
+        assert_eq!(e.vlog_max_file_size, vlog_file);
+        assert_eq!(e.vlog_gc_discard_ratio, ratio);
+        assert_eq!(e.vlog_checksum, VLogChecksumLevel::Disabled);
+        assert!(!e.vlog_verify_checksums());
+        assert!(e.versioning);
+        assert_eq!(e.retention_ns, 99);
+        assert_eq!(e.recovery_mode, RecoveryMode::PointInTime);
+        assert_eq!(e.wal_segment_size, segment);
+        assert_eq!(e.block_cache_bytes, cache);
+        assert_eq!(e.compaction_threads, threads);
+        assert!(!e.background_threads);
+        assert!(!e.compression);
+        assert_eq!(e.bloom_bits_per_key, bits);
+        assert_eq!(e.level_size_ratio, size_ratio);
+        assert_eq!(e.max_transaction_size, txn);
+        b.opts.validate().expect("all in range");
+        // Options has the same methods.
+        let o = Options::new().with_level_count(levels).with_max_transaction_size(txn);
+        assert_eq!((o.engine.level_count, o.engine.max_transaction_size), (5, txn));
+    }
+
+    #[test]
+    fn versioning_turns_the_value_log_on() {
+        let o = Options::new().with_versioning(true, 0);
+        assert!(o.engine.vlog_enabled && o.engine.versioning);
+    }
+}

@@ -164,7 +164,8 @@ impl OptionValue for u32 {
 
 impl OptionValue for f64 {
     fn render(&self, _unit: Unit) -> String {
-        format!("{self}")
+        // Debug keeps the decimal point ("1.0"), so a fraction reads as one.
+        format!("{self:?}")
     }
 }
 

@@ -81,7 +81,7 @@ macro_rules! engine_option_table {
 
             /// Fraction of dead bytes at which a value-log file is collected.
             vlog_gc_discard_ratio: f64 = 0.5, Ratio,
-                valid 0.0, 1.0, "must be between 0 and 1",
+                valid 0.0, 1.0, "must be between 0.0 and 1.0",
                 setter with_vlog_gc_discard_ratio(ratio: f64);
 
             /// How values read from the value log are verified.
