@@ -9,7 +9,7 @@ use strata_vfs::{ErrorKind, FileKind, RandomRead, Vfs};
 
 use super::VlogFiles;
 use super::current;
-use super::edit::{VersionEdit, VlogEdit};
+use crate::version::{VersionEdit, VlogEdit};
 use crate::codec::Decoder;
 use crate::error::{CorruptionKind, Error, IoOp, Result};
 use crate::filenames::{self, CURRENT, FileName};

@@ -10,7 +10,7 @@ use std::println;
 
 use strata_vfs::{AppendWrite, CrashPolicy, FileKind, MemFs, SyncMode, Vfs};
 
-use super::testkit::{EditGen, Rng, key, meta};
+use crate::version::testkit::{EditGen, Rng, key, meta};
 use super::*;
 use crate::error::{CorruptionKind, Error};
 use crate::filenames;

@@ -3,7 +3,7 @@
 use strata_vfs::{AppendWrite, FileKind, Vfs};
 
 use super::current;
-use super::edit::VersionEdit;
+use crate::version::VersionEdit;
 use crate::error::{Error, IoOp, Result};
 use crate::filenames;
 use crate::wal::{SegmentHeader, WalWriter};

@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 
 use super::Version;
 use crate::error::CorruptionKind;
-use crate::manifest::{FileMeta, VersionEdit};
+use super::{FileMeta, VersionEdit};
 
 /// A version under construction.
 #[derive(Debug, Clone)]
