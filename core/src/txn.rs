@@ -185,9 +185,10 @@ impl TxnCore {
         }
         check_value(value)?;
         let slot = (Bytes::copy_from_slice(key), ts);
-        let replaced = self.versioned.get(&slot).map_or(0, |old| {
-            batch::op_encoded_len(key.len(), old.as_ref().map(Bytes::len), true)
-        });
+        let replaced = self
+            .versioned
+            .get(&slot)
+            .map_or(0, |old| batch::op_encoded_len(key.len(), old.as_ref().map(Bytes::len), true));
         let added = batch::op_encoded_len(key.len(), Some(value.len()), true);
         self.size = self.size_after(replaced, added)?;
         self.versioned.insert(slot, Some(Bytes::copy_from_slice(value)));

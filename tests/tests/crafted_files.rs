@@ -20,8 +20,8 @@ use strata_core::batch::WriteBatch;
 use strata_core::manifest::{self, ManifestWriter, VersionEdit};
 use strata_core::vlog::format::{MAX_RECORD_LEN, ValuePointer};
 use strata_core::wal::{self, RecoveryMode, SEGMENT_HEADER_LEN};
-use strata_core::{CorruptionKind, Engine, EngineOptions, Error, LogicalClock, Mode, TxnCore};
 use strata_core::{Bytes, filenames};
+use strata_core::{CorruptionKind, Engine, EngineOptions, Error, LogicalClock, Mode, TxnCore};
 use strata_vfs::{CrashPolicy, MemFs, Vfs};
 
 fn open(fs: &MemFs) -> strata_core::Result<Engine<MemFs>> {
@@ -49,7 +49,11 @@ fn last_segment(fs: &MemFs) -> u64 {
         .expect("a WAL segment")
 }
 
-fn expect_corruption(result: strata_core::Result<Engine<MemFs>>, file: &str, what: &str) -> CorruptionKind {
+fn expect_corruption(
+    result: strata_core::Result<Engine<MemFs>>,
+    file: &str,
+    what: &str,
+) -> CorruptionKind {
     match result {
         Err(Error::Corruption { file: got, kind, .. }) => {
             assert_eq!(got, file, "{what}: the error names the file");
@@ -85,7 +89,8 @@ fn an_oversized_value_pointer_is_corruption_naming_the_wal_segment() {
     let pointer = ValuePointer { file: 77, offset: 16, len: MAX_RECORD_LEN + 1 }.encode();
     let mut batch = WriteBatch::new();
     batch.set_pointer(b"k", &pointer, None);
-    let mut request = TxnCore::begin(&engine, Mode::ReadWrite).expect("begin").finish().expect("finish");
+    let mut request =
+        TxnCore::begin(&engine, Mode::ReadWrite).expect("begin").finish().expect("finish");
     let batch_bytes = batch.clone();
     request.batch = batch;
     request.sync = true;
@@ -104,7 +109,8 @@ fn an_oversized_value_pointer_is_corruption_naming_the_wal_segment() {
     let fits = ValuePointer { file: 77, offset: 16, len: MAX_RECORD_LEN }.encode();
     let mut batch = WriteBatch::new();
     batch.set_pointer(b"k", &fits, None);
-    let mut request = TxnCore::begin(&engine, Mode::ReadWrite).expect("begin").finish().expect("finish");
+    let mut request =
+        TxnCore::begin(&engine, Mode::ReadWrite).expect("begin").finish().expect("finish");
     request.batch = batch;
     request.sync = true;
     engine.commit(request).expect("commit");
@@ -159,7 +165,11 @@ fn a_clean_close_length_that_does_not_match_the_segment_is_corruption_naming_it(
     let (fs, recovered, starts) = closed_cleanly();
     let (segment, synced) = recovered.wal_closed.expect("closed");
     let name = filenames::wal(segment);
-    assert_eq!(fs.size(&name).expect("size"), synced, "a clean close leaves exactly the synced bytes");
+    assert_eq!(
+        fs.size(&name).expect("size"),
+        synced,
+        "a clean close leaves exactly the synced bytes"
+    );
     assert_eq!(starts.len(), 3, "three commits, three records");
 
     // The crafted manifest with the true length opens and has everything: the manifest

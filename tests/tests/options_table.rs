@@ -10,10 +10,7 @@ const MARKER: &str = "<!-- option table: generated from core/src/options/table.r
 fn row(d: &OptionDescriptor) -> Option<String> {
     let setter = d.setter?;
     let range = d.range.as_ref().map_or_else(|| String::from("any"), |r| r.text());
-    Some(format!(
-        "| `{setter}` | `{}` | {} | {} | {range} |",
-        d.name, d.summary, d.default
-    ))
+    Some(format!("| `{setter}` | `{}` | {} | {} | {range} |", d.name, d.summary, d.default))
 }
 
 fn expected_table() -> String {
@@ -29,8 +26,12 @@ fn expected_table() -> String {
 fn readme_option_table_matches_the_option_table() {
     let start = README.find(MARKER).expect("README has the option table marker");
     let after = &README[start..];
-    let table: Vec<&str> =
-        after.lines().skip(1).skip_while(|l| l.trim().is_empty()).take_while(|l| l.starts_with('|')).collect();
+    let table: Vec<&str> = after
+        .lines()
+        .skip(1)
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| l.starts_with('|'))
+        .collect();
     let expected = expected_table();
     assert_eq!(
         table.join("\n"),

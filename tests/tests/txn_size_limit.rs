@@ -84,7 +84,10 @@ fn a_transaction_of_exactly_the_limit_commits_and_one_byte_more_does_not() {
     }
     txn.set(b"b", &vec![2u8; filler]).expect("exactly the limit fits");
     txn.commit_blocking().expect("commit");
-    assert_eq!(tree.begin().expect("begin").get(b"b").expect("read").map(|v| v.len()), Some(filler));
+    assert_eq!(
+        tree.begin().expect("begin").get(b"b").expect("read").map(|v| v.len()),
+        Some(filler)
+    );
 }
 
 #[test]

@@ -18,10 +18,10 @@ mod reader;
 mod tests;
 mod writer;
 
-pub use current::{decode_current, encode_current, read_current, set_current};
 /// The edit types belong to the version layer; re-exported so `manifest::VersionEdit` keeps
 /// naming the record a manifest holds.
 pub use crate::version::{FileMeta, MAX_LEVELS, VersionEdit, VlogEdit};
+pub use current::{decode_current, encode_current, read_current, set_current};
 pub(crate) use reader::apply_vlog;
 pub use reader::{Recovered, recover};
 pub use writer::ManifestWriter;

@@ -190,7 +190,7 @@ impl OptionValue for VLogChecksumLevel {
 /// `bytes` with the largest binary unit that divides it exactly.
 fn render_bytes(bytes: u64) -> String {
     for (unit, name) in [(GIB, "GiB"), (MIB, "MiB"), (KIB, "KiB")] {
-        if bytes >= unit && bytes % unit == 0 {
+        if bytes >= unit && bytes.is_multiple_of(unit) {
             return format!("{} {name}", bytes / unit);
         }
     }

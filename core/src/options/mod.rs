@@ -115,7 +115,8 @@ mod tests {
 
     #[test]
     fn range_checks_come_from_the_table() {
-        let cases: [(&str, fn(&mut EngineOptions)); 6] = [
+        type Breaks = fn(&mut EngineOptions);
+        let cases: [(&str, Breaks); 6] = [
             ("max_memtable_size", |o| o.max_memtable_size = 1),
             ("max_transaction_size", |o| o.max_transaction_size = 1024),
             ("compaction_threads", |o| o.compaction_threads = 17),

@@ -81,7 +81,7 @@ impl ValuePointer {
         let file = d.varint().map_err(bad)?;
         let offset = d.varint().map_err(bad)?;
         let len = d.varint_u32().map_err(bad)?;
-        if !d.is_empty() || offset < FILE_HEADER_LEN || len < 7 || len > MAX_RECORD_LEN {
+        if !d.is_empty() || offset < FILE_HEADER_LEN || !(7..=MAX_RECORD_LEN).contains(&len) {
             return Err(CorruptionKind::BadPointer);
         }
         Ok(ValuePointer { file, offset, len })
