@@ -21,6 +21,7 @@ mod commit;
 mod compact;
 mod flush;
 mod gc;
+mod gc_sample;
 mod read;
 mod recovery;
 mod tables;
@@ -47,6 +48,7 @@ use crate::{Error, Result, SeqNo, Timestamp};
 
 pub use commit::CommitRequest;
 pub use gc::GcReport;
+pub use gc_sample::SAMPLE_RECORDS as GC_SAMPLE_RECORDS;
 pub use read::VersionEntry;
 pub use tables::{LevelCursor, TableStore};
 
@@ -102,6 +104,13 @@ pub struct EngineStats {
     pub gc_deleted_files: AtomicU64,
     /// Bytes of value log files deleted.
     pub gc_deleted_bytes: AtomicU64,
+    /// Bytes of value log files garbage collection read: collection and exact measurement
+    /// walks (headers and whole records), and background samples (record prefixes and keys).
+    pub gc_read_bytes: AtomicU64,
+    /// Bytes garbage collection's relocations appended to the value log and the WAL.
+    pub gc_write_bytes: AtomicU64,
+    /// Records background sampling looked up in the tree.
+    pub gc_sampled_records: AtomicU64,
 }
 
 /// State only the committer touches.
@@ -145,8 +154,8 @@ struct LsmState<W: strata_vfs::AppendWrite> {
 pub struct Engine<V: EngineFs> {
     store: Arc<TableStore<V>>,
     vlog: Arc<crate::vlog::VlogStore<V>>,
-    /// Held by a garbage collection run: one at a time.
-    gc_lock: Mutex<()>,
+    /// Held by a garbage collection run (one at a time), with what sampling found.
+    gc_lock: Mutex<gc_sample::GcState>,
     lock: Mutex<Option<V::Lock>>,
     opts: EngineOptions,
     compaction: CompactionConfig,

@@ -181,3 +181,88 @@ pub fn scan_file<R: RandomRead>(
     }
     Ok(ScanEnd { valid_end: at, damage: None })
 }
+
+/// Where a key walk ([`scan_keys`]) stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyScan {
+    /// Offset of the first record not visited (`end` once the walk reached it).
+    pub next: u64,
+    /// Bytes read from the file.
+    pub read_bytes: u64,
+    /// The damage found at `next`, if the walk stopped there because a record's prefix does
+    /// not parse or the record runs past `end`.
+    pub damage: Option<CorruptionKind>,
+}
+
+/// Bytes read per record by [`scan_keys`]: the longest prefix plus a typical key, so that one
+/// read usually yields both.
+const KEY_PEEK_LEN: usize = format::MAX_PREFIX_LEN + 64;
+
+/// Walks the records of value log file `name` from `from` (a record boundary; the file header
+/// is checked when it is the first one) towards `end`, reading only each record's prefix and
+/// key, never its value, and calls `on_key(record_offset, record_len, key)` for each until it
+/// returns `false`. Checksums are not verified (the value is not read): this is for estimates
+/// (background garbage collection sampling a file), never for deciding what data is.
+pub fn scan_keys<R: RandomRead>(
+    file: &R,
+    name: &str,
+    from: u64,
+    end: u64,
+    mut on_key: impl FnMut(u64, u32, &[u8]) -> Result<bool>,
+) -> Result<KeyScan> {
+    let io = |e| Error::io(IoOp::Read, name, e);
+    let mut out = KeyScan { next: from.max(format::FILE_HEADER_LEN), read_bytes: 0, damage: None };
+    if from < format::FILE_HEADER_LEN {
+        if end < format::FILE_HEADER_LEN {
+            out.damage = Some(CorruptionKind::Truncated);
+            return Ok(out);
+        }
+        let mut header = [0u8; format::FILE_HEADER_LEN as usize];
+        file.read_exact_at(0, &mut header).map_err(io)?;
+        out.read_bytes += format::FILE_HEADER_LEN;
+        if let Err(k) = format::check_file_header(&header) {
+            out.next = 0;
+            out.damage = Some(k);
+            return Ok(out);
+        }
+    }
+    let mut peek = [0u8; KEY_PEEK_LEN];
+    let mut long_key = alloc::vec::Vec::new();
+    while out.next < end {
+        let at = out.next;
+        let n = (end - at).min(KEY_PEEK_LEN as u64) as usize;
+        let head = peek.get_mut(..n).unwrap_or_default();
+        file.read_exact_at(at, head).map_err(io)?;
+        out.read_bytes += n as u64;
+        let p = match format::parse_prefix(head) {
+            Ok(p) => p,
+            Err(k) => {
+                out.damage = Some(k);
+                return Ok(out);
+            }
+        };
+        let len = p.record_len() as u64;
+        if len > end - at {
+            out.damage = Some(CorruptionKind::Truncated);
+            return Ok(out);
+        }
+        let key_end = p.header_len + p.key_len;
+        let key: &[u8] = if let Some(k) = head.get(p.header_len..key_end) {
+            k
+        } else {
+            // A key longer than the peek: one more read of exactly the key (bounded by
+            // `MAX_KEY_SIZE` and by the record, which the file holds).
+            long_key.resize(p.key_len, 0);
+            file.read_exact_at(at + p.header_len as u64, &mut long_key).map_err(io)?;
+            out.read_bytes += p.key_len as u64;
+            &long_key
+        };
+        // At most MAX_KEY_SIZE + MAX_VALUE_SIZE + 25 bytes, which fits a u32.
+        let go_on = on_key(at, len as u32, key)?;
+        out.next = at + len;
+        if !go_on {
+            break;
+        }
+    }
+    Ok(out)
+}
