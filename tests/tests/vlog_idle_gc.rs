@@ -16,7 +16,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use strata::{Mode, Tree, TreeBuilder};
+use strata::{Mode, Stats, Tree, TreeBuilder};
 use strata_tests::tagged_value;
 
 const KEYS: u64 = 8_192;
@@ -87,13 +87,11 @@ fn write_rounds(tree: &Tree) {
     }
 }
 
-/// Leaves `tree` idle until the directory holds less than twice the live data or the
-/// deadline passes; asserts the former, prints the time and what GC read and wrote.
-fn idle_until_below_twice_live(tree: &Tree, db: &Path, ctx: &str) {
-    let before = tree.stats();
-    let idle = Instant::now();
-    let start = dir_bytes(db);
-    let mut disk = start;
+/// The tree went idle at `idle` (its last commit returned) with `before` as its statistics
+/// then. Polls until the directory holds less than twice the live data or the deadline passes;
+/// asserts the former, prints the time it took and what GC read and wrote meanwhile.
+fn wait_below_twice_live(tree: &Tree, db: &Path, idle: Instant, before: &Stats, ctx: &str) {
+    let mut disk = dir_bytes(db);
     while disk >= 2 * LIVE && idle.elapsed() < IDLE_DEADLINE {
         std::thread::sleep(Duration::from_millis(50));
         disk = dir_bytes(db);
@@ -101,9 +99,8 @@ fn idle_until_below_twice_live(tree: &Tree, db: &Path, ctx: &str) {
     let took = idle.elapsed();
     let after = tree.stats();
     eprintln!(
-        "{ctx}: idle from {start} bytes ({:.2}x live) to {disk} bytes ({:.2}x) in {:.2} s; \
-         gc read {} bytes ({} records sampled), wrote {} bytes; {} files collected, {} deleted",
-        start as f64 / LIVE as f64,
+        "{ctx}: {disk} bytes ({:.2}x live) {:.2} s after going idle; meanwhile gc read {} \
+         bytes ({} records sampled), wrote {} bytes, collected {} files, deleted {}",
         disk as f64 / LIVE as f64,
         took.as_secs_f64(),
         after.vlog_gc_read_bytes - before.vlog_gc_read_bytes,
@@ -114,7 +111,7 @@ fn idle_until_below_twice_live(tree: &Tree, db: &Path, ctx: &str) {
     );
     assert!(
         disk < 2 * LIVE,
-        "{ctx}: after {:.1} s idle the directory holds {disk} bytes, {:.2}x the live {LIVE}",
+        "{ctx}: {:.1} s after going idle the directory holds {disk} bytes, {:.2}x the live {LIVE}",
         took.as_secs_f64(),
         disk as f64 / LIVE as f64
     );
@@ -128,20 +125,22 @@ fn an_idle_tree_shrinks_below_twice_its_live_data_without_run_vlog_gc() {
     let tree = builder(&db).build().expect("open");
     let started = Instant::now();
     write_rounds(&tree);
+    let idle = Instant::now();
     let s = tree.stats();
+    let disk = dir_bytes(&db);
     eprintln!(
-        "written in {:.2} s: {} bytes on disk ({:.2}x live); so far gc read {} bytes ({} records \
-         sampled), wrote {} bytes, collected {} files",
+        "written in {:.2} s: {disk} bytes on disk ({:.2}x live); during the writes gc read {} \
+         bytes ({} records sampled), wrote {} bytes, collected {} files",
         started.elapsed().as_secs_f64(),
-        dir_bytes(&db),
-        dir_bytes(&db) as f64 / LIVE as f64,
+        disk as f64 / LIVE as f64,
         s.vlog_gc_read_bytes,
         s.vlog_gc_sampled_records,
         s.vlog_gc_write_bytes,
         s.vlog_gc_files,
     );
-    check_values(&tree, "before idle");
-    idle_until_below_twice_live(&tree, &db, "threads on throughout");
+    // Reads only from here on: background GC runs meanwhile.
+    check_values(&tree, "before idle gc");
+    wait_below_twice_live(&tree, &db, idle, &s, "threads on throughout");
     check_values(&tree, "after idle gc");
 
     tree.close().expect("close");
@@ -168,8 +167,11 @@ fn garbage_made_before_an_idle_reopen_is_found_and_collected() {
     assert!(written > 4 * LIVE, "the overwrites are on disk: {written}");
 
     let tree = builder(&db).build().expect("reopen");
-    check_values(&tree, "after reopen, before idle");
-    idle_until_below_twice_live(&tree, &db, "idle after reopen");
+    let idle = Instant::now();
+    let before = tree.stats();
+    eprintln!("reopened with {written} bytes on disk ({:.2}x live)", written as f64 / LIVE as f64);
+    check_values(&tree, "after reopen, before idle gc");
+    wait_below_twice_live(&tree, &db, idle, &before, "idle after reopen");
     check_values(&tree, "after idle gc");
     tree.close().expect("close");
     drop(tree);
