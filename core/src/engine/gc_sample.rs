@@ -162,16 +162,18 @@ impl<V: EngineFs> Engine<V> {
         let snapshot = self.gc_snapshot();
         let mut seen = KeyPointers::new();
         let mut looked = 0usize;
-        let scan = crate::vlog::scan_keys(&file, &name, sample.next, sealed, |offset, len, key| {
-            let versions = self.live_versions_cached(&mut seen, snapshot.seq(), id, offset, key)?;
-            if versions.is_empty() {
-                dead += u64::from(len);
-            } else {
-                live += u64::from(len);
-            }
-            looked += 1;
-            Ok(looked < SAMPLE_RECORDS && !decided(dead, live))
-        })?;
+        let scan =
+            crate::vlog::scan_keys(&file, &name, sample.next, sealed, |offset, len, key| {
+                let versions =
+                    self.live_versions_cached(&mut seen, snapshot.seq(), id, offset, key)?;
+                if versions.is_empty() {
+                    dead += u64::from(len);
+                } else {
+                    live += u64::from(len);
+                }
+                looked += 1;
+                Ok(looked < SAMPLE_RECORDS && !decided(dead, live))
+            })?;
         drop(snapshot);
         self.stats.gc_read_bytes.fetch_add(scan.read_bytes, Ordering::Relaxed);
         self.stats.gc_sampled_records.fetch_add(looked as u64, Ordering::Relaxed);

@@ -47,7 +47,9 @@ impl<V: EngineFs> Engine<V> {
                         let ptr = head.append(key, value)?;
                         self.stats.vlog_bytes.fetch_add(u64::from(ptr.len), Ordering::Relaxed);
                         if req.relocation {
-                            self.stats.gc_write_bytes.fetch_add(u64::from(ptr.len), Ordering::Relaxed);
+                            self.stats
+                                .gc_write_bytes
+                                .fetch_add(u64::from(ptr.len), Ordering::Relaxed);
                         }
                         separated.set_pointer(key, &ptr.encode(), ts);
                     }

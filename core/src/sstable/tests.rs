@@ -774,7 +774,9 @@ fn sstable_crafted_empty_partitioned_index_reads_as_empty() {
 /// data block, whose index outgrows 4 × 64 bytes at the fifth block.
 fn partitioned_example_table() -> (Vec<u8>, TableProps) {
     let entries: Vec<Entry> = (0..6u8)
-        .map(|i| (ik(&[b'a' + i; 34], 5, u64::from(i) + 1, ValueKind::Set), Bytes::from_static(b"val")))
+        .map(|i| {
+            (ik(&[b'a' + i; 34], 5, u64::from(i) + 1, ValueKind::Set), Bytes::from_static(b"val"))
+        })
         .collect();
     build(&entries, opts(64, false))
 }
@@ -819,7 +821,10 @@ fn sstable_partitioned_index_worked_example_bytes() {
     // Index partition 4 at 748 (written by finish): block 5 (679/64).
     put(&[entry, &key(b'f', 6), &[0xa7, 0x05, 0x40], one_restart, &[0x00, 0x4f, 0x75, 0x27, 0xfb]]);
     // Filter block at 817, payload 9.
-    put(&[&[0x1a, 0x84, 0x4b, 0x38, 0x4c, 0xdf, 0xd7, 0x73, 0x07], &[0x00, 0xfc, 0xf9, 0x76, 0x94]]);
+    put(&[
+        &[0x1a, 0x84, 0x4b, 0x38, 0x4c, 0xdf, 0xd7, 0x73, 0x07],
+        &[0x00, 0xfc, 0xf9, 0x76, 0x94],
+    ]);
     // Properties block at 831, payload 118.
     put(&[&[0x01, 0x06, 0x00, 0x06, 0x05, 0xc8, 0x05, 0x0e, 0xac, 0x02, 0x12]]);
     put(&[&[0x01, 0x06, 0x05, 0x05, 0x00], &[0x32], &key(b'a', 1), &[0x32], &key(b'f', 6)]);
