@@ -266,3 +266,94 @@ pub fn scan_keys<R: RandomRead>(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    use strata_vfs::{AppendWrite, MemFs};
+
+    use super::*;
+
+    /// A fresh MemFs holding `bytes` as file `name`.
+    fn file_with(name: &str, bytes: &[u8]) -> MemFs {
+        let fs = MemFs::new();
+        let mut w = fs.create(name, FileKind::ValueLog).expect("create");
+        w.append(bytes).expect("append");
+        w.flush().expect("flush");
+        fs
+    }
+
+    /// A value log file holding `records` (stored raw): its bytes and each record's
+    /// `(offset, len)`.
+    fn encode(records: &[(&[u8], &[u8])]) -> (Vec<u8>, Vec<(u64, u32)>) {
+        let mut bytes = format::file_header().to_vec();
+        let mut at = Vec::new();
+        for (k, v) in records {
+            let offset = bytes.len() as u64;
+            let len = format::encode_record(&mut bytes, k, v, false);
+            at.push((offset, len as u32));
+        }
+        (bytes, at)
+    }
+
+    type Seen = Vec<(u64, u32, Vec<u8>)>;
+
+    fn walk(fs: &MemFs, from: u64, end: u64, stop_after: usize) -> (KeyScan, Seen) {
+        let file = fs.open("000001.vlog", FileKind::ValueLog).expect("open");
+        let mut seen = Vec::new();
+        let scan = scan_keys(&file, "000001.vlog", from, end, |o, l, k| {
+            seen.push((o, l, k.to_vec()));
+            Ok(seen.len() < stop_after)
+        })
+        .expect("scan");
+        (scan, seen)
+    }
+
+    #[test]
+    fn scan_keys_reads_keys_not_values_resumes_and_reports_damage() {
+        // A key longer than one peek, and a value far longer than anything read.
+        let long_key = vec![b'k'; 300];
+        let big_value = vec![7u8; 5000];
+        let records: [(&[u8], &[u8]); 3] =
+            [(b"a", b"value-a"), (&long_key, b"v"), (b"c", &big_value)];
+        let (bytes, at) = encode(&records);
+        let end = bytes.len() as u64;
+        let fs = file_with("000001.vlog", &bytes);
+
+        let (scan, seen) = walk(&fs, 0, end, usize::MAX);
+        let want: Seen =
+            at.iter().zip(&records).map(|(&(o, l), (k, _))| (o, l, k.to_vec())).collect();
+        assert_eq!(seen, want);
+        assert_eq!((scan.next, scan.damage), (end, None));
+        // Header, three peeks and the long key: not the values.
+        assert_eq!(scan.read_bytes, 16 + 3 * KEY_PEEK_LEN as u64 + 300, "{scan:?}");
+
+        // Stopped after the first record, a walk resumes at the second.
+        let (scan, seen) = walk(&fs, 0, end, 1);
+        assert_eq!((seen.len(), scan.next), (1, at[1].0));
+        let (scan, seen) = walk(&fs, scan.next, end, usize::MAX);
+        assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), [at[1].0, at[2].0]);
+        assert_eq!(scan.next, end);
+
+        // A record running past `end` stops the walk there.
+        let (scan, seen) = walk(&fs, 0, end - 1, usize::MAX);
+        assert_eq!(seen.len(), 2);
+        assert_eq!((scan.next, scan.damage), (at[2].0, Some(CorruptionKind::Truncated)));
+
+        // An unknown flags byte in the second record.
+        let mut bad = bytes.clone();
+        bad[at[1].0 as usize + 4] = 9;
+        let (scan, seen) = walk(&file_with("000001.vlog", &bad), 0, end, usize::MAX);
+        assert_eq!(seen.len(), 1);
+        assert_eq!((scan.next, scan.damage), (at[1].0, Some(CorruptionKind::UnknownTag(9))));
+
+        // A bad header: nothing is walked.
+        let mut bad = bytes;
+        bad[0] = b'X';
+        let (scan, seen) = walk(&file_with("000001.vlog", &bad), 0, end, usize::MAX);
+        assert!(seen.is_empty());
+        assert_eq!((scan.next, scan.damage), (0, Some(CorruptionKind::BadMagic)));
+    }
+}
