@@ -1,8 +1,10 @@
 //! The engine: one open database over a [`Vfs`].
 //!
 //! It owns the WAL writer and the commit state (behind one mutex: commits are serialised, but a
-//! whole group of them shares one WAL write and at most one sync), the memtables readers walk
-//! without locks, the table levels described by the manifest, and the snapshot registry.
+//! whole group of them shares one WAL write and at most one WAL sync, which a sync of the value
+//! log head precedes; a WAL segment, memtable or value log rotation adds its own), the
+//! memtables readers walk without locks, the table levels described by the manifest, and the
+//! snapshot registry.
 //!
 //! Write path ([`Engine::commit_group`]): conflict check → sequence number and timestamp → WAL
 //! append (one flush, one sync if any member asked for it) → memtable insert → publish the new
