@@ -281,3 +281,36 @@ fn put_payload_of_several_pieces_is_one_object() {
         assert_eq!(bytes_of(&store, &Path::from("p")).await.expect("get"), "abcd");
     });
 }
+
+#[tokio::test]
+async fn a_put_over_the_transaction_limit_is_refused_and_multipart_goes_beyond_it()
+-> object_store::Result<()> {
+    // A tree whose transactions hold at most 3 MiB: a 4 MiB put is refused with Strata's
+    // TransactionTooLarge kept as the source, writing nothing; the same bytes as two 2 MiB
+    // parts (one transaction each) become one 4 MiB object.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tree = TreeBuilder::new()
+        .with_path(dir.path().to_path_buf())
+        .with_max_transaction_size(3 * CHUNK_SIZE)
+        .build()
+        .expect("tree");
+    let store = StrataObjectStore::new(tree)?;
+    let path = Path::from("big");
+    let err = store.put(&path, vec![9u8; 4 * CHUNK_SIZE].into()).await.expect_err("over the limit");
+    let object_store::Error::Generic { source, .. } = &err else { panic!("{err:?}") };
+    assert!(
+        matches!(
+            source.downcast_ref::<strata::Error>(),
+            Some(strata::Error::TransactionTooLarge { .. })
+        ),
+        "{err}"
+    );
+    assert!(adapter_keys(&store).is_empty(), "a refused put writes nothing");
+
+    let mut upload = store.put_multipart(&path).await?;
+    upload.put_part(vec![9u8; 2 * CHUNK_SIZE].into()).await?;
+    upload.put_part(vec![9u8; 2 * CHUNK_SIZE].into()).await?;
+    upload.complete().await?;
+    assert_eq!(bytes_of(&store, &path).await?, vec![9u8; 4 * CHUNK_SIZE]);
+    Ok(())
+}

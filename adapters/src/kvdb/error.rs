@@ -13,9 +13,10 @@ fn kind_of(error: &Error) -> ErrorKind {
     match error {
         Error::Corruption { .. } => ErrorKind::InvalidData,
         Error::NoSpace { .. } => ErrorKind::StorageFull,
-        Error::InvalidArgument { .. } | Error::KeyTooLarge { .. } | Error::ValueTooLarge { .. } => {
-            ErrorKind::InvalidInput
-        }
+        Error::InvalidArgument { .. }
+        | Error::KeyTooLarge { .. }
+        | Error::ValueTooLarge { .. }
+        | Error::TransactionTooLarge { .. } => ErrorKind::InvalidInput,
         Error::Locked => ErrorKind::ResourceBusy,
         Error::Closed => ErrorKind::BrokenPipe,
         Error::Poisoned => ErrorKind::ReadOnlyFilesystem,

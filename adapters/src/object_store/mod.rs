@@ -6,9 +6,9 @@
 //!   plus its bytes: inline in the record below [`INLINE_LIMIT`], otherwise in chunks of at
 //!   most [`CHUNK_SIZE`] under a data id that is fresh for every write. Chunks are ordinary
 //!   values, so with the value log on (`with_enable_vlog`) they live in the log and
-//!   compactions move only their pointers. Chunking is why there is no object size limit
-//!   below what one transaction can hold in memory, although one value may not exceed
-//!   [`strata::MAX_VALUE_SIZE`];
+//!   compactions move only their pointers. Chunking is why no object is refused for
+//!   exceeding [`strata::MAX_VALUE_SIZE`]; a put is one transaction, so it is bounded by the
+//!   tree's `max_transaction_size`, and a multipart upload only per part;
 //! - every write ([`write`]) is one Strata transaction that reads the current record, checks
 //!   the put mode against it, deletes the chunks it replaces and writes the new ones, so an
 //!   object is replaced all at once or not at all. A write-write conflict (another writer
