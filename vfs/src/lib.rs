@@ -24,6 +24,8 @@ extern crate alloc;
 extern crate std;
 
 pub mod conformance;
+#[cfg(feature = "encryption")]
+pub mod encrypted;
 mod error;
 mod fault;
 mod fs;
@@ -33,4 +35,6 @@ pub mod sync;
 pub use error::{Error, ErrorKind, Result};
 pub use fault::{FaultFs, FaultOp, FaultRead, FaultRule, FaultWrite};
 pub use fs::{AppendWrite, Caps, FileKind, RandomRead, SyncMode, Vfs};
+#[cfg(feature = "encryption")]
+pub use encrypted::{EncryptedFs, KeyProvider, RandomSource, StaticKey};
 pub use mem::{CrashPolicy, MemFile, MemFs, MemLock, MemWriter};
