@@ -46,6 +46,7 @@ pub struct Options {
     pub(crate) compression: bool,
     pub(crate) bloom_bits_per_key: u32,
     pub(crate) level_size_ratio: u64,
+    pub(crate) encryption: Option<crate::encryption::Encryption>,
 }
 
 impl fmt::Debug for Options {
@@ -71,6 +72,7 @@ impl fmt::Debug for Options {
             .field("compression", &self.compression)
             .field("bloom_bits_per_key", &self.bloom_bits_per_key)
             .field("level_size_ratio", &self.level_size_ratio)
+            .field("encryption", &self.encryption.is_some())
             .finish()
     }
 }
@@ -100,6 +102,7 @@ impl Default for Options {
             compression: engine.compression,
             bloom_bits_per_key: engine.bloom_bits_per_key,
             level_size_ratio: engine.level_size_ratio,
+            encryption: None,
         }
     }
 }
@@ -311,7 +314,7 @@ impl Options {
 /// Builds a [`Tree`]: set options, then [`build`](TreeBuilder::build).
 #[derive(Debug, Clone, Default)]
 pub struct TreeBuilder {
-    opts: Options,
+    pub(crate) opts: Options,
 }
 
 impl TreeBuilder {

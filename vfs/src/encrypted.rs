@@ -38,7 +38,7 @@ pub use handles::{EncryptedRead, EncryptedWrite};
 pub use keys::{KEY_LEN, KeyProvider, RandomSource, StaticKey};
 pub use prefix::{DATA_KEYSTREAM_OFFSET, MAGIC, PREFIX_LEN};
 
-use prefix::{FileCipher, NONCE_LEN, Prefix, read_prefix};
+use prefix::{FileCipher, FileState, NONCE_LEN, Prefix, read_prefix};
 
 use crate::{AppendWrite, Caps, Error, ErrorKind, FileKind, Result, SyncMode, Vfs};
 
@@ -100,9 +100,13 @@ impl<V: Vfs> EncryptedFs<V> {
         match fs.inner.open(MARKER_NAME, FileKind::Marker) {
             Ok(marker) => {
                 match read_prefix(&marker, &fs.shared.key)? {
-                    Some(_) => Ok(fs),
-                    // A marker is renamed into place only after its prefix is synced.
-                    None => Err(Error::new(ErrorKind::Other, "encrypted fs: ENCRYPTION marker is truncated")),
+                    FileState::Encrypted(_) => Ok(fs),
+                    // A marker is renamed into place only after its prefix is synced, so
+                    // anything else is damage.
+                    FileState::Empty | FileState::Unreadable => Err(Error::new(
+                        ErrorKind::Other,
+                        "encrypted fs: ENCRYPTION marker is damaged",
+                    )),
                 }
             }
             Err(e) if e.kind() == ErrorKind::NotFound => {

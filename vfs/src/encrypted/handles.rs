@@ -3,7 +3,7 @@
 
 use alloc::vec::Vec;
 
-use super::prefix::{FileCipher, PREFIX_LEN};
+use super::prefix::{FileCipher, FileState, PREFIX_LEN};
 use crate::{AppendWrite, Error, ErrorKind, RandomRead, Result, SyncMode};
 
 /// Bytes encrypted per inner append: bounds the scratch buffer whatever the append size.
@@ -15,38 +15,42 @@ const PREFIX: u64 = PREFIX_LEN as u64;
 #[derive(Debug)]
 pub struct EncryptedRead<R> {
     inner: R,
-    /// `None` for a file shorter than its prefix (its creation never reached the medium):
-    /// it reads as empty.
-    cipher: Option<FileCipher>,
+    /// What the prefix said: decrypt, read as empty, or pass unreadable bytes through.
+    state: FileState,
 }
 
 impl<R: RandomRead> EncryptedRead<R> {
-    pub(super) fn new(inner: R, cipher: Option<FileCipher>) -> Self {
-        EncryptedRead { inner, cipher }
+    pub(super) fn new(inner: R, state: FileState) -> Self {
+        EncryptedRead { inner, state }
     }
 }
 
 impl<R: RandomRead> RandomRead for EncryptedRead<R> {
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        let Some(cipher) = &self.cipher else {
+        if let FileState::Empty = self.state {
             return if buf.is_empty() && offset == 0 {
                 Ok(())
             } else {
                 Err(Error::new(ErrorKind::UnexpectedEof, "encrypted fs: read past end"))
             };
-        };
+        }
         let at = offset
             .checked_add(PREFIX)
             .ok_or(Error::new(ErrorKind::UnexpectedEof, "encrypted fs: read past end"))?;
         self.inner.read_exact_at(at, buf)?;
-        cipher.apply(offset, buf)
+        match &self.state {
+            FileState::Encrypted(cipher) => cipher.apply(offset, buf),
+            FileState::Empty | FileState::Unreadable => Ok(()),
+        }
     }
 
     fn len(&self) -> Result<u64> {
-        if self.cipher.is_none() {
-            return Ok(0);
+        match self.state {
+            FileState::Empty => Ok(0),
+            FileState::Encrypted(_) | FileState::Unreadable => {
+                Ok(self.inner.len()?.saturating_sub(PREFIX))
+            }
         }
-        Ok(self.inner.len()?.saturating_sub(PREFIX))
     }
 }
 

@@ -141,24 +141,42 @@ fn too_long() -> Error {
     Error::new(ErrorKind::NoSpace, "encrypted fs: file longer than the cipher's 256 GiB keystream")
 }
 
-/// Reads, parses and checks the prefix of a file against `key`. `Ok(None)` when the file is
-/// shorter than a prefix (created but its prefix never reached the medium): such a file holds
-/// no data.
-pub fn read_prefix<R: crate::RandomRead>(r: &R, key: &[u8; KEY_LEN]) -> Result<Option<FileCipher>> {
+/// What a file's first bytes say about its contents.
+#[derive(Debug)]
+pub enum FileState {
+    /// Shorter than a prefix: created, but its prefix never reached the medium (a power cut
+    /// in `create`). It holds no data.
+    Empty,
+    /// A valid prefix whose key check value matches: the file decrypts with this cipher.
+    Encrypted(FileCipher),
+    /// No `STRATAEC` magic: the prefix is garbage (a power cut between a create that reached
+    /// the directory and the prefix's sync, or damage). The bytes after it are unreadable and
+    /// are passed through as they are, so the engine's checksums reject them exactly as they
+    /// reject a garbage tail of an unencrypted file.
+    Unreadable,
+}
+
+/// Reads, parses and checks the prefix of a file against `key`. A prefix with the magic but an
+/// unknown version or cipher is an error; one whose key check value does not match is
+/// [`ErrorKind::WrongKey`].
+pub fn read_prefix<R: crate::RandomRead>(r: &R, key: &[u8; KEY_LEN]) -> Result<FileState> {
     if r.len()? < PREFIX_LEN as u64 {
-        return Ok(None);
+        return Ok(FileState::Empty);
     }
     let mut raw = [0u8; PREFIX_LEN];
     r.read_exact_at(0, &mut raw)?;
+    if raw[..8] != MAGIC {
+        return Ok(FileState::Unreadable);
+    }
     let prefix = Prefix::decode(&raw)?;
     let cipher = FileCipher::new(key, &prefix.nonce);
     if cipher.check_value()? != prefix.check {
         return Err(Error::new(
             ErrorKind::WrongKey,
-            "encrypted fs: key check value does not match (written with another key)",
+            "encrypted fs: key check value does not match (written with another key, or a damaged prefix)",
         ));
     }
-    Ok(Some(cipher))
+    Ok(FileState::Encrypted(cipher))
 }
 
 #[cfg(test)]
