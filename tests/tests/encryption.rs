@@ -105,9 +105,8 @@ fn no_plaintext_in_database_files_on_disk() {
 #[test]
 fn no_plaintext_in_database_files_on_memfs() {
     let mem = MemFs::new();
-    let tree = small(TreeBuilder::new().with_vfs(mem.clone()).with_encryption_key(KEY))
-        .build()
-        .unwrap();
+    let tree =
+        small(TreeBuilder::new().with_vfs(mem.clone()).with_encryption_key(KEY)).build().unwrap();
     let model = fill(&tree);
     let ckpt = MemFs::new();
     let ckpt_fs = EncryptedFs::open(ckpt.clone(), &StaticKey::new(KEY), OsRandom).unwrap();
@@ -125,9 +124,8 @@ fn no_plaintext_in_database_files_on_memfs() {
     for name in mem.list().unwrap() {
         assert!(!contains_secret(&mem.read_all(&name).unwrap()), "plaintext in {name}");
     }
-    let tree = small(TreeBuilder::new().with_vfs(mem.clone()).with_encryption_key(KEY))
-        .build()
-        .unwrap();
+    let tree =
+        small(TreeBuilder::new().with_vfs(mem.clone()).with_encryption_key(KEY)).build().unwrap();
     assert_eq!(dump(&tree).unwrap(), model);
 }
 
@@ -212,12 +210,9 @@ fn checkpoint_is_encrypted_restores_with_the_key_and_moves_to_a_new_key() {
     // Key rotation: copy into a directory encrypted under the new key, open that.
     let tree = b.build().unwrap();
     let rotated = dir.path().join("rotated");
-    let dest = EncryptedFs::open(
-        StdFs::open_dir(&rotated).unwrap(),
-        &StaticKey::new(OTHER_KEY),
-        OsRandom,
-    )
-    .unwrap();
+    let dest =
+        EncryptedFs::open(StdFs::open_dir(&rotated).unwrap(), &StaticKey::new(OTHER_KEY), OsRandom)
+            .unwrap();
     tree.create_checkpoint_in(dest).unwrap();
     tree.close().unwrap();
     drop(tree);
@@ -354,7 +349,8 @@ fn faults_under_encryption_are_caught() {
             Err(e) => panic!("read {n}: {e:?}"),
             Ok(tree) => {
                 let got = dump(&tree).unwrap();
-                let p = which_prefix(&states, &got).unwrap_or_else(|| panic!("read {n}: no prefix"));
+                let p =
+                    which_prefix(&states, &got).unwrap_or_else(|| panic!("read {n}: no prefix"));
                 assert!(p <= txns.len());
                 clean += 1;
             }

@@ -239,4 +239,3 @@ impl<V: Vfs> Vfs for EncryptedFs<V> {
         self.inner.link(existing, new)
     }
 }
-

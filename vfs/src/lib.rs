@@ -18,6 +18,7 @@
 //!   the new file.
 
 #![no_std]
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 #[cfg(feature = "std")]
@@ -32,9 +33,9 @@ mod fs;
 mod mem;
 pub mod sync;
 
+#[cfg(feature = "encryption")]
+pub use encrypted::{EncryptedFs, KeyProvider, RandomSource, StaticKey};
 pub use error::{Error, ErrorKind, Result};
 pub use fault::{FaultFs, FaultOp, FaultRead, FaultRule, FaultWrite};
 pub use fs::{AppendWrite, Caps, FileKind, RandomRead, SyncMode, Vfs};
-#[cfg(feature = "encryption")]
-pub use encrypted::{EncryptedFs, KeyProvider, RandomSource, StaticKey};
 pub use mem::{CrashPolicy, MemFile, MemFs, MemLock, MemWriter};

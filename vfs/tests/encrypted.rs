@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use strata_vfs::encrypted::{MARKER_NAME, PREFIX_LEN};
 use strata_vfs::{
-    AppendWrite, CrashPolicy, EncryptedFs, ErrorKind, FaultFs, FaultOp, FaultRule, FileKind,
-    MemFs, RandomRead, RandomSource, StaticKey, SyncMode, Vfs, conformance,
+    AppendWrite, CrashPolicy, EncryptedFs, ErrorKind, FaultFs, FaultOp, FaultRule, FileKind, MemFs,
+    RandomRead, RandomSource, StaticKey, SyncMode, Vfs, conformance,
 };
 
 const KEY: [u8; 32] = [0x42; 32];
@@ -84,8 +84,8 @@ fn conformance_suite_passes_on_encrypted_memfs() {
 #[test]
 fn worked_example_matches_the_format_page() {
     let mem = MemFs::new();
-    let fs = EncryptedFs::open(mem.clone(), &StaticKey::new([0x42; 32]), CountingRandom)
-        .expect("open");
+    let fs =
+        EncryptedFs::open(mem.clone(), &StaticKey::new([0x42; 32]), CountingRandom).expect("open");
     write_file(&fs, "000001.sst", b"hello, world");
     let raw = mem.read_all("000001.sst").expect("raw");
     assert_eq!(raw.len(), PREFIX_LEN + 12);
@@ -122,7 +122,8 @@ fn ciphertext_holds_no_plaintext_and_reads_decrypt_exact_ranges() {
     }
     let r = fs.open("000002.vlog", FileKind::ValueLog).expect("open");
     assert_eq!(r.len().expect("len"), data.len() as u64);
-    for (off, len) in [(0usize, 1usize), (1, 30), (63, 2), (64, 64), (5_000, 7_777), (data.len() - 3, 3)]
+    for (off, len) in
+        [(0usize, 1usize), (1, 30), (63, 2), (64, 64), (5_000, 7_777), (data.len() - 3, 3)]
     {
         let mut buf = vec![0u8; len];
         r.read_exact_at(off as u64, &mut buf).expect("read");
@@ -199,7 +200,10 @@ fn marker_is_hidden_and_reserved() {
     assert!(mem.exists(MARKER_NAME).expect("exists"));
     assert_eq!(fs.list().expect("list"), Vec::<String>::new());
     assert_eq!(fs.size(MARKER_NAME).expect_err("size").kind(), ErrorKind::NotFound);
-    assert_eq!(fs.open(MARKER_NAME, FileKind::Marker).expect_err("open").kind(), ErrorKind::NotFound);
+    assert_eq!(
+        fs.open(MARKER_NAME, FileKind::Marker).expect_err("open").kind(),
+        ErrorKind::NotFound
+    );
     assert!(fs.create(MARKER_NAME, FileKind::Marker).is_err());
     assert!(fs.remove(MARKER_NAME).is_err());
     write_file(&fs, "x", b"1");
@@ -273,11 +277,15 @@ fn injected_faults_surface_and_flipped_bits_flip_plaintext_bits() {
     assert_eq!(got.iter().map(|b| b.count_ones()).sum::<u32>(), 1, "exactly one bit flipped");
     assert_eq!(read_file(&fs, "000006.sst"), vec![0u8; 256], "the next read is clean");
 
-    faulty.add_rule(FaultRule::fail(FaultOp::Append).on_name("000007").kind(ErrorKind::NoSpace).once());
+    faulty.add_rule(
+        FaultRule::fail(FaultOp::Append).on_name("000007").kind(ErrorKind::NoSpace).once(),
+    );
     assert!(fs.create("000007.wal", FileKind::Wal).is_err(), "prefix append fails");
     faulty.add_rule(FaultRule::fail(FaultOp::Sync).on_name("000008").once());
     assert!(fs.create("000008.wal", FileKind::Wal).is_err(), "prefix sync fails");
-    faulty.add_rule(FaultRule::fail(FaultOp::Read).on_name("000006").kind(ErrorKind::Interrupted).once());
+    faulty.add_rule(
+        FaultRule::fail(FaultOp::Read).on_name("000006").kind(ErrorKind::Interrupted).once(),
+    );
     let r = fs.open("000006.sst", FileKind::Table);
     assert_eq!(r.expect_err("prefix read fails").kind(), ErrorKind::Interrupted);
     faulty.add_rule(FaultRule::fail(FaultOp::Append).on_name("000010").nth(1).once());

@@ -77,7 +77,10 @@ impl Prefix {
             return Err(Error::new(ErrorKind::Unsupported, "encrypted fs: unknown cipher id"));
         }
         if bytes[10..NONCE_AT].iter().any(|&b| b != 0) {
-            return Err(Error::new(ErrorKind::Other, "encrypted fs: damaged prefix (reserved bytes)"));
+            return Err(Error::new(
+                ErrorKind::Other,
+                "encrypted fs: damaged prefix (reserved bytes)",
+            ));
         }
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&bytes[NONCE_AT..CHECK_AT]);
@@ -207,7 +210,12 @@ mod tests {
         let p = Prefix { nonce: [9; NONCE_LEN], check: [3; CHECK_LEN] };
         let raw = p.encode();
         assert_eq!(Prefix::decode(&raw).expect("decode"), p);
-        for (at, kind) in [(0, ErrorKind::Other), (8, ErrorKind::Unsupported), (9, ErrorKind::Unsupported), (12, ErrorKind::Other)] {
+        for (at, kind) in [
+            (0, ErrorKind::Other),
+            (8, ErrorKind::Unsupported),
+            (9, ErrorKind::Unsupported),
+            (12, ErrorKind::Other),
+        ] {
             let mut bad = raw;
             bad[at] ^= 0x40;
             assert_eq!(Prefix::decode(&bad).expect_err("damaged").kind(), kind, "byte {at}");
