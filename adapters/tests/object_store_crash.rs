@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use futures_util::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
+use strata::vfs::{CrashPolicy, MemFs};
 use strata::{Durability, Tree, TreeBuilder};
 use strata_adapters::object_store::{CHUNK_SIZE, StrataObjectStore};
-use strata_vfs::{CrashPolicy, MemFs};
 
 type State = BTreeMap<String, Vec<u8>>;
 
