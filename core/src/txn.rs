@@ -257,6 +257,7 @@ impl TxnCore {
         Ok(CommitRequest {
             batch,
             read_seq: self.snapshot.seq(),
+            snapshot: Some(self.snapshot.clone()),
             sync: self.durability == Durability::Immediate,
             relocation: false,
         })

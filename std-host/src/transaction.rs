@@ -167,6 +167,16 @@ impl Transaction {
 
     /// Commits the buffered writes atomically. Completes under any async executor; see
     /// [`commit_blocking`](Transaction::commit_blocking) for synchronous callers.
+    ///
+    /// # Dropping the future
+    ///
+    /// Once the future has been polled, the commit may already be queued. Dropping the future
+    /// then (a timeout, an aborted task, the losing arm of a `select!`) only stops waiting for
+    /// the answer: the commit is still decided, and may take effect. It is all-or-nothing
+    /// either way, and it is still checked against every write committed after this
+    /// transaction began, even if the `Transaction` is dropped too (the queued request keeps
+    /// the snapshot registered until it is decided). To learn the outcome of an abandoned
+    /// commit, read one of its keys in a new transaction.
     pub async fn commit(&mut self) -> Result<()> {
         let request = self.core.finish()?;
         if request.batch.is_empty() {

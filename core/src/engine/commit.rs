@@ -20,6 +20,12 @@ pub struct CommitRequest {
     pub batch: WriteBatch,
     /// The snapshot it read at: any key it writes that was committed after this conflicts.
     pub read_seq: SeqNo,
+    /// Keeps `read_seq` registered until the request is decided. The conflict oracle forgets
+    /// writes that no registered snapshot can conflict with; a request whose transaction is
+    /// gone (its commit future dropped while the request waits in the commit queue) must still
+    /// be checked against every write after `read_seq`, so the request owns a registration of
+    /// its own. `None` only when the caller keeps `read_seq` registered itself.
+    pub snapshot: Option<crate::mvcc::Snapshot>,
     /// `true` for [`crate::Durability::Immediate`]: answer only after the WAL is synced.
     pub sync: bool,
     /// `true` for the engine's own rewrite of values it already holds (value log garbage
