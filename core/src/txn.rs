@@ -1,11 +1,13 @@
 //! Transactions: a snapshot to read at, and a private write set that becomes one batch.
 //!
-//! Isolation is snapshot isolation. Reads see the snapshot taken at `begin` plus the
-//! transaction's own writes. Writes are buffered; at commit the engine checks that no key in
-//! the write set was committed by anyone else after the snapshot (first committer wins) and
-//! writes the batch atomically.
+//! Reads see the snapshot taken at `begin` plus the transaction's own writes. Writes are
+//! buffered; at commit the engine checks that no key in the write set was committed by anyone
+//! else after the snapshot (first committer wins) and writes the batch atomically. That is
+//! snapshot isolation. A [`Isolation::Serializable`] read-write transaction also records what
+//! it reads (see [`crate::serializable`]) and the commit checks that none of it changed.
 
 use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use bytes::Bytes;
 use core::ops::Bound;
@@ -17,7 +19,10 @@ use crate::engine::CommitRequest;
 use crate::iter::{KeyRange, OverlayEntry, RangeIter, Visibility};
 use crate::mvcc::Snapshot;
 use crate::options::{check_key, check_value};
+use crate::serializable::{Isolation, ReadSet, ScanTracker, SharedReadSet};
 use crate::{Engine, Error, Result, Timestamp};
+use core::sync::atomic::{AtomicBool, Ordering};
+use strata_vfs::sync::Mutex;
 
 /// What a transaction may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
@@ -53,22 +58,94 @@ pub struct TxnCore {
     /// Writes at explicit timestamps (versioning).
     versioned: BTreeMap<(Bytes, Timestamp), Option<Bytes>>,
     finished: bool,
+    isolation: Isolation,
+    /// What it read, for a serializable read-write transaction; `None` otherwise.
+    reads: Option<SharedReadSet>,
+    /// Set by the first read or write: the isolation level can no longer change.
+    started: AtomicBool,
 }
 
 impl TxnCore {
     /// Begins a transaction reading at the engine's newest visible commit.
     pub fn begin<V: EngineFs>(engine: &Engine<V>, mode: Mode) -> Result<Self> {
+        Self::begin_with(engine, mode, Isolation::Snapshot)
+    }
+
+    /// Begins a transaction in `mode` with the isolation level `isolation`.
+    pub fn begin_with<V: EngineFs>(
+        engine: &Engine<V>,
+        mode: Mode,
+        isolation: Isolation,
+    ) -> Result<Self> {
         if engine.is_closed() {
             return Err(Error::Closed);
         }
+        let (snapshot, reads) = Self::read_point(engine, mode, isolation);
         Ok(TxnCore {
             mode,
             durability: Durability::default(),
-            snapshot: engine.snapshot(),
+            snapshot,
             writes: BTreeMap::new(),
             versioned: BTreeMap::new(),
             finished: false,
+            isolation,
+            reads,
+            started: AtomicBool::new(false),
         })
+    }
+
+    /// The snapshot to read at and, for a serializable read-write transaction, an empty read
+    /// set. Read-only transactions serialize at their snapshot and write-only ones read
+    /// nothing, so neither needs tracking.
+    fn read_point<V: EngineFs>(
+        engine: &Engine<V>,
+        mode: Mode,
+        isolation: Isolation,
+    ) -> (Snapshot, Option<SharedReadSet>) {
+        if isolation == Isolation::Serializable && mode == Mode::ReadWrite {
+            (engine.serializable_snapshot(), Some(Arc::new(Mutex::new(ReadSet::default()))))
+        } else {
+            (engine.snapshot(), None)
+        }
+    }
+
+    /// The isolation level.
+    pub fn isolation(&self) -> Isolation {
+        self.isolation
+    }
+
+    /// Changes the isolation level. Allowed only before the first read or write: the
+    /// transaction then takes a fresh snapshot at the new level (it has observed nothing
+    /// yet, so nothing changes for it). Afterwards it is [`Error::InvalidArgument`].
+    pub fn set_isolation<V: EngineFs>(
+        &mut self,
+        engine: &Engine<V>,
+        isolation: Isolation,
+    ) -> Result<()> {
+        self.check_live()?;
+        if self.started.load(Ordering::Relaxed) {
+            return Err(Error::invalid(
+                "isolation",
+                "can only be changed before the transaction's first read or write",
+            ));
+        }
+        if isolation != self.isolation {
+            let (snapshot, reads) = Self::read_point(engine, self.mode, isolation);
+            self.snapshot = snapshot;
+            self.reads = reads;
+            self.isolation = isolation;
+        }
+        Ok(())
+    }
+
+    fn start(&self) {
+        self.started.store(true, Ordering::Relaxed);
+    }
+
+    fn track_point(&self, key: &[u8]) {
+        if let Some(reads) = &self.reads {
+            reads.lock().add_point(key);
+        }
     }
 
     /// The transaction's mode.
@@ -110,6 +187,7 @@ impl TxnCore {
 
     fn check_writable(&self, key: &[u8]) -> Result<()> {
         self.check_live()?;
+        self.start();
         if self.mode == Mode::ReadOnly {
             return Err(Error::TransactionReadOnly);
         }
@@ -118,6 +196,7 @@ impl TxnCore {
 
     fn check_readable(&self) -> Result<()> {
         self.check_live()?;
+        self.start();
         if self.mode == Mode::WriteOnly {
             return Err(Error::TransactionWriteOnly);
         }
@@ -162,8 +241,11 @@ impl TxnCore {
         self.check_readable()?;
         check_key(key)?;
         if let Some(pending) = self.writes.get(key) {
+            // Its own write: a commit by anyone else to this key is a write-write conflict
+            // already, so there is nothing more to track.
             return Ok(pending.clone());
         }
+        self.track_point(key);
         engine.get(key, self.visibility(None))
     }
 
@@ -180,6 +262,10 @@ impl TxnCore {
         }
         check_key(key)?;
         check_horizon(engine, ts)?;
+        // Tracked like a current read (see `crate::serializable`): coarser than needed for a
+        // past that ordinary commits cannot change, but right for `set_at` writers and for
+        // timestamps at or after the snapshot.
+        self.track_point(key);
         engine.get(key, self.visibility(Some(ts)))
     }
 
@@ -215,8 +301,16 @@ impl TxnCore {
             self.writes.range::<[u8], _>(bounds).map(|(k, v)| (k.clone(), v.clone())).collect()
         };
         let limit = if range.is_empty() { Some(0) } else { limit };
+        let tracker = match &self.reads {
+            Some(reads) if limit != Some(0) => Some(ScanTracker::start(reads, range.clone())),
+            _ => None,
+        };
         let source = engine.range_source(self.visibility(at_ts), range, keys_only)?;
-        Ok(RangeIter::new(source, overlay, limit).pinning(self.snapshot.clone()))
+        let iter = RangeIter::new(source, overlay, limit).pinning(self.snapshot.clone());
+        Ok(match tracker {
+            Some(t) => iter.tracking(t),
+            None => iter,
+        })
     }
 
     /// Every retained version in `range` visible to this transaction (versioning).
@@ -232,6 +326,10 @@ impl TxnCore {
         }
         if range.is_empty() {
             return Ok(Vec::new());
+        }
+        if let Some(reads) = &self.reads {
+            // The whole range, even when a limit cut the listing short: coarser, never less.
+            reads.lock().add_range(range.clone());
         }
         engine.scan_versions(self.snapshot.seq(), range, limit)
     }
@@ -258,6 +356,12 @@ impl TxnCore {
             batch,
             read_seq: self.snapshot.seq(),
             snapshot: Some(self.snapshot.clone()),
+            // Iterators still open keep narrowing a set nobody reads any more: harmless.
+            reads: self
+                .reads
+                .as_ref()
+                .map(|r| core::mem::take(&mut *r.lock()))
+                .filter(|r| !r.is_empty()),
             sync: self.durability == Durability::Immediate,
             relocation: false,
         })

@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use strata_core::{Clock, EngineOptions, Error, RecoveryMode, Result};
+use strata_core::{Clock, EngineOptions, Error, Isolation, RecoveryMode, Result};
 
 use crate::dyn_fs::DynFs;
 use crate::tree::Tree;
@@ -46,6 +46,7 @@ pub struct Options {
     pub(crate) compression: bool,
     pub(crate) bloom_bits_per_key: u32,
     pub(crate) level_size_ratio: u64,
+    pub(crate) isolation: Isolation,
 }
 
 impl fmt::Debug for Options {
@@ -71,6 +72,7 @@ impl fmt::Debug for Options {
             .field("compression", &self.compression)
             .field("bloom_bits_per_key", &self.bloom_bits_per_key)
             .field("level_size_ratio", &self.level_size_ratio)
+            .field("isolation", &self.isolation)
             .finish()
     }
 }
@@ -100,6 +102,7 @@ impl Default for Options {
             compression: engine.compression,
             bloom_bits_per_key: engine.bloom_bits_per_key,
             level_size_ratio: engine.level_size_ratio,
+            isolation: Isolation::Snapshot,
         }
     }
 }
@@ -132,6 +135,13 @@ impl Options {
     /// The clock commit timestamps come from (default: the system clock).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
+        self
+    }
+
+    /// The isolation level every transaction begins with (default: [`Isolation::Snapshot`]);
+    /// [`Transaction::set_isolation`](crate::Transaction::set_isolation) changes it for one.
+    pub fn with_isolation(mut self, isolation: Isolation) -> Self {
+        self.isolation = isolation;
         self
     }
 
@@ -346,6 +356,12 @@ impl TreeBuilder {
     /// See [`Options::with_clock`].
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.opts = self.opts.with_clock(clock);
+        self
+    }
+
+    /// See [`Options::with_isolation`].
+    pub fn with_isolation(mut self, isolation: Isolation) -> Self {
+        self.opts = self.opts.with_isolation(isolation);
         self
     }
 

@@ -344,6 +344,7 @@ impl<V: EngineFs> Engine<V> {
                 batch,
                 read_seq,
                 snapshot: None,
+                reads: None,
                 sync: false,
                 relocation: true,
             }) {

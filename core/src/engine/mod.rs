@@ -112,6 +112,8 @@ struct CommitState<W: strata_vfs::AppendWrite> {
     last_seq: SeqNo,
     last_ts: Timestamp,
     oracle: ConflictOracle,
+    /// Keys recent commits wrote, for validating serializable transactions.
+    write_log: crate::serializable::WriteLog,
 }
 
 /// State of the table levels, changed only by flushes and compactions.

@@ -258,6 +258,7 @@ impl<V: EngineFs> Engine<V> {
                 // across reopen even if the clock went back.
                 last_ts: replayed.last_ts,
                 oracle: ConflictOracle::new(),
+                write_log: crate::serializable::WriteLog::new(),
             }),
             lsm: Mutex::new(LsmState {
                 manifest: Some(manifest),

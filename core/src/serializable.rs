@@ -1,0 +1,403 @@
+//! Serializable validation: what a transaction read, and the recent writes it is checked
+//! against at commit.
+//!
+//! ```text
+//! Transaction (Serializable)                    Commit path (under the commit lock)
+//!   get(k) ........ ReadSet.points += k           for each request with a read set:
+//!   range(lo..hi) . ReadSet.ranges += lo..hi        any WriteLog key in the read set
+//!     (a limit that stops the scan narrows it         committed after read_seq? -> conflict
+//!      to what it returned: ScanTracker)          for each accepted commit (while tracking):
+//!   commit ........ CommitRequest.reads             WriteLog += its keys at its seq
+//! ```
+//!
+//! A serializable transaction that writes commits only if nothing it read changed between its
+//! snapshot and its commit, so it behaves as if it ran at its commit point; read-only
+//! transactions serialize at their snapshot and are never checked. Ranges are checked as
+//! ranges, so an insert into a scanned range (a phantom) is a conflict.
+//!
+//! Memory is bounded on both sides. The write log keeps a commit's keys only while a live
+//! serializable snapshot is older than it, and at most [`MAX_TRACKED_WRITES`] entries: past
+//! that, the oldest are dropped and any transaction whose snapshot is older than what was
+//! dropped fails validation (a spurious conflict, never a missed one). A read set past
+//! [`MAX_TRACKED_POINTS`] points or [`MAX_TRACKED_RANGES`] ranges is coarsened to covering
+//! ranges: only the transaction itself can fail more often because of it.
+
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use bytes::Bytes;
+use core::ops::Bound;
+use strata_vfs::sync::Mutex;
+
+use crate::iter::KeyRange;
+use crate::key::SeqNo;
+
+/// Point reads one transaction tracks before they are folded into one covering range.
+pub const MAX_TRACKED_POINTS: usize = 16 * 1024;
+/// Ranges one transaction tracks before they are merged into one covering range.
+pub const MAX_TRACKED_RANGES: usize = 1024;
+/// Write-log entries kept for validation before the oldest are forgotten.
+pub const MAX_TRACKED_WRITES: usize = 1 << 20;
+
+/// How a transaction is isolated from concurrent ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Isolation {
+    /// Snapshot isolation: reads see the snapshot taken at begin; a commit fails only if
+    /// another transaction committed a write to one of the same keys after that snapshot.
+    /// Allows write skew and phantoms.
+    #[default]
+    Snapshot,
+    /// Serializable: as Snapshot, and a transaction that writes also fails at commit if any
+    /// key or range it read was written by a transaction that committed after its snapshot.
+    /// Every history of serializable writers (with readers at any level) is equivalent to
+    /// running them one at a time in commit order.
+    Serializable,
+}
+
+/// What one serializable transaction read: keys (found or absent) and scanned ranges.
+#[derive(Debug, Default, Clone)]
+pub struct ReadSet {
+    points: BTreeSet<Bytes>,
+    /// Scanned ranges with the id their scan was given, ascending by id.
+    ranges: Vec<(u64, KeyRange)>,
+    next_id: u64,
+}
+
+impl ReadSet {
+    /// Records a point read of `key` (found or absent).
+    pub fn add_point(&mut self, key: &[u8]) {
+        if self.points.contains(key) {
+            return;
+        }
+        self.points.insert(Bytes::copy_from_slice(key));
+        if self.points.len() > MAX_TRACKED_POINTS {
+            self.fold_points();
+        }
+    }
+
+    /// Records a scan of `range` and returns the id its tracker narrows it by.
+    pub fn add_range(&mut self, range: KeyRange) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        if !range.is_empty() {
+            self.ranges.push((id, range));
+        }
+        if self.ranges.len() > MAX_TRACKED_RANGES {
+            self.merge_ranges();
+        }
+        id
+    }
+
+    /// Shrinks scan `id` to what it returned, once a limit stopped it: from its lower bound
+    /// up to `front_last` (the last key returned going forward, if any) and from `back_last`
+    /// (the last key returned going backward, if any) up to its upper bound. A scan that was
+    /// merged into a coarser range is left alone (the coarse range still covers it).
+    pub fn narrow(&mut self, id: u64, front_last: Option<&Bytes>, back_last: Option<&Bytes>) {
+        let Ok(pos) = self.ranges.binary_search_by_key(&id, |(i, _)| *i) else { return };
+        let (_, full) = self.ranges.remove(pos);
+        let mut parts = Vec::with_capacity(2);
+        if let Some(f) = front_last {
+            parts.push(KeyRange { lower: full.lower.clone(), upper: Bound::Included(f.clone()) });
+        }
+        if let Some(b) = back_last {
+            parts.push(KeyRange { lower: Bound::Included(b.clone()), upper: full.upper.clone() });
+        }
+        // Ids stay ascending: the parts take the removed entry's place.
+        for (offset, part) in parts.into_iter().enumerate() {
+            self.ranges.insert(pos + offset, (id, part));
+        }
+    }
+
+    /// `true` when nothing was read.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty() && self.ranges.is_empty()
+    }
+
+    /// Points tracked.
+    pub fn point_count(&self) -> usize {
+        self.points.len()
+    }
+
+    /// Ranges tracked.
+    pub fn range_count(&self) -> usize {
+        self.ranges.len()
+    }
+
+    /// Replaces every point by the one range from the smallest to the largest.
+    fn fold_points(&mut self) {
+        let (Some(first), Some(last)) = (self.points.first(), self.points.last()) else { return };
+        let covering = KeyRange {
+            lower: Bound::Included(first.clone()),
+            upper: Bound::Included(last.clone()),
+        };
+        self.points.clear();
+        self.add_range(covering);
+    }
+
+    /// Replaces every range by the one range covering them all.
+    fn merge_ranges(&mut self) {
+        let mut iter = self.ranges.drain(..).map(|(_, r)| r);
+        let Some(mut covering) = iter.next() else { return };
+        for r in iter {
+            covering.lower = min_lower(covering.lower, r.lower);
+            covering.upper = max_upper(covering.upper, r.upper);
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.ranges.push((id, covering));
+    }
+}
+
+fn min_lower(a: Bound<Bytes>, b: Bound<Bytes>) -> Bound<Bytes> {
+    match (&a, &b) {
+        (Bound::Unbounded, _) | (_, Bound::Unbounded) => Bound::Unbounded,
+        (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y)) => {
+            if x < y || (x == y && matches!(a, Bound::Included(_))) { a } else { b }
+        }
+    }
+}
+
+fn max_upper(a: Bound<Bytes>, b: Bound<Bytes>) -> Bound<Bytes> {
+    match (&a, &b) {
+        (Bound::Unbounded, _) | (_, Bound::Unbounded) => Bound::Unbounded,
+        (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y)) => {
+            if x > y || (x == y && matches!(a, Bound::Included(_))) { a } else { b }
+        }
+    }
+}
+
+/// A transaction's read set, shared with the range iterators it handed out (they narrow their
+/// scan when a limit stops them).
+pub type SharedReadSet = Arc<Mutex<ReadSet>>;
+
+/// Held by a range iterator of a serializable transaction: narrows the scan's recorded range
+/// to what it returned when its limit stops it.
+#[derive(Debug, Clone)]
+pub struct ScanTracker {
+    reads: SharedReadSet,
+    id: u64,
+}
+
+impl ScanTracker {
+    /// Records a scan of `range` in `reads` and returns its tracker.
+    pub fn start(reads: &SharedReadSet, range: KeyRange) -> Self {
+        let id = reads.lock().add_range(range);
+        ScanTracker { reads: Arc::clone(reads), id }
+    }
+
+    /// The scan's limit stopped it after these keys (see [`ReadSet::narrow`]).
+    pub fn stopped_by_limit(&self, front_last: Option<&Bytes>, back_last: Option<&Bytes>) {
+        self.reads.lock().narrow(self.id, front_last, back_last);
+    }
+}
+
+/// The keys recent commits wrote, with the sequence number of the newest write of each, kept
+/// for as long as a live serializable transaction may have to be validated against them.
+#[derive(Debug, Default)]
+pub struct WriteLog {
+    newest: BTreeMap<Bytes, SeqNo>,
+    /// Every recorded write in commit order, so pruning pops from the front.
+    order: VecDeque<(SeqNo, Bytes)>,
+    /// Writes at or before this sequence number may have been dropped to bound memory.
+    forgotten_through: SeqNo,
+    /// Sequence number of the last recorded write.
+    last: SeqNo,
+}
+
+impl WriteLog {
+    /// An empty log.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records that the commit at `seq` wrote `key`.
+    pub fn record(&mut self, seq: SeqNo, key: &[u8]) {
+        let key = Bytes::copy_from_slice(key);
+        self.newest.insert(key.clone(), seq);
+        self.order.push_back((seq, key));
+        self.last = self.last.max(seq);
+        while self.order.len() > MAX_TRACKED_WRITES {
+            let Some((s, _)) = self.order.front() else { break };
+            self.forgotten_through = self.forgotten_through.max(*s);
+            self.pop_front();
+        }
+    }
+
+    fn pop_front(&mut self) {
+        if let Some((s, k)) = self.order.pop_front()
+            && self.newest.get(&k) == Some(&s)
+        {
+            self.newest.remove(&k);
+        }
+    }
+
+    /// `true` if a commit after `read_seq` wrote a key that `reads` covers, or if such a write
+    /// may have been forgotten.
+    pub fn conflicts(&self, read_seq: SeqNo, reads: &ReadSet) -> bool {
+        if reads.is_empty() || self.last <= read_seq {
+            return false;
+        }
+        if read_seq < self.forgotten_through {
+            return true;
+        }
+        let newer = |s: &SeqNo| *s > read_seq;
+        if reads.points.iter().any(|k| self.newest.get(k).is_some_and(newer)) {
+            return true;
+        }
+        reads.ranges.iter().any(|(_, r)| {
+            !r.is_empty()
+                && self
+                    .newest
+                    .range::<[u8], _>((as_ref_bound(&r.lower), as_ref_bound(&r.upper)))
+                    .any(|(_, s)| newer(s))
+        })
+    }
+
+    /// Forgets writes no live serializable snapshot can be validated against: those at or
+    /// before `oldest` (the oldest live serializable snapshot), or all of them if none is live.
+    pub fn prune(&mut self, oldest: Option<SeqNo>) {
+        match oldest {
+            None => {
+                self.newest.clear();
+                self.order.clear();
+            }
+            Some(oldest) => {
+                while self.order.front().is_some_and(|(s, _)| *s <= oldest) {
+                    self.pop_front();
+                }
+            }
+        }
+    }
+
+    /// Writes recorded.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// `true` when nothing is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+}
+
+fn as_ref_bound(b: &Bound<Bytes>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(k) => Bound::Included(k.as_ref()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_ref()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    fn range(lo: &str, hi: &str) -> KeyRange {
+        KeyRange { lower: Bound::Included(b(lo)), upper: Bound::Excluded(b(hi)) }
+    }
+
+    #[test]
+    fn points_conflict_only_with_newer_writes_of_the_same_key() {
+        let mut log = WriteLog::new();
+        log.record(5, b"a");
+        let mut reads = ReadSet::default();
+        reads.add_point(b"a");
+        assert!(log.conflicts(4, &reads));
+        assert!(!log.conflicts(5, &reads));
+        let mut other = ReadSet::default();
+        other.add_point(b"b");
+        assert!(!log.conflicts(4, &other));
+        assert!(!log.conflicts(4, &ReadSet::default()), "a read-only set never conflicts");
+    }
+
+    #[test]
+    fn ranges_catch_inserts_of_keys_never_read() {
+        let mut log = WriteLog::new();
+        log.record(7, b"m");
+        let mut reads = ReadSet::default();
+        reads.add_range(range("a", "z"));
+        assert!(log.conflicts(6, &reads), "a phantom inside the scanned range");
+        let mut outside = ReadSet::default();
+        outside.add_range(range("n", "z"));
+        assert!(!log.conflicts(6, &outside));
+    }
+
+    #[test]
+    fn a_limit_narrows_a_scan_to_what_it_returned() {
+        let mut log = WriteLog::new();
+        log.record(9, b"k");
+        let mut reads = ReadSet::default();
+        let id = reads.add_range(range("a", "z"));
+        reads.narrow(id, Some(&b("c")), None);
+        assert!(!log.conflicts(8, &reads), "k is past the last key the scan returned");
+        log.record(10, b"c");
+        assert!(log.conflicts(8, &reads), "c was returned, so it was read");
+        let mut back = ReadSet::default();
+        let id = back.add_range(range("a", "z"));
+        back.narrow(id, None, Some(&b("x")));
+        assert!(!back.is_empty());
+        assert!(!log.conflicts(8, &back), "a backward scan stopped at x never saw c or k");
+    }
+
+    #[test]
+    fn too_many_points_fold_into_one_covering_range() {
+        let mut reads = ReadSet::default();
+        for i in 0..=MAX_TRACKED_POINTS {
+            reads.add_point(alloc::format!("p{i:08}").as_bytes());
+        }
+        assert_eq!(reads.point_count(), 0);
+        assert_eq!(reads.range_count(), 1);
+        let mut log = WriteLog::new();
+        log.record(3, b"p00000005x");
+        assert!(log.conflicts(2, &reads), "coarser: a key between two reads now conflicts");
+        log.prune(None);
+        log.record(3, b"q");
+        assert!(!log.conflicts(2, &reads), "never wider than the points' span");
+    }
+
+    #[test]
+    fn too_many_ranges_merge_into_one_covering_range() {
+        let mut reads = ReadSet::default();
+        for i in 0..=MAX_TRACKED_RANGES {
+            let lo = alloc::format!("r{i:06}");
+            let hi = alloc::format!("r{i:06}z");
+            reads.add_range(range(&lo, &hi));
+        }
+        assert_eq!(reads.range_count(), 1);
+        let mut log = WriteLog::new();
+        log.record(3, b"r000010");
+        assert!(log.conflicts(2, &reads));
+        log.record(4, b"s");
+        log.prune(Some(3));
+        assert!(!log.conflicts(2, &reads), "s is outside every range");
+    }
+
+    #[test]
+    fn pruning_keeps_what_live_snapshots_need_and_the_cap_fails_safe() {
+        let mut log = WriteLog::new();
+        for seq in 1..=10u64 {
+            log.record(seq, alloc::format!("k{seq}").as_bytes());
+        }
+        log.prune(Some(5));
+        assert_eq!(log.len(), 5);
+        let mut reads = ReadSet::default();
+        reads.add_point(b"k7");
+        assert!(log.conflicts(5, &reads));
+        log.prune(None);
+        assert!(log.is_empty());
+
+        let mut log = WriteLog::new();
+        for i in 0..=MAX_TRACKED_WRITES as u64 {
+            log.record(i + 1, b"same");
+        }
+        assert_eq!(log.len(), MAX_TRACKED_WRITES);
+        let mut unrelated = ReadSet::default();
+        unrelated.add_point(b"other");
+        assert!(log.conflicts(0, &unrelated), "writes were forgotten: fail rather than guess");
+        assert!(!log.conflicts(MAX_TRACKED_WRITES as u64 + 1, &unrelated));
+    }
+}
