@@ -361,7 +361,8 @@ impl TxnCore {
                 .reads
                 .as_ref()
                 .map(|r| core::mem::take(&mut *r.lock()))
-                .filter(|r| !r.is_empty()),
+                .filter(|r| !r.is_empty())
+                .map(alloc::boxed::Box::new),
             sync: self.durability == Durability::Immediate,
             relocation: false,
         })

@@ -30,7 +30,7 @@ pub struct CommitRequest {
     /// a key inside it. `None` for snapshot isolation (and for transactions that read
     /// nothing). `snapshot` must then be a serializable snapshot, so that every commit after
     /// `read_seq` was recorded for validation.
-    pub reads: Option<crate::serializable::ReadSet>,
+    pub reads: Option<alloc::boxed::Box<crate::serializable::ReadSet>>,
     /// `true` for [`crate::Durability::Immediate`]: answer only after the WAL is synced.
     pub sync: bool,
     /// `true` for the engine's own rewrite of values it already holds (value log garbage
