@@ -120,6 +120,14 @@ impl Snapshots {
         self.live.lock().serializable.keys().next().copied()
     }
 
+    /// [`oldest`](Self::oldest) and [`oldest_serializable`](Self::oldest_serializable) under
+    /// one lock (the commit path wants both after every group).
+    pub fn oldest_both(&self) -> (SeqNo, Option<SeqNo>) {
+        let live = self.live.lock();
+        let oldest = live.all.keys().next().copied().unwrap_or_else(|| self.visible());
+        (oldest, live.serializable.keys().next().copied())
+    }
+
     /// The sequence numbers live snapshots read at, ascending, without duplicates.
     pub fn live_seqs(&self) -> alloc::vec::Vec<SeqNo> {
         self.live.lock().all.keys().copied().collect()
@@ -197,6 +205,12 @@ impl ConflictOracle {
     /// An empty oracle.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty oracle fingerprinting keys with `hasher` (shared with whoever computes
+    /// fingerprints outside the commit lock, such as serializable read sets).
+    pub fn with_hasher(hasher: hashbrown::DefaultHashBuilder) -> Self {
+        ConflictOracle { hasher, ..Self::default() }
     }
 
     /// Fingerprint of a key.

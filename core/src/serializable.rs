@@ -22,7 +22,7 @@
 //! [`MAX_TRACKED_POINTS`] points or [`MAX_TRACKED_RANGES`] ranges is coarsened to covering
 //! ranges: only the transaction itself can fail more often because of it.
 
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use bytes::Bytes;
@@ -31,6 +31,7 @@ use strata_vfs::sync::Mutex;
 
 use crate::iter::KeyRange;
 use crate::key::SeqNo;
+use crate::mvcc::ConflictOracle;
 
 /// Point reads one transaction tracks before they are folded into one covering range.
 pub const MAX_TRACKED_POINTS: usize = 16 * 1024;
@@ -55,24 +56,49 @@ pub enum Isolation {
 }
 
 /// What one serializable transaction read: keys (found or absent) and scanned ranges.
+///
+/// Keys are kept as the conflict oracle's 64-bit fingerprints (no copy of the key; a
+/// collision can only cause a spurious conflict), plus the smallest and largest key read so
+/// that too many of them can fold into one covering range.
 #[derive(Debug, Default, Clone)]
 pub struct ReadSet {
-    points: BTreeSet<Bytes>,
+    /// Fingerprints of the keys read, unsorted, possibly repeated.
+    points: Vec<u64>,
+    /// Smallest and largest key read.
+    point_span: Option<(Bytes, Bytes)>,
     /// Scanned ranges with the id their scan was given, ascending by id.
     ranges: Vec<(u64, KeyRange)>,
     next_id: u64,
 }
 
 impl ReadSet {
-    /// Records a point read of `key` (found or absent).
-    pub fn add_point(&mut self, key: &[u8]) {
-        if self.points.contains(key) {
-            return;
+    /// Records a point read of `key` (found or absent), whose oracle fingerprint is
+    /// `fingerprint`.
+    pub fn add_point(&mut self, key: &[u8], fingerprint: u64) {
+        self.points.push(fingerprint);
+        match &mut self.point_span {
+            None => {
+                let k = Bytes::copy_from_slice(key);
+                self.point_span = Some((k.clone(), k));
+            }
+            Some((lo, _)) if key < lo.as_ref() => *lo = Bytes::copy_from_slice(key),
+            Some((_, hi)) if key > hi.as_ref() => *hi = Bytes::copy_from_slice(key),
+            Some(_) => {}
         }
-        self.points.insert(Bytes::copy_from_slice(key));
         if self.points.len() > MAX_TRACKED_POINTS {
-            self.fold_points();
+            // Repeated reads first; fold only if the distinct keys still fill half the room,
+            // so sorting stays amortised.
+            self.points.sort_unstable();
+            self.points.dedup();
+            if self.points.len() > MAX_TRACKED_POINTS / 2 {
+                self.fold_points();
+            }
         }
+    }
+
+    /// Fingerprints of the keys read (checked against [`crate::mvcc::ConflictOracle`]).
+    pub fn points(&self) -> &[u64] {
+        &self.points
     }
 
     /// Records a scan of `range` and returns the id its tracker narrows it by.
@@ -125,13 +151,10 @@ impl ReadSet {
 
     /// Replaces every point by the one range from the smallest to the largest.
     fn fold_points(&mut self) {
-        let (Some(first), Some(last)) = (self.points.first(), self.points.last()) else { return };
-        let covering = KeyRange {
-            lower: Bound::Included(first.clone()),
-            upper: Bound::Included(last.clone()),
-        };
         self.points.clear();
-        self.add_range(covering);
+        if let Some((lo, hi)) = self.point_span.take() {
+            self.add_range(KeyRange { lower: Bound::Included(lo), upper: Bound::Included(hi) });
+        }
     }
 
     /// Replaces every range by the one range covering them all.
@@ -231,19 +254,17 @@ impl WriteLog {
         }
     }
 
-    /// `true` if a commit after `read_seq` wrote a key that `reads` covers, or if such a write
-    /// may have been forgotten.
+    /// `true` if a commit after `read_seq` wrote a key inside one of the ranges of `reads`,
+    /// or if such a write may have been forgotten. (Points are the oracle's: see
+    /// [`read_conflict`].)
     pub fn conflicts(&self, read_seq: SeqNo, reads: &ReadSet) -> bool {
-        if reads.is_empty() || self.last <= read_seq {
+        if reads.ranges.is_empty() || self.last <= read_seq {
             return false;
         }
         if read_seq < self.forgotten_through {
             return true;
         }
         let newer = |s: &SeqNo| *s > read_seq;
-        if reads.points.iter().any(|k| self.newest.get(k).is_some_and(newer)) {
-            return true;
-        }
         reads.ranges.iter().any(|(_, r)| {
             !r.is_empty()
                 && self
@@ -280,6 +301,18 @@ impl WriteLog {
     }
 }
 
+/// The validation of a serializable commit: `true` if a commit after `read_seq` wrote a key
+/// `reads` read (by the oracle, which remembers every write a live snapshot can conflict
+/// with) or a key inside a range it scanned (by the write log).
+pub fn read_conflict(
+    oracle: &ConflictOracle,
+    log: &WriteLog,
+    read_seq: SeqNo,
+    reads: &ReadSet,
+) -> bool {
+    oracle.conflicts(read_seq, reads.points()) || log.conflicts(read_seq, reads)
+}
+
 fn as_ref_bound(b: &Bound<Bytes>) -> Bound<&[u8]> {
     match b {
         Bound::Included(k) => Bound::Included(k.as_ref()),
@@ -300,63 +333,98 @@ mod tests {
         KeyRange { lower: Bound::Included(b(lo)), upper: Bound::Excluded(b(hi)) }
     }
 
+    /// An oracle and a write log that both saw the commit at `seq` write `key`.
+    #[derive(Default)]
+    struct Committed {
+        oracle: ConflictOracle,
+        log: WriteLog,
+    }
+
+    impl Committed {
+        fn write(&mut self, seq: SeqNo, key: &[u8]) {
+            let f = self.oracle.fingerprint(key);
+            self.oracle.record(seq, &[f]);
+            self.log.record(seq, key);
+        }
+
+        fn point(&self, reads: &mut ReadSet, key: &[u8]) {
+            reads.add_point(key, self.oracle.fingerprint(key));
+        }
+
+        fn conflicts(&self, read_seq: SeqNo, reads: &ReadSet) -> bool {
+            read_conflict(&self.oracle, &self.log, read_seq, reads)
+        }
+    }
+
     #[test]
     fn points_conflict_only_with_newer_writes_of_the_same_key() {
-        let mut log = WriteLog::new();
-        log.record(5, b"a");
+        let mut c = Committed::default();
+        c.write(5, b"a");
         let mut reads = ReadSet::default();
-        reads.add_point(b"a");
-        assert!(log.conflicts(4, &reads));
-        assert!(!log.conflicts(5, &reads));
+        c.point(&mut reads, b"a");
+        assert!(c.conflicts(4, &reads));
+        assert!(!c.conflicts(5, &reads));
         let mut other = ReadSet::default();
-        other.add_point(b"b");
-        assert!(!log.conflicts(4, &other));
-        assert!(!log.conflicts(4, &ReadSet::default()), "a read-only set never conflicts");
+        c.point(&mut other, b"b");
+        assert!(!c.conflicts(4, &other));
+        assert!(!c.conflicts(4, &ReadSet::default()), "a read-only set never conflicts");
     }
 
     #[test]
     fn ranges_catch_inserts_of_keys_never_read() {
-        let mut log = WriteLog::new();
-        log.record(7, b"m");
+        let mut c = Committed::default();
+        c.write(7, b"m");
         let mut reads = ReadSet::default();
         reads.add_range(range("a", "z"));
-        assert!(log.conflicts(6, &reads), "a phantom inside the scanned range");
+        assert!(c.conflicts(6, &reads), "a phantom inside the scanned range");
         let mut outside = ReadSet::default();
         outside.add_range(range("n", "z"));
-        assert!(!log.conflicts(6, &outside));
+        assert!(!c.conflicts(6, &outside));
     }
 
     #[test]
     fn a_limit_narrows_a_scan_to_what_it_returned() {
-        let mut log = WriteLog::new();
-        log.record(9, b"k");
+        let mut c = Committed::default();
+        c.write(9, b"k");
         let mut reads = ReadSet::default();
         let id = reads.add_range(range("a", "z"));
         reads.narrow(id, Some(&b("c")), None);
-        assert!(!log.conflicts(8, &reads), "k is past the last key the scan returned");
-        log.record(10, b"c");
-        assert!(log.conflicts(8, &reads), "c was returned, so it was read");
+        assert!(!c.conflicts(8, &reads), "k is past the last key the scan returned");
+        c.write(10, b"c");
+        assert!(c.conflicts(8, &reads), "c was returned, so it was read");
         let mut back = ReadSet::default();
         let id = back.add_range(range("a", "z"));
         back.narrow(id, None, Some(&b("x")));
         assert!(!back.is_empty());
-        assert!(!log.conflicts(8, &back), "a backward scan stopped at x never saw c or k");
+        assert!(!c.conflicts(8, &back), "a backward scan stopped at x never saw c or k");
     }
 
     #[test]
     fn too_many_points_fold_into_one_covering_range() {
+        let c = Committed::default();
         let mut reads = ReadSet::default();
         for i in 0..=MAX_TRACKED_POINTS {
-            reads.add_point(alloc::format!("p{i:08}").as_bytes());
+            c.point(&mut reads, alloc::format!("p{i:08}").as_bytes());
         }
-        assert_eq!(reads.point_count(), 0);
+        assert_eq!(reads.points().len(), 0);
         assert_eq!(reads.range_count(), 1);
-        let mut log = WriteLog::new();
-        log.record(3, b"p00000005x");
-        assert!(log.conflicts(2, &reads), "coarser: a key between two reads now conflicts");
-        log.prune(None);
-        log.record(3, b"q");
-        assert!(!log.conflicts(2, &reads), "never wider than the points' span");
+        let mut c = Committed::default();
+        c.write(3, b"p00000005x");
+        assert!(c.conflicts(2, &reads), "coarser: a key between two reads now conflicts");
+        let mut c = Committed::default();
+        c.write(3, b"q");
+        assert!(!c.conflicts(2, &reads), "never wider than the points' span");
+    }
+
+    #[test]
+    fn repeated_point_reads_do_not_fold() {
+        let c = Committed::default();
+        let mut reads = ReadSet::default();
+        for _ in 0..=MAX_TRACKED_POINTS * 2 {
+            c.point(&mut reads, b"same");
+        }
+        assert!(reads.points().len() < 8);
+        assert_eq!(reads.range_count(), 0);
     }
 
     #[test]
@@ -368,12 +436,12 @@ mod tests {
             reads.add_range(range(&lo, &hi));
         }
         assert_eq!(reads.range_count(), 1);
-        let mut log = WriteLog::new();
-        log.record(3, b"r000010");
-        assert!(log.conflicts(2, &reads));
-        log.record(4, b"s");
-        log.prune(Some(3));
-        assert!(!log.conflicts(2, &reads), "s is outside every range");
+        let mut c = Committed::default();
+        c.write(3, b"r000010");
+        assert!(c.conflicts(2, &reads));
+        c.write(4, b"s");
+        c.log.prune(Some(3));
+        assert!(!c.log.conflicts(3, &reads), "s is outside every range");
     }
 
     #[test]
@@ -385,7 +453,7 @@ mod tests {
         log.prune(Some(5));
         assert_eq!(log.len(), 5);
         let mut reads = ReadSet::default();
-        reads.add_point(b"k7");
+        reads.add_range(range("k7", "k8"));
         assert!(log.conflicts(5, &reads));
         log.prune(None);
         assert!(log.is_empty());
@@ -396,7 +464,7 @@ mod tests {
         }
         assert_eq!(log.len(), MAX_TRACKED_WRITES);
         let mut unrelated = ReadSet::default();
-        unrelated.add_point(b"other");
+        unrelated.add_range(range("o", "p"));
         assert!(log.conflicts(0, &unrelated), "writes were forgotten: fail rather than guess");
         assert!(!log.conflicts(MAX_TRACKED_WRITES as u64 + 1, &unrelated));
     }

@@ -52,7 +52,10 @@ pub enum Durability {
 pub struct TxnCore {
     mode: Mode,
     durability: Durability,
-    snapshot: Snapshot,
+    /// The registered snapshot it reads at; moved into the commit request by `finish`.
+    snapshot: Option<Snapshot>,
+    /// Its sequence number (kept after `finish`).
+    read_seq: crate::SeqNo,
     /// Writes at the commit timestamp: `None` is a delete.
     writes: BTreeMap<Bytes, Option<Bytes>>,
     /// Writes at explicit timestamps (versioning).
@@ -84,7 +87,8 @@ impl TxnCore {
         Ok(TxnCore {
             mode,
             durability: Durability::default(),
-            snapshot,
+            read_seq: snapshot.seq(),
+            snapshot: Some(snapshot),
             writes: BTreeMap::new(),
             versioned: BTreeMap::new(),
             finished: false,
@@ -131,7 +135,8 @@ impl TxnCore {
         }
         if isolation != self.isolation {
             let (snapshot, reads) = Self::read_point(engine, self.mode, isolation);
-            self.snapshot = snapshot;
+            self.read_seq = snapshot.seq();
+            self.snapshot = Some(snapshot);
             self.reads = reads;
             self.isolation = isolation;
         }
@@ -142,9 +147,10 @@ impl TxnCore {
         self.started.store(true, Ordering::Relaxed);
     }
 
-    fn track_point(&self, key: &[u8]) {
+    fn track_point<V: EngineFs>(&self, engine: &Engine<V>, key: &[u8]) {
         if let Some(reads) = &self.reads {
-            reads.lock().add_point(key);
+            let fingerprint = engine.fingerprint(key);
+            reads.lock().add_point(key, fingerprint);
         }
     }
 
@@ -155,7 +161,7 @@ impl TxnCore {
 
     /// The sequence number it reads at.
     pub fn read_seq(&self) -> crate::SeqNo {
-        self.snapshot.seq()
+        self.read_seq
     }
 
     /// Sets the durability its commit will ask for.
@@ -245,7 +251,7 @@ impl TxnCore {
             // already, so there is nothing more to track.
             return Ok(pending.clone());
         }
-        self.track_point(key);
+        self.track_point(engine, key);
         engine.get(key, self.visibility(None))
     }
 
@@ -265,12 +271,12 @@ impl TxnCore {
         // Tracked like a current read (see `crate::serializable`): coarser than needed for a
         // past that ordinary commits cannot change, but right for `set_at` writers and for
         // timestamps at or after the snapshot.
-        self.track_point(key);
+        self.track_point(engine, key);
         engine.get(key, self.visibility(Some(ts)))
     }
 
     fn visibility(&self, at_ts: Option<Timestamp>) -> Visibility {
-        Visibility { snapshot: self.snapshot.seq(), at_ts }
+        Visibility { snapshot: self.read_seq, at_ts }
     }
 
     /// Live keys in `range` with their values, as this transaction sees them, optionally at a
@@ -306,7 +312,8 @@ impl TxnCore {
             _ => None,
         };
         let source = engine.range_source(self.visibility(at_ts), range, keys_only)?;
-        let iter = RangeIter::new(source, overlay, limit).pinning(self.snapshot.clone());
+        let pin = self.snapshot.clone().ok_or(Error::TransactionClosed)?;
+        let iter = RangeIter::new(source, overlay, limit).pinning(pin);
         Ok(match tracker {
             Some(t) => iter.tracking(t),
             None => iter,
@@ -331,7 +338,7 @@ impl TxnCore {
             // The whole range, even when a limit cut the listing short: coarser, never less.
             reads.lock().add_range(range.clone());
         }
-        engine.scan_versions(self.snapshot.seq(), range, limit)
+        engine.scan_versions(self.read_seq, range, limit)
     }
 
     /// Ends the transaction and turns its writes into a commit request. Later calls fail with
@@ -354,8 +361,10 @@ impl TxnCore {
         }
         Ok(CommitRequest {
             batch,
-            read_seq: self.snapshot.seq(),
-            snapshot: Some(self.snapshot.clone()),
+            read_seq: self.read_seq,
+            // The request keeps the snapshot registered until it is decided, even if this
+            // transaction is dropped first (a caller that stopped waiting).
+            snapshot: self.snapshot.take(),
             // Iterators still open keep narrowing a set nobody reads any more: harmless.
             reads: self
                 .reads
@@ -372,6 +381,7 @@ impl TxnCore {
     pub fn rollback(&mut self) -> Result<()> {
         self.check_live()?;
         self.finished = true;
+        self.snapshot = None;
         self.writes.clear();
         self.versioned.clear();
         Ok(())

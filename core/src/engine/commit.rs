@@ -110,8 +110,9 @@ impl<V: EngineFs> Engine<V> {
             fingerprints.clear();
             fingerprints
                 .extend(req.batch.ops().flatten().map(|op| st.oracle.fingerprint(op.key())));
-            let read_conflict =
-                req.reads.as_ref().is_some_and(|r| st.write_log.conflicts(req.read_seq, r));
+            let read_conflict = req.reads.as_ref().is_some_and(|r| {
+                crate::serializable::read_conflict(&st.oracle, &st.write_log, req.read_seq, r)
+            });
             if read_conflict || st.oracle.conflicts(req.read_seq, &fingerprints) {
                 self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
                 results.push(Err(Error::TransactionConflict));
@@ -180,13 +181,13 @@ impl<V: EngineFs> Engine<V> {
                 }
             }
         }
-        if !st.write_log.is_empty() {
-            st.write_log.prune(self.snapshots.oldest_serializable());
-        }
         self.stats.commits.fetch_add(accepted.len() as u64, Ordering::Relaxed);
         self.stats.commit_groups.fetch_add(1, Ordering::Relaxed);
-        let oldest = self.snapshots.oldest();
+        let (oldest, oldest_serializable) = self.snapshots.oldest_both();
         st.oracle.prune(oldest);
+        if !st.write_log.is_empty() {
+            st.write_log.prune(oldest_serializable);
+        }
         results
     }
 

@@ -154,6 +154,8 @@ pub struct Engine<V: EngineFs> {
     compaction: CompactionConfig,
     clock: Arc<dyn Clock>,
     snapshots: Arc<Snapshots>,
+    /// The key hasher of the conflict oracle, usable without the commit lock.
+    fingerprints: hashbrown::DefaultHashBuilder,
     view: RwLock<Arc<ReadView>>,
     commit: Mutex<CommitState<V::Write>>,
     lsm: Mutex<LsmState<V::Write>>,

@@ -13,6 +13,9 @@ use strata::{Error, Tree};
 use super::{History, Op, Report, Txn, check};
 use crate::Rng;
 
+/// A long run reports its progress on stderr every this many committed transactions.
+const PROGRESS_EVERY: usize = 500_000;
+
 /// Which data model the transactions use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Model {
@@ -92,11 +95,24 @@ impl Summary {
 pub fn run(tree: &Tree, workload: &Workload) -> Summary {
     let mut summary = Summary::default();
     let mut round = 0u64;
+    let started = std::time::Instant::now();
+    let mut next_progress = PROGRESS_EVERY;
     while summary.committed < workload.min_committed {
         let history = run_round(tree, workload, round);
         let report = check(&history);
         summary.add(&history, &report);
         round += 1;
+        if summary.committed >= next_progress {
+            next_progress += PROGRESS_EVERY;
+            eprintln!(
+                "  {:?}: {} committed of {} checked, anomalies {:?}, {:.0?}",
+                workload.model,
+                summary.committed,
+                summary.txns,
+                summary.counts,
+                started.elapsed()
+            );
+        }
     }
     summary
 }
