@@ -218,9 +218,10 @@ impl ScanTracker {
 /// for as long as a live serializable transaction may have to be validated against them.
 #[derive(Debug, Default)]
 pub struct WriteLog {
-    newest: BTreeMap<Bytes, SeqNo>,
+    /// Keys as `Arc<[u8]>`: one allocation each, shared by both indexes.
+    newest: BTreeMap<Arc<[u8]>, SeqNo>,
     /// Every recorded write in commit order, so pruning pops from the front.
-    order: VecDeque<(SeqNo, Bytes)>,
+    order: VecDeque<(SeqNo, Arc<[u8]>)>,
     /// Writes at or before this sequence number may have been dropped to bound memory.
     forgotten_through: SeqNo,
     /// Sequence number of the last recorded write.
@@ -235,8 +236,8 @@ impl WriteLog {
 
     /// Records that the commit at `seq` wrote `key`.
     pub fn record(&mut self, seq: SeqNo, key: &[u8]) {
-        let key = Bytes::copy_from_slice(key);
-        self.newest.insert(key.clone(), seq);
+        let key: Arc<[u8]> = Arc::from(key);
+        self.newest.insert(Arc::clone(&key), seq);
         self.order.push_back((seq, key));
         self.last = self.last.max(seq);
         while self.order.len() > MAX_TRACKED_WRITES {

@@ -8,7 +8,8 @@
 //! - `rmw_10r_2w`: 10 point reads and 2 writes of random keys, then commit.
 //! - `scan100_1w`: a 100-key range scan and 1 write, then commit.
 //!
-//! Each runs on 1 thread and on 8 threads at once. A sample's time is for one transaction per
+//! Every benchmark starts from a freshly loaded tree, so none runs on a memtable an earlier
+//! one grew. Each runs on 1 thread and on 8 threads at once. A sample's time is for one transaction per
 //! thread: on 8 threads, criterion's throughput line (8 elements per iteration) gives
 //! transactions per second, and time / 8 the time per transaction. Commits are Eventual (no
 //! fsync), so the figures measure the engine, not the disk.
@@ -97,7 +98,6 @@ fn run_threads(
 }
 
 fn isolation_benches(c: &mut Criterion) {
-    let (tree, dir) = load();
     let shapes: [(&str, Shape); 2] = [("rmw_10r_2w", rmw), ("scan100_1w", scan)];
     let levels = [("snapshot", Isolation::Snapshot), ("serializable", Isolation::Serializable)];
     for threads in [1, THREADS] {
@@ -109,19 +109,48 @@ fn isolation_benches(c: &mut Criterion) {
         group.throughput(Throughput::Elements(threads));
         for (shape_name, shape) in shapes {
             for (level_name, level) in levels {
+                // A fresh tree each, so no benchmark runs on a memtable the previous one grew.
+                let (tree, dir) = load();
                 group.bench_function(format!("{shape_name}/{level_name}"), |b| {
                     b.iter_custom(|iters| run_threads(&tree, shape, level, threads, iters));
                 });
+                let stats = tree.stats();
+                assert_eq!(stats.conflicts, 0, "the benchmark measures conflict-free transactions");
+                drop(tree);
+                drop(dir);
             }
         }
         group.finish();
     }
-    let stats = tree.stats();
-    eprintln!("isolation: {} commits, {} conflicts", stats.commits, stats.conflicts);
-    assert_eq!(stats.conflicts, 0, "the benchmark measures conflict-free transactions");
-    drop(tree);
-    drop(dir);
+}
+
+/// `STRATA_ISOLATION_COUNT=<shape>,<level>,<threads>,<transactions>` runs that many
+/// transactions of one configuration on a fresh tree and exits, without criterion: run it
+/// under `perf stat -e instructions:u` to compare levels by instruction counts, which a busy
+/// machine does not disturb the way it disturbs wall time (see `docs/performance.md`).
+fn count_mode() -> bool {
+    let Ok(spec) = std::env::var("STRATA_ISOLATION_COUNT") else { return false };
+    let parts: Vec<&str> = spec.split(',').collect();
+    let [shape, level, threads, txns] = parts.as_slice() else {
+        panic!("STRATA_ISOLATION_COUNT=<rmw|scan>,<snapshot|serializable>,<threads>,<txns>")
+    };
+    let shape: Shape = if *shape == "scan" { scan } else { rmw };
+    let level =
+        if *level == "serializable" { Isolation::Serializable } else { Isolation::Snapshot };
+    let threads: u64 = threads.parse().expect("threads");
+    let txns: u64 = txns.parse().expect("transactions");
+    let (tree, _dir) = load();
+    let elapsed = run_threads(&tree, shape, level, threads, txns / threads);
+    eprintln!("{spec}: {:.2?} per transaction (wall)", elapsed / (txns / threads) as u32);
+    true
 }
 
 criterion_group!(benches, isolation_benches);
-criterion_main!(benches);
+
+fn main() {
+    if count_mode() {
+        return;
+    }
+    benches();
+    criterion::Criterion::default().configure_from_args().final_summary();
+}
