@@ -19,7 +19,7 @@ mod support;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use strata::{Isolation, Tree, TreeBuilder};
 use support::{SplitMix64, key};
 use tempfile::TempDir;
