@@ -22,6 +22,7 @@ mod background;
 mod clock;
 mod committer;
 mod dyn_fs;
+mod encryption;
 pub mod fs;
 mod options;
 mod read_options;
@@ -30,6 +31,7 @@ mod tree;
 
 pub use clock::SystemClock;
 pub use dyn_fs::DynFs;
+pub use encryption::OsRandom;
 pub use options::{Options, TreeBuilder};
 pub use read_options::ReadOptions;
 pub use strata_core::iter::RangeIter;
@@ -40,3 +42,10 @@ pub use strata_core::{
 };
 pub use transaction::{Key, KeysIter, Transaction, Value};
 pub use tree::{CheckpointMetadata, LevelStats, Stats, Tree, VlogGcReport};
+
+/// The filesystem layer, re-exported so one dependency serves a user who wants an in-memory
+/// ([`vfs::MemFs`]), fault-injecting ([`vfs::FaultFs`]) or encrypted ([`vfs::EncryptedFs`])
+/// database, with no second crate whose version must match.
+pub mod vfs {
+    pub use strata_vfs::*;
+}

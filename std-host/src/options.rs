@@ -26,6 +26,7 @@ pub struct Options {
     pub(crate) engine: EngineOptions,
     /// The isolation level transactions begin with (a host setting, not an engine option).
     pub(crate) isolation: Isolation,
+    pub(crate) encryption: Option<crate::encryption::Encryption>,
 }
 
 impl fmt::Debug for Options {
@@ -35,6 +36,7 @@ impl fmt::Debug for Options {
             .field("custom_vfs", &self.vfs.is_some())
             .field("engine", &self.engine)
             .field("isolation", &self.isolation)
+            .field("encryption", &self.encryption.is_some())
             .finish()
     }
 }
@@ -179,7 +181,7 @@ impl Options {
 /// Builds a [`Tree`]: set options, then [`build`](TreeBuilder::build).
 #[derive(Debug, Clone, Default)]
 pub struct TreeBuilder {
-    opts: Options,
+    pub(crate) opts: Options,
 }
 
 impl TreeBuilder {
