@@ -1,7 +1,7 @@
 //! # Strata
 //!
 //! An embedded, persistent, versioned key-value database: ACID transactions with snapshot
-//! isolation over an LSM engine, a write-ahead log with group commit, and a choice of
+//! or serializable isolation over an LSM engine, a write-ahead log with group commit, and a choice of
 //! durability per transaction.
 //!
 //! ```no_run
@@ -38,7 +38,7 @@ pub use strata_core::iter::RangeIter;
 pub use strata_core::options::VLogChecksumLevel;
 pub use strata_core::options::{MAX_KEY_SIZE, MAX_VALUE_SIZE};
 pub use strata_core::{
-    Bytes, Clock, CorruptionKind, Durability, Error, IoOp, Mode, RecoveryMode, Result,
+    Bytes, Clock, CorruptionKind, Durability, Error, IoOp, Isolation, Mode, RecoveryMode, Result,
 };
 pub use transaction::{Key, KeysIter, Transaction, Value};
 pub use tree::{CheckpointMetadata, LevelStats, Stats, Tree, VlogGcReport};

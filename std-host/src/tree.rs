@@ -147,7 +147,8 @@ impl Tree {
         self.handle.current()
     }
 
-    /// Begins a read-write transaction at the newest committed state.
+    /// Begins a read-write transaction at the newest committed state, at the isolation level
+    /// the tree was built with ([`TreeBuilder::with_isolation`](crate::TreeBuilder::with_isolation)).
     pub fn begin(&self) -> Result<Transaction> {
         self.begin_with_mode(Mode::ReadWrite)
     }
@@ -155,7 +156,7 @@ impl Tree {
     /// Begins a transaction in `mode`.
     pub fn begin_with_mode(&self, mode: Mode) -> Result<Transaction> {
         let inner = self.inner();
-        let core = TxnCore::begin(&inner.engine, mode)?;
+        let core = TxnCore::begin_with(&inner.engine, mode, self.handle.opts.isolation)?;
         Ok(Transaction::new(inner, core))
     }
 
