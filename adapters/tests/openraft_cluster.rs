@@ -144,7 +144,10 @@ async fn run(seed: u64, rounds: u64) {
     let mut next = 0u64;
     for round in 0..rounds {
         let leader = client.leader_hint().or_else(|| {
-            nodes.values().find(|n| n.raft().metrics().borrow().current_leader == Some(n.id())).map(|n| n.id())
+            nodes
+                .values()
+                .find(|n| n.raft().metrics().borrow().current_leader == Some(n.id()))
+                .map(|n| n.id())
         });
         let victim = match leader {
             Some(l) if rng.below(2) == 0 => l,
@@ -194,9 +197,16 @@ async fn run(seed: u64, rounds: u64) {
             );
         }
         let counter = node.reader().get(b"counter").expect("read").expect("counter");
-        assert!(counter.as_ref() >= acked.counter.to_be_bytes().as_slice(), "seed {seed}: counter lost");
+        assert!(
+            counter.as_ref() >= acked.counter.to_be_bytes().as_slice(),
+            "seed {seed}: counter lost"
+        );
     }
-    println!("{} acknowledged keys on all three nodes; counter at {}", acked.keys.len(), acked.counter);
+    println!(
+        "{} acknowledged keys on all three nodes; counter at {}",
+        acked.keys.len(),
+        acked.counter
+    );
     for (_, node) in nodes {
         node.stop().await.expect("stop");
     }

@@ -50,7 +50,8 @@ fn worked_example_bytes() {
         .collect::<strata::Result<_>>()
         .expect("scan");
     let log_id_2 = format!(r#"{LEADER},"index":2}}"#);
-    let stored_membership = format!(r#"{{"log_id":{LEADER},"index":1}},"membership":{MEMBERSHIP}}}"#);
+    let stored_membership =
+        format!(r#"{{"log_id":{LEADER},"index":1}},"membership":{MEMBERSHIP}}}"#);
     let mut want: Vec<(Vec<u8>, Vec<u8>)> = vec![
         (b"raft/data/k".to_vec(), b"v".to_vec()),
         (
@@ -83,7 +84,12 @@ fn worked_example_bytes() {
     want.push((meta_key, meta));
     for ((gk, gv), (wk, wv)) in got.iter().zip(&want) {
         assert_eq!(gk.escape_ascii().to_string(), wk.escape_ascii().to_string());
-        assert_eq!(gv.escape_ascii().to_string(), wv.escape_ascii().to_string(), "value of {}", gk.escape_ascii());
+        assert_eq!(
+            gv.escape_ascii().to_string(),
+            wv.escape_ascii().to_string(),
+            "value of {}",
+            gk.escape_ascii()
+        );
     }
     assert_eq!(got.len(), want.len());
 }

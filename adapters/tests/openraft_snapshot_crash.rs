@@ -28,7 +28,12 @@ fn log_id(term: u64, index: u64) -> LogId<u64> {
     LogId::new(CommittedLeaderId::new(term, 1), index)
 }
 
-fn entries(term: u64, members: &[u64], sets: &[(&str, &str)], deletes: &[&str]) -> Vec<Entry<KvConfig>> {
+fn entries(
+    term: u64,
+    members: &[u64],
+    sets: &[(&str, &str)],
+    deletes: &[&str],
+) -> Vec<Entry<KvConfig>> {
     let members: BTreeSet<u64> = members.iter().copied().collect();
     let mut out = vec![Entry {
         log_id: log_id(term, 1),
@@ -71,7 +76,8 @@ fn install_snapshot_survives_a_power_cut_at_every_sync() {
         let mut leader_sm = Sm::new(leader_tree.clone(), KeyLayout::default());
         let new_sets = [("a", "old-a"), ("b", "new-b"), ("c", "x"), ("e", "new-e"), ("f", "new-f")];
         leader_sm.apply(entries(2, &[1, 2, 3], &new_sets, &["c", "d"])).await.expect("apply new");
-        let snapshot = leader_sm.get_snapshot_builder().await.build_snapshot().await.expect("build");
+        let snapshot =
+            leader_sm.get_snapshot_builder().await.build_snapshot().await.expect("build");
         let new = state(&mut leader_sm).await;
         assert_ne!(old, new);
         let meta: SnapshotMeta<u64, BasicNode> = snapshot.meta.clone();
@@ -101,8 +107,11 @@ fn install_snapshot_survives_a_power_cut_at_every_sync() {
                     sm.install_snapshot(&meta, Box::new(Cursor::new(bytes.clone()))).await.is_ok();
                 let _ = tree.close();
                 drop(sm);
-                let ctx = format!("power cut at install call {call} of {install_calls}, {policy:?} seed {seed}");
-                let cut = img.take_crash_image().unwrap_or_else(|| panic!("{ctx}: the cut did not fire"));
+                let ctx = format!(
+                    "power cut at install call {call} of {install_calls}, {policy:?} seed {seed}"
+                );
+                let cut =
+                    img.take_crash_image().unwrap_or_else(|| panic!("{ctx}: the cut did not fire"));
                 let tree = open(&cut).unwrap_or_else(|e| panic!("{ctx}: reopen: {e}"));
                 let mut sm = Sm::new(tree.clone(), KeyLayout::default());
                 let got = state(&mut sm).await;

@@ -17,7 +17,11 @@ impl StoreBuilder<KvConfig, LogStore<KvConfig>, StateMachine<KvConfig>, TempDir>
         &self,
     ) -> Result<(TempDir, LogStore<KvConfig>, StateMachine<KvConfig>), StorageError<u64>> {
         let dir = tempfile::tempdir().map_err(|e| {
-            StorageError::from_io_error(openraft::ErrorSubject::Store, openraft::ErrorVerb::Write, e)
+            StorageError::from_io_error(
+                openraft::ErrorSubject::Store,
+                openraft::ErrorVerb::Write,
+                e,
+            )
         })?;
         let tree = TreeBuilder::new().with_path(dir.path().to_path_buf()).build().map_err(|e| {
             strata_adapters::openraft::Error::from(e)

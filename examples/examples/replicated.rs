@@ -181,7 +181,12 @@ async fn main() -> Result<(), Error> {
     let new_leader = leader_of(&nodes).await?;
     let elected = stopped_at.elapsed();
     let mut probe = KvClient::new(addrs.clone());
-    probe.write(KvRequest::Set { key: key(WRITES_BEFORE), value: value(WRITES_BEFORE) }, STEP_DEADLINE).await?;
+    probe
+        .write(
+            KvRequest::Set { key: key(WRITES_BEFORE), value: value(WRITES_BEFORE) },
+            STEP_DEADLINE,
+        )
+        .await?;
     let failover = stopped_at.elapsed();
     all_acked.insert(WRITES_BEFORE);
     println!(
@@ -192,7 +197,9 @@ async fn main() -> Result<(), Error> {
     let after = WRITES_BEFORE + 1..WRITES_BEFORE + 1 + WRITES_AFTER;
     let (acked, rate_after) = write_keys(&addrs, after).await?;
     all_acked.extend(acked);
-    println!("wrote {WRITES_AFTER} more keys with two nodes: {rate_after:.0} acknowledged writes/s");
+    println!(
+        "wrote {WRITES_AFTER} more keys with two nodes: {rate_after:.0} acknowledged writes/s"
+    );
 
     // 4. The old leader restarts from its directory and catches up.
     let restarted_at = Instant::now();

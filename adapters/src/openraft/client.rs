@@ -140,7 +140,11 @@ impl KvClient {
     }
 
     /// Reads `key` from node `id`'s applied state, which may lag the leader.
-    pub async fn read_local(&mut self, id: u64, key: &[u8]) -> Result<Option<Vec<u8>>, ClientError> {
+    pub async fn read_local(
+        &mut self,
+        id: u64,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, ClientError> {
         let request = Request::Read { key: key.to_vec(), consistency: ReadConsistency::Local };
         match self.call_node(id, &request).await? {
             Response::Read(r) => r.map_err(ClientError::Service),

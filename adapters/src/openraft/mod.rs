@@ -34,12 +34,13 @@ mod node;
 pub mod snapshot;
 mod state_machine;
 
+pub use client::{ClientError, KvClient};
 pub use codec::VALUE_FORMAT_VERSION;
 pub use errors::{Error, strata_error_kind};
 pub use keys::KeyLayout;
 pub use kv::{KvConfig, KvRequest, KvResponse};
-pub use client::{ClientError, KvClient};
 pub use log_store::LogStore;
+pub use network::TcpNetwork;
 pub use node::Node;
 pub use snapshot::SnapshotBuilder;
 pub use state_machine::{Command, StateMachine, StateReader, StateWriter};

@@ -11,6 +11,7 @@
 use std::io;
 use std::time::Duration;
 
+use openraft::BasicNode;
 use openraft::error::{
     ClientWriteError, InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError,
     Unreachable,
@@ -20,7 +21,6 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, ClientWriteResponse, InstallSnapshotRequest,
     InstallSnapshotResponse, VoteRequest, VoteResponse,
 };
-use openraft::BasicNode;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -67,7 +67,9 @@ where
     }
     let mut body = vec![0u8; len];
     stream.read_exact(&mut body).await?;
-    serde_json::from_slice(&body).map(Some).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// How fresh a read must be.
@@ -133,9 +135,9 @@ impl ServiceError {
     /// The error of a failed client write.
     pub fn from_write(e: RaftError<u64, ClientWriteError<u64, BasicNode>>) -> Self {
         match e {
-            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ServiceError::NotLeader {
-                leader: f.leader_id.zip(f.leader_node.map(|n| n.addr)),
-            },
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                ServiceError::NotLeader { leader: f.leader_id.zip(f.leader_node.map(|n| n.addr)) }
+            }
             other => ServiceError::Failed(other.to_string()),
         }
     }

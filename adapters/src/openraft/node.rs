@@ -122,7 +122,9 @@ async fn handle(request: Request, raft: &Raft<KvConfig>, reader: &StateReader) -
         Request::Write(command) => {
             Response::Write(raft.client_write(command).await.map_err(ServiceError::from_write))
         }
-        Request::Read { key, consistency } => Response::Read(read(raft, reader, &key, consistency).await),
+        Request::Read { key, consistency } => {
+            Response::Read(read(raft, reader, &key, consistency).await)
+        }
     }
 }
 

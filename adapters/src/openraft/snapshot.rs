@@ -197,7 +197,9 @@ where
     C: RaftTypeConfig<Entry = Entry<C>, SnapshotData = Cursor<Vec<u8>>>,
 {
     async fn build_snapshot(&mut self) -> Result<Snapshot<C>, StorageError<NodeIdOf<C>>> {
-        self.build().await.map_err(|e| e.into_storage(ErrorSubject::Snapshot(None), ErrorVerb::Write))
+        self.build()
+            .await
+            .map_err(|e| e.into_storage(ErrorSubject::Snapshot(None), ErrorVerb::Write))
     }
 }
 

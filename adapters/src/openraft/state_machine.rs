@@ -141,7 +141,10 @@ where
         StateReader { tree: self.tree.clone(), layout: self.layout.clone() }
     }
 
-    fn apply_batch(&self, entries: impl Iterator<Item = Entry<C>>) -> Result<(Transaction, Vec<C::R>)> {
+    fn apply_batch(
+        &self,
+        entries: impl Iterator<Item = Entry<C>>,
+    ) -> Result<(Transaction, Vec<C::R>)> {
         let mut txn = self.tree.begin()?;
         let mut responses = Vec::new();
         let mut last = None;
@@ -242,7 +245,11 @@ where
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder { tree: self.tree.clone(), layout: self.layout.clone(), _config: PhantomData }
+        SnapshotBuilder {
+            tree: self.tree.clone(),
+            layout: self.layout.clone(),
+            _config: PhantomData,
+        }
     }
 
     async fn begin_receiving_snapshot(
