@@ -179,7 +179,7 @@ async fn run(seed: u64, rounds: u64) {
 
     // Every node catches up to the leader's applied index, then holds every acked key.
     let leader = client.leader_hint().expect("a leader answered");
-    let target = nodes[&leader].raft().metrics().borrow().last_applied.clone().map(|l| l.index);
+    let target = nodes[&leader].raft().metrics().borrow().last_applied.map(|l| l.index);
     for node in nodes.values() {
         node.raft()
             .wait(Some(DEADLINE))

@@ -33,6 +33,8 @@ impl StoreBuilder<KvConfig, LogStore<KvConfig>, StateMachine<KvConfig>, TempDir>
 }
 
 #[test]
-fn openraft_storage_suite() -> Result<(), StorageError<u64>> {
-    Suite::test_all(StrataStoreBuilder)
+fn openraft_storage_suite() {
+    if let Err(e) = Suite::test_all(StrataStoreBuilder) {
+        panic!("openraft's storage suite failed: {e}");
+    }
 }

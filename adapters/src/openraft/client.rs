@@ -73,7 +73,7 @@ impl KvClient {
 
     /// Sends `request` to the leader until it answers or `deadline` passes; `answer` turns
     /// its response into a result or a service error.
-    async fn to_leader<T>(
+    async fn call_leader<T>(
         &mut self,
         request: Request,
         deadline: Duration,
@@ -118,7 +118,7 @@ impl KvClient {
         command: KvRequest,
         deadline: Duration,
     ) -> Result<ClientWriteResponse<KvConfig>, ClientError> {
-        self.to_leader(Request::Write(command), deadline, |r| match r {
+        self.call_leader(Request::Write(command), deadline, |r| match r {
             Response::Write(r) => Some(r),
             _ => None,
         })
@@ -132,7 +132,7 @@ impl KvClient {
         deadline: Duration,
     ) -> Result<Option<Vec<u8>>, ClientError> {
         let request = Request::Read { key: key.to_vec(), consistency: ReadConsistency::Leader };
-        self.to_leader(request, deadline, |r| match r {
+        self.call_leader(request, deadline, |r| match r {
             Response::Read(r) => Some(r),
             _ => None,
         })

@@ -84,7 +84,6 @@ pub enum ReadConsistency {
 
 /// A call to a node.
 #[derive(Debug, Serialize, Deserialize)]
-#[expect(clippy::large_enum_variant, reason = "one frame at a time; boxing buys nothing")]
 pub enum Request {
     /// openraft: replicate entries or heartbeat.
     AppendEntries(AppendEntriesRequest<KvConfig>),
@@ -117,7 +116,6 @@ pub enum ServiceError {
 
 /// A node's answer to a [`Request`] of the same name.
 #[derive(Debug, Serialize, Deserialize)]
-#[expect(clippy::large_enum_variant, reason = "one frame at a time; boxing buys nothing")]
 pub enum Response {
     /// See [`Request::AppendEntries`].
     AppendEntries(Result<AppendEntriesResponse<u64>, RaftError<u64>>),

@@ -19,14 +19,15 @@ use std::marker::PhantomData;
 
 use crc::{CRC_32_ISCSI, Crc};
 use openraft::{
-    Entry, ErrorSubject, ErrorVerb, LogId, RaftSnapshotBuilder, RaftTypeConfig, Snapshot,
-    SnapshotMeta, StorageError, StoredMembership,
+    Entry, ErrorSubject, ErrorVerb, RaftSnapshotBuilder, RaftTypeConfig, Snapshot, SnapshotMeta,
+    StorageError,
 };
 use strata::{Durability, Mode, Tree};
 
 use super::codec::{decode, encode};
 use super::errors::{Error, Result};
 use super::keys::KeyLayout;
+use super::state_machine::{AppliedState, applied_state_in};
 
 /// The first eight bytes of every snapshot.
 pub const SNAPSHOT_MAGIC: &[u8; 8] = b"STRSNAP\0";
@@ -106,30 +107,19 @@ fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
 
 type NodeIdOf<C> = <C as RaftTypeConfig>::NodeId;
 type MetaOf<C> = SnapshotMeta<<C as RaftTypeConfig>::NodeId, <C as RaftTypeConfig>::Node>;
-type MembershipOf<C> = StoredMembership<<C as RaftTypeConfig>::NodeId, <C as RaftTypeConfig>::Node>;
 
-/// Reads the state machine at one Strata snapshot: its applied log id, its membership and its
-/// data encoded as snapshot bytes.
-pub(crate) fn read_state<C>(
+/// Reads the state machine at one Strata snapshot: its applied log id and membership, and
+/// its data encoded as snapshot bytes.
+fn read_state<C: RaftTypeConfig>(
     tree: &Tree,
     layout: &KeyLayout,
-) -> Result<(Option<LogId<NodeIdOf<C>>>, MembershipOf<C>, Vec<u8>)>
-where
-    C: RaftTypeConfig,
-{
+) -> Result<(AppliedState<C>, Vec<u8>)> {
     let txn = tree.begin_with_mode(Mode::ReadOnly)?;
-    let applied = match txn.get(&layout.applied())? {
-        Some(v) => decode(&layout.applied(), &v)?,
-        None => None,
-    };
-    let membership = match txn.get(&layout.membership())? {
-        Some(v) => decode(&layout.membership(), &v)?,
-        None => StoredMembership::default(),
-    };
+    let applied = applied_state_in::<C>(&txn, layout)?;
     let (start, end) = layout.data_range();
     let pairs: Vec<_> = txn.range(&start, &end, None)?.collect::<strata::Result<_>>()?;
     let records = pairs.iter().filter_map(|(k, v)| Some((layout.user_key(k)?, v.as_ref())));
-    Ok((applied, membership, encode_snapshot(records)))
+    Ok((applied, encode_snapshot(records)))
 }
 
 /// Builds snapshots of a [`StateMachine`](super::StateMachine)'s tree.
@@ -150,7 +140,7 @@ where
     C: RaftTypeConfig<Entry = Entry<C>, SnapshotData = Cursor<Vec<u8>>>,
 {
     async fn build(&self) -> Result<Snapshot<C>> {
-        let (last_log_id, last_membership, data) = read_state::<C>(&self.tree, &self.layout)?;
+        let ((last_log_id, last_membership), data) = read_state::<C>(&self.tree, &self.layout)?;
         let snapshot_id = match &last_log_id {
             Some(id) => format!("{}-{}-{}", id.leader_id, id.index, unique_suffix()),
             None => format!("none-{}", unique_suffix()),

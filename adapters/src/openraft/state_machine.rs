@@ -123,6 +123,24 @@ impl<C> Debug for StateMachine<C> {
 type NodeIdOf<C> = <C as RaftTypeConfig>::NodeId;
 type MetaOf<C> = SnapshotMeta<<C as RaftTypeConfig>::NodeId, <C as RaftTypeConfig>::Node>;
 type MembershipOf<C> = StoredMembership<<C as RaftTypeConfig>::NodeId, <C as RaftTypeConfig>::Node>;
+/// The last applied log id and the membership it carries.
+pub(crate) type AppliedState<C> = (Option<LogId<NodeIdOf<C>>>, MembershipOf<C>);
+
+/// Reads the applied log id and membership in `txn` (absent keys: nothing applied yet).
+pub(crate) fn applied_state_in<C: RaftTypeConfig>(
+    txn: &Transaction,
+    layout: &KeyLayout,
+) -> Result<AppliedState<C>> {
+    let applied = match txn.get(&layout.applied())? {
+        Some(v) => decode(&layout.applied(), &v)?,
+        None => None,
+    };
+    let membership = match txn.get(&layout.membership())? {
+        Some(v) => decode(&layout.membership(), &v)?,
+        None => StoredMembership::default(),
+    };
+    Ok((applied, membership))
+}
 
 impl<C> StateMachine<C>
 where
@@ -170,17 +188,8 @@ where
         Ok((txn, responses))
     }
 
-    fn read_applied(&self) -> Result<(Option<LogId<NodeIdOf<C>>>, MembershipOf<C>)> {
-        let txn = self.tree.begin_with_mode(Mode::ReadOnly)?;
-        let applied = match txn.get(&self.layout.applied())? {
-            Some(v) => decode(&self.layout.applied(), &v)?,
-            None => None,
-        };
-        let membership = match txn.get(&self.layout.membership())? {
-            Some(v) => decode(&self.layout.membership(), &v)?,
-            None => StoredMembership::default(),
-        };
-        Ok((applied, membership))
+    fn read_applied(&self) -> Result<AppliedState<C>> {
+        applied_state_in::<C>(&self.tree.begin_with_mode(Mode::ReadOnly)?, &self.layout)
     }
 
     async fn install(&self, meta: &MetaOf<C>, data: Vec<u8>) -> Result<()> {
@@ -225,9 +234,7 @@ where
 {
     type SnapshotBuilder = SnapshotBuilder<C>;
 
-    async fn applied_state(
-        &mut self,
-    ) -> Result<(Option<LogId<NodeIdOf<C>>>, MembershipOf<C>), StorageError<NodeIdOf<C>>> {
+    async fn applied_state(&mut self) -> Result<AppliedState<C>, StorageError<NodeIdOf<C>>> {
         self.read_applied().map_err(|e| e.into_storage(ErrorSubject::StateMachine, ErrorVerb::Read))
     }
 
