@@ -65,8 +65,12 @@ where
     if len > MAX_FRAME_LEN {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "frame over MAX_FRAME_LEN"));
     }
-    let mut body = vec![0u8; len];
-    stream.read_exact(&mut body).await?;
+    // Grows with the bytes that arrive, not with what the length field claims.
+    let mut body = Vec::new();
+    (&mut *stream).take(len as u64).read_to_end(&mut body).await?;
+    if body.len() != len {
+        return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+    }
     serde_json::from_slice(&body)
         .map(Some)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
@@ -273,5 +277,37 @@ impl RaftNetwork<KvConfig> for PeerConnection {
         // A down peer is retried every 100 ms rather than openraft's 500 ms, so a restarted
         // node catches up soon after it listens again.
         openraft::network::Backoff::new(std::iter::repeat(Duration::from_millis(100)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(f)
+    }
+
+    #[test]
+    fn frames_round_trip_and_bad_frames_are_errors() {
+        run(async {
+            let mut wire = Vec::new();
+            write_frame(&mut wire, &ReadConsistency::Local).await.expect("write");
+            assert_eq!(wire, b"\x07\x00\x00\x00\"Local\"");
+            let got: Option<ReadConsistency> =
+                read_frame(&mut wire.as_slice()).await.expect("read");
+            assert_eq!(got, Some(ReadConsistency::Local));
+
+            let empty: Option<ReadConsistency> = read_frame(&mut &b""[..]).await.expect("eof");
+            assert_eq!(empty, None);
+            let mut short = &wire[..wire.len() - 1];
+            assert!(read_frame::<_, ReadConsistency>(&mut short).await.is_err(), "short body");
+            let huge = (MAX_FRAME_LEN as u32 + 1).to_le_bytes();
+            assert!(read_frame::<_, ReadConsistency>(&mut &huge[..]).await.is_err(), "over limit");
+            let claims_max = (MAX_FRAME_LEN as u32).to_le_bytes();
+            assert!(read_frame::<_, ReadConsistency>(&mut &claims_max[..]).await.is_err());
+            let garbage = b"\x02\x00\x00\x00{]";
+            assert!(read_frame::<_, ReadConsistency>(&mut &garbage[..]).await.is_err(), "bad json");
+        });
     }
 }

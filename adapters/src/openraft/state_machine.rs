@@ -91,20 +91,6 @@ impl StateReader {
         }
         Ok(out)
     }
-
-    /// The index of the last applied log entry, if any.
-    pub fn applied_index(&self) -> Result<Option<u64>> {
-        let key = self.layout.applied();
-        let txn = self.tree.begin_with_mode(Mode::ReadOnly)?;
-        match txn.get(&key)? {
-            // The index is read without knowing the node id type: as JSON it is a field.
-            Some(v) => {
-                let id: Option<serde_json::Value> = decode(&key, &v)?;
-                Ok(id.and_then(|id| id.get("index")?.as_u64()))
-            }
-            None => Ok(None),
-        }
-    }
 }
 
 /// The state machine of one Raft node, stored in a [`Tree`] under a [`KeyLayout`].
