@@ -155,7 +155,10 @@ async fn run(seed: u64, rounds: u64) {
         };
         let before = 5 + rng.below(40);
         let delay = Duration::from_millis(rng.below(300));
-        println!("round {round}: {before} writes, then node {victim} stops after {delay:?}");
+        let role = if Some(victim) == leader { "the leader" } else { "a follower" };
+        println!(
+            "round {round}: {before} writes, then node {victim} ({role}) stops after {delay:?}"
+        );
 
         // The stop lands while the writer is mid-stream.
         let node = nodes.remove(&victim).expect("victim runs");
