@@ -1,18 +1,23 @@
-//! `install_snapshot` is atomic under power cuts: a crash at any durability call of an
-//! install, under every crash policy of MemFs, leaves the state machine wholly old or wholly
-//! new (data, applied log id and membership agreeing), never a mix; once the install has
-//! returned, the new state survives any crash.
+//! Power cuts through MemFs:
+//! - `install_snapshot` is atomic: a crash at any durability call of an install, under every
+//!   crash policy, leaves the state machine wholly old or wholly new (data, applied log id and
+//!   membership agreeing), never a mix; once the install has returned, the new state survives
+//!   any crash;
+//! - what the log store acknowledged (a vote, appended entries once the flush callback fired,
+//!   a purge) survives a power cut that drops everything unsynced.
 
 use std::collections::BTreeSet;
 use std::io::Cursor;
 
-use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
+use openraft::storage::{
+    RaftLogReader, RaftLogStorage, RaftLogStorageExt, RaftSnapshotBuilder, RaftStateMachine,
+};
 use openraft::{
     BasicNode, CommittedLeaderId, Entry, EntryPayload, LogId, Membership, SnapshotMeta,
-    StoredMembership,
+    StoredMembership, Vote,
 };
 use strata::{Tree, TreeBuilder};
-use strata_adapters::openraft::{KeyLayout, KvConfig, KvRequest, StateMachine};
+use strata_adapters::openraft::{KeyLayout, KvConfig, KvRequest, LogStore, StateMachine};
 use strata_vfs::{CrashPolicy, MemFs};
 
 type Sm = StateMachine<KvConfig>;
@@ -125,5 +130,37 @@ fn install_snapshot_survives_a_power_cut_at_every_sync() {
             }
         }
         println!("{cuts} power cuts during install_snapshot, each left the old or the new state");
+    });
+}
+
+#[test]
+fn acknowledged_log_writes_survive_a_power_cut() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    runtime.block_on(async {
+        let mem = MemFs::new();
+        let tree = open(&mem).expect("open");
+        let mut log = LogStore::<KvConfig>::new(tree.clone(), KeyLayout::default());
+        let sets = [("a", "1"), ("b", "2"), ("c", "3"), ("d", "4")];
+        let vote = Vote::new(2, 1);
+        log.save_vote(&vote).await.expect("vote");
+        log.blocking_append(entries(1, &[1], &sets, &[])).await.expect("append");
+        // A power cut right after the flush callback: everything not synced is gone.
+        let after_append = mem.crash(CrashPolicy::DropUnsynced, 0);
+        log.purge(log_id(1, 2)).await.expect("purge");
+        let after_purge = mem.crash(CrashPolicy::DropUnsynced, 0);
+
+        for (image, purged, first) in
+            [(after_append, None, 1), (after_purge, Some(log_id(1, 2)), 3)]
+        {
+            let tree = open(&image).expect("reopen");
+            let mut log = LogStore::<KvConfig>::new(tree, KeyLayout::default());
+            assert_eq!(log.read_vote().await.expect("read vote"), Some(vote));
+            let state = log.get_log_state().await.expect("log state");
+            assert_eq!(state.last_purged_log_id, purged);
+            assert_eq!(state.last_log_id, Some(log_id(1, 5)));
+            let kept = log.try_get_log_entries(0..10).await.expect("entries");
+            let indexes: Vec<u64> = kept.iter().map(|e| e.log_id.index).collect();
+            assert_eq!(indexes, (first..=5).collect::<Vec<_>>(), "acknowledged log writes lost");
+        }
     });
 }
