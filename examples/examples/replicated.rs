@@ -50,7 +50,19 @@ fn raft_config() -> Result<Arc<Config>, Error> {
 
 async fn start_node(id: u64, dir: &Path, addr: &str) -> Result<Node, Error> {
     let tree = TreeBuilder::new().with_path(dir.to_path_buf()).build()?;
-    let listener = TcpListener::bind(addr).await?;
+    // A restarted node takes its old port back; give the old socket a moment to go.
+    let mut tries = 0;
+    let listener = loop {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => break listener,
+            Err(e) if tries < 50 => {
+                tries += 1;
+                println!("node {id}: bind {addr}: {e}; retrying");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     Ok(Node::start(id, listener, tree, raft_config()?).await?)
 }
 
