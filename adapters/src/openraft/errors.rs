@@ -97,6 +97,7 @@ fn strata_kind(e: &strata::Error) -> &'static str {
         E::InvalidArgument { .. } => "strata::Error::InvalidArgument",
         E::KeyTooLarge { .. } => "strata::Error::KeyTooLarge",
         E::ValueTooLarge { .. } => "strata::Error::ValueTooLarge",
+        E::TransactionTooLarge { .. } => "strata::Error::TransactionTooLarge",
         E::Locked => "strata::Error::Locked",
         E::Closed => "strata::Error::Closed",
         E::Poisoned => "strata::Error::Poisoned",
