@@ -14,3 +14,6 @@ pub mod kvdb;
 
 #[cfg(feature = "object-store")]
 pub mod object_store;
+
+#[cfg(feature = "openraft")]
+pub mod openraft;
