@@ -27,6 +27,7 @@ mod options;
 mod read_options;
 mod transaction;
 mod tree;
+mod verify;
 
 pub use clock::SystemClock;
 pub use dyn_fs::DynFs;
@@ -39,3 +40,4 @@ pub use strata_core::{
 };
 pub use transaction::{Key, KeysIter, Transaction, Value};
 pub use tree::{CheckpointMetadata, LevelStats, Stats, Tree, VlogGcReport};
+pub use verify::{CheckedFile, TornTail, VerifyProgress, VerifyReport, verify_dir};
