@@ -37,7 +37,12 @@ impl From<strata::Error> for CliError {
 }
 
 impl From<std::io::Error> for CliError {
+    /// A reader that went away (`strata scan | head`) ends the command quietly, as it
+    /// would a C tool killed by SIGPIPE; any other write failure is reported.
     fn from(e: std::io::Error) -> CliError {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            return CliError { message: String::new(), code: exit::OK };
+        }
         CliError::failed(format_args!("output failed: {e}"))
     }
 }

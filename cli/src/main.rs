@@ -59,6 +59,8 @@ fn usage_error(e: &clap::Error) -> ExitCode {
 }
 
 fn report(e: &CliError) -> ExitCode {
-    eprintln!("strata: {}", e.message);
+    if !e.message.is_empty() {
+        eprintln!("strata: {}", e.message);
+    }
     ExitCode::from(e.code)
 }

@@ -413,3 +413,31 @@ fn compact_vlog_gc_stats_checkpoint_and_restore() {
     assert!(stdout(&on(&db, &["get", "key0003"])).starts_with("value-0003-"));
     assert_eq!(code(&on(&db, &["verify"])), OK);
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    use std::io::Read;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let db = tmp.path().join("db");
+    let tree = TreeBuilder::new().with_path(db.clone()).build().expect("build");
+    let mut txn = tree.begin().expect("begin");
+    for i in 0..5000u32 {
+        txn.set(format!("key{i:05}").as_bytes(), &[b'v'; 100]).expect("set");
+    }
+    txn.commit_blocking().expect("commit");
+    tree.close().expect("close");
+    // Half a megabyte of output into a pipe whose reader stops after a few bytes, as `head`
+    // does.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["--db", db.to_str().expect("utf-8"), "scan"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut first = [0u8; 8];
+    child.stdout.take().expect("stdout").read_exact(&mut first).expect("read");
+    assert_eq!(&first, b"key00000");
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(code(&o), OK, "{}", stderr(&o));
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}

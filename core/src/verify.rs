@@ -107,13 +107,24 @@ pub struct VerifyProgress {
     pub total: u64,
 }
 
+/// Where a value log file's records end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VlogEnd {
+    /// Sealed by the manifest at this length: damage anywhere before it is damage.
+    Sealed(u64),
+    /// The head file being written when the database stopped: damage at its end with nothing
+    /// good after it is a torn tail.
+    Head,
+    /// Unknown (no readable manifest): read to the file's size, strictly.
+    Size,
+}
+
 /// The files to check.
 #[derive(Debug, Default)]
 struct Plan {
     /// `(name, file_no)`.
     tables: Vec<(String, u64)>,
-    /// `(name, sealed length)`; `None` for the head file being written.
-    vlogs: Vec<(String, Option<u64>)>,
+    vlogs: Vec<(String, VlogEnd)>,
     /// Segment numbers, ascending.
     wal: Vec<u64>,
     wal_closed: Option<(u64, u64)>,
@@ -137,7 +148,14 @@ impl Plan {
                 .all_files()
                 .map(|(_, f)| (filenames::table(f.file_no), f.file_no))
                 .collect(),
-            vlogs: r.vlog.values().map(|m| (filenames::vlog(m.file_no), m.sealed_len)).collect(),
+            vlogs: r
+                .vlog
+                .values()
+                .map(|m| {
+                    let end = m.sealed_len.map_or(VlogEnd::Head, VlogEnd::Sealed);
+                    (filenames::vlog(m.file_no), end)
+                })
+                .collect(),
             wal,
             wal_closed: r.wal_closed,
             manifests: alloc::vec![filenames::manifest(r.manifest_file_no)],
@@ -163,7 +181,9 @@ impl Plan {
         let newest = vlogs.last().copied();
         plan.vlogs = vlogs
             .into_iter()
-            .map(|n| (filenames::vlog(n), if Some(n) == newest { None } else { Some(u64::MAX) }))
+            .map(|n| {
+                (filenames::vlog(n), if Some(n) == newest { VlogEnd::Head } else { VlogEnd::Size })
+            })
             .collect();
         plan.wal.sort_unstable();
         plan.manifests.sort_unstable();
@@ -214,8 +234,8 @@ pub fn verify<V: Vfs>(vfs: &V, progress: &mut dyn FnMut(VerifyProgress)) -> Resu
     for (name, file_no) in &plan.tables {
         walk.table(name, *file_no);
     }
-    for (name, sealed) in &plan.vlogs {
-        walk.vlog(name, *sealed);
+    for (name, end) in &plan.vlogs {
+        walk.vlog(name, *end);
     }
     walk.wal(&plan.wal, plan.wal_closed);
     Ok(walk.report)
@@ -332,8 +352,8 @@ impl<V: Vfs> Walk<'_, V> {
         self.advance(size.max(read));
     }
 
-    /// A value log file, to its sealed length (or its size for the head file).
-    fn vlog(&mut self, name: &str, sealed: Option<u64>) {
+    /// A value log file, to its sealed length (or its size when it has none).
+    fn vlog(&mut self, name: &str, end: VlogEnd) {
         let size = match self.vfs.size(name) {
             Ok(size) => size,
             Err(e) => {
@@ -341,16 +361,17 @@ impl<V: Vfs> Walk<'_, V> {
                 return;
             }
         };
-        let end = match sealed {
-            Some(len) if len != u64::MAX && size < len => {
+        let head = end == VlogEnd::Head;
+        let end = match end {
+            VlogEnd::Sealed(len) if size < len => {
                 self.report.add_damage(Error::corruption(name, size, CorruptionKind::Truncated));
                 size
             }
-            Some(len) if len != u64::MAX => len,
-            _ => size,
+            VlogEnd::Sealed(len) => len,
+            VlogEnd::Head | VlogEnd::Size => size,
         };
         let (records, counted) = match self.vfs.open(name, FileKind::ValueLog) {
-            Ok(file) => self.vlog_records(&file, name, end, sealed.is_none()),
+            Ok(file) => self.vlog_records(&file, name, end, head),
             Err(e) => {
                 self.report.add_damage(Error::io(IoOp::Open, name, e));
                 (0, 0)
