@@ -239,6 +239,7 @@ fn commands_that_read_change_nothing_and_create_nothing() {
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).expect("mkdir");
     assert_fails(&on(&empty, &["scan"]), FAILED, "no database");
+    assert_fails(&on(&empty, &["verify"]), FAILED, "no database");
     assert_fails(&on(&empty, &["put", "k", "v"]), FAILED, "no database");
     assert!(contents(&empty).is_empty(), "nothing created in an empty directory");
     assert_fails(&strata(&["get", "k"]), FAILED, "--db");

@@ -19,10 +19,23 @@ pub fn verify(out: &mut Out, dir: &Path) -> CliResult {
         )));
     }
     let bar = progress::bytes(0, "verifying");
-    let report = strata::verify_dir(dir, &mut |p| {
+    let verified = strata::verify_dir(dir, &mut |p| {
         bar.set_length(p.total);
         bar.set_position(p.done);
-    })?;
+    });
+    let report = match verified {
+        Ok(report) => report,
+        // No CURRENT and no manifest: there is no database here to verify.
+        Err(Error::Corruption { file, kind: strata::CorruptionKind::MissingFile, .. })
+            if file == strata_core::filenames::CURRENT =>
+        {
+            return Err(CliError::failed(format_args!(
+                "no database at '{}' (no CURRENT file, no manifest)",
+                dir.display()
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
     bar.finish_and_clear();
 
     let mut damage = Vec::new();
