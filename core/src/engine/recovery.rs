@@ -275,7 +275,7 @@ impl<V: EngineFs> Engine<V> {
             next_file,
             store,
             vlog,
-            gc_lock: Mutex::new(()),
+            gc_lock: Mutex::new(super::gc_sample::GcState::default()),
             lock: Mutex::new(Some(lock)),
             compaction,
             opts,
