@@ -32,8 +32,8 @@ pub struct BlockVisit {
     pub role: BlockRole,
     /// Where it is (offset and stored size, trailer excluded).
     pub handle: BlockHandle,
-    /// The decoded block, or why it could not be read: [`Error::Corruption`] naming the
-    /// table and the block's offset, or [`Error::Io`]. For data blocks, every entry has been
+    /// The decoded block, or why it could not be read: [`Error::Corruption`](crate::Error::Corruption) naming the
+    /// table and the block's offset, or [`Error::Io`](crate::Error::Io). For data blocks, every entry has been
     /// decoded (key shape and kind) before the block is handed over.
     pub block: Result<Arc<Block>>,
     /// Entries in the block (0 when it is damaged).
