@@ -162,7 +162,7 @@ impl Tree {
             }
             (None, None) => return Err(Error::invalid("path", "must be set with with_path")),
         };
-        Self::start_engine(opts, vfs, lock, opts.background_threads)
+        Self::start_engine(opts, vfs, lock, opts.engine.background_threads)
     }
 
     /// Opens the engine on `vfs` and starts its threads.
@@ -178,7 +178,7 @@ impl Tree {
             None => Engine::open(vfs, opts.engine_options(), clock)?,
         });
         let background = Arc::new(if background_threads {
-            Background::start(Arc::clone(&engine), opts.compaction_threads)?
+            Background::start(Arc::clone(&engine), opts.engine.compaction_threads)?
         } else {
             Background::inline(Arc::clone(&engine))
         });
@@ -368,7 +368,7 @@ impl Tree {
         link: &dyn Fn(&str, &str) -> bool,
     ) -> Result<()> {
         self.check_writable()?;
-        let level_count = usize::from(self.handle.opts.level_count);
+        let level_count = self.handle.opts.engine.level_count;
         // Validate before touching anything.
         let (_, recovered) = strata_core::checkpoint::validate(src, level_count)?;
         let mut slot = self.handle.slot.write().unwrap_or_else(std::sync::PoisonError::into_inner);
