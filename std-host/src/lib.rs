@@ -22,6 +22,7 @@ mod background;
 mod clock;
 mod committer;
 mod dyn_fs;
+mod encryption;
 pub mod fs;
 mod options;
 mod read_options;
@@ -31,6 +32,7 @@ mod verify;
 
 pub use clock::SystemClock;
 pub use dyn_fs::DynFs;
+pub use encryption::OsRandom;
 pub use options::{Options, TreeBuilder};
 pub use read_options::ReadOptions;
 pub use strata_core::iter::RangeIter;
@@ -42,3 +44,10 @@ pub use strata_core::{
 pub use transaction::{Key, KeysIter, Transaction, Value};
 pub use tree::{CheckpointMetadata, LevelStats, Stats, Tree, VlogGcReport};
 pub use verify::{CheckedFile, TornTail, VerifyProgress, VerifyReport, verify_dir};
+
+/// The filesystem layer, re-exported so one dependency serves a user who wants an in-memory
+/// ([`vfs::MemFs`]), fault-injecting ([`vfs::FaultFs`]) or encrypted ([`vfs::EncryptedFs`])
+/// database, with no second crate whose version must match.
+pub mod vfs {
+    pub use strata_vfs::*;
+}

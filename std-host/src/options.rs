@@ -24,6 +24,7 @@ pub struct Options {
     pub(crate) vfs: Option<DynFs>,
     pub(crate) clock: Option<Arc<dyn Clock>>,
     pub(crate) engine: EngineOptions,
+    pub(crate) encryption: Option<crate::encryption::Encryption>,
 }
 
 impl fmt::Debug for Options {
@@ -32,6 +33,7 @@ impl fmt::Debug for Options {
             .field("path", &self.path)
             .field("custom_vfs", &self.vfs.is_some())
             .field("engine", &self.engine)
+            .field("encryption", &self.encryption.is_some())
             .finish()
     }
 }
@@ -169,7 +171,7 @@ impl Options {
 /// Builds a [`Tree`]: set options, then [`build`](TreeBuilder::build).
 #[derive(Debug, Clone, Default)]
 pub struct TreeBuilder {
-    opts: Options,
+    pub(crate) opts: Options,
 }
 
 impl TreeBuilder {

@@ -172,6 +172,7 @@ impl Tree {
         lock: Option<<DynFs as strata_vfs::Vfs>::Lock>,
         background_threads: bool,
     ) -> Result<Arc<TreeInner>> {
+        let vfs = crate::encryption::wrap(vfs, opts)?;
         let clock = opts.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
         let engine = Arc::new(match lock {
             Some(lock) => Engine::open_locked(vfs, lock, opts.engine_options(), clock)?,
@@ -321,6 +322,9 @@ impl Tree {
         let dir = dir.as_ref();
         let dest = StdFs::open_dir(dir)
             .map_err(|e| Error::io(IoOp::Create, &dir.display().to_string(), e))?;
+        // An encrypted database's checkpoint is encrypted under the same key (hard-linked
+        // tables already are: each carries its own nonce).
+        let dest = crate::encryption::wrap(DynFs::new(dest), &self.handle.opts)?;
         let source_dir = self.source_dir();
         let link = |name: &str| match &source_dir {
             Some(src) => std::fs::hard_link(src.join(name), dir.join(name)).is_ok(),
@@ -330,6 +334,9 @@ impl Tree {
     }
 
     /// [`create_checkpoint`](Tree::create_checkpoint) into any filesystem (files are copied).
+    /// `dest` is used as given, even for an encrypted database: pass an
+    /// [`EncryptedFs`](crate::vfs::EncryptedFs) to keep the copy encrypted (under the same
+    /// key, or a new one: that is how a database moves to a new key).
     pub fn create_checkpoint_in<V: strata_vfs::Vfs>(&self, dest: V) -> Result<CheckpointMetadata> {
         self.inner().engine.create_checkpoint(&dest, &|_| false)
     }
@@ -348,6 +355,7 @@ impl Tree {
         }
         let src = StdFs::open_dir(dir)
             .map_err(|e| Error::io(IoOp::Open, &dir.display().to_string(), e))?;
+        let src = crate::encryption::wrap(DynFs::new(src), &self.handle.opts)?;
         let live_dir = self.source_dir();
         let link = |from: &str, to: &str| match &live_dir {
             Some(live) => std::fs::hard_link(dir.join(from), live.join(to)).is_ok(),
@@ -357,7 +365,8 @@ impl Tree {
     }
 
     /// [`restore_from_checkpoint`](Tree::restore_from_checkpoint) from any filesystem (files
-    /// are copied).
+    /// are copied). `src` is read as given: for an encrypted checkpoint, pass an
+    /// [`EncryptedFs`](crate::vfs::EncryptedFs) over it.
     pub fn restore_from_checkpoint_in<V: strata_vfs::Vfs>(&self, src: V) -> Result<()> {
         self.restore_with(&src, &|_, _| false)
     }
