@@ -24,6 +24,7 @@ pub mod compaction;
 pub mod engine;
 mod error;
 pub mod filenames;
+pub mod inspect;
 pub mod iter;
 pub mod key;
 pub mod manifest;
@@ -35,6 +36,7 @@ pub mod sstable;
 #[cfg(test)]
 mod testutil;
 pub mod txn;
+pub mod verify;
 pub mod version;
 pub mod vlog;
 pub mod wal;

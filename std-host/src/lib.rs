@@ -28,6 +28,7 @@ mod options;
 mod read_options;
 mod transaction;
 mod tree;
+mod verify;
 
 pub use clock::SystemClock;
 pub use dyn_fs::DynFs;
@@ -42,6 +43,7 @@ pub use strata_core::{
 };
 pub use transaction::{Key, KeysIter, Transaction, Value};
 pub use tree::{CheckpointMetadata, LevelStats, Stats, Tree, VlogGcReport};
+pub use verify::{CheckedFile, TornTail, VerifyProgress, VerifyReport, verify_dir};
 
 /// The filesystem layer, re-exported so one dependency serves a user who wants an in-memory
 /// ([`vfs::MemFs`]), fault-injecting ([`vfs::FaultFs`]) or encrypted ([`vfs::EncryptedFs`])

@@ -236,6 +236,25 @@ impl TreeBuilder {
     pub fn build(self) -> Result<Tree> {
         Tree::open(self.opts)
     }
+
+    /// Opens an existing database for reading only: only [`Mode::ReadOnly`] transactions can
+    /// begin, and every write-side call (`flush`, `maintenance_step`, `run_vlog_gc`,
+    /// `restore_from_checkpoint`) returns [`Error::InvalidArgument`]. Checkpoints can be taken.
+    ///
+    /// Nothing on disk changes: the directory must exist and hold a database (`CURRENT`), or
+    /// the open fails with [`Error::Io`] (`NotFound`) and creates nothing; recovery runs as
+    /// usual, but the files it would write (a WAL segment, a manifest) live in memory and
+    /// vanish at close (see [`ReadOnlyFs`](crate::fs::ReadOnlyFs)). Instead of the exclusive
+    /// directory lock it takes a shared one: any number of read-only opens coexist, and
+    /// neither kind of open succeeds ([`Error::Locked`]) while the other holds the database.
+    /// The options must match the database (level count, versioning) as for
+    /// [`build`](Self::build); a custom filesystem ([`with_vfs`](Self::with_vfs)) is refused.
+    /// Background threads are not started.
+    ///
+    /// [`Mode::ReadOnly`]: strata_core::Mode::ReadOnly
+    pub fn build_read_only(self) -> Result<Tree> {
+        Tree::open_read_only(self.opts)
+    }
 }
 
 #[cfg(test)]

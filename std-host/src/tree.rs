@@ -4,12 +4,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use strata_core::{Engine, Error, IoOp, Mode, Result, TxnCore};
+use strata_vfs::Vfs as _;
 
 use crate::background::Background;
 use crate::clock::SystemClock;
 use crate::committer::Committer;
 use crate::dyn_fs::DynFs;
-use crate::fs::StdFs;
+use crate::fs::{ReadOnlyFs, StdFs};
 use crate::options::Options;
 use crate::transaction::Transaction;
 
@@ -70,7 +71,12 @@ impl TreeInner {
 struct Handle {
     slot: std::sync::RwLock<Arc<TreeInner>>,
     opts: Options,
+    /// Opened with [`TreeBuilder::build_read_only`](crate::TreeBuilder::build_read_only).
+    read_only: bool,
 }
+
+/// The error every write-side call of a read-only [`Tree`] returns.
+const READ_ONLY: Error = Error::invalid("database", "is open read-only");
 
 impl Handle {
     fn current(&self) -> Arc<TreeInner> {
@@ -105,7 +111,35 @@ impl std::fmt::Debug for Tree {
 impl Tree {
     pub(crate) fn open(opts: Options) -> Result<Tree> {
         let inner = Self::open_inner(&opts)?;
-        Ok(Tree { handle: Arc::new(Handle { slot: std::sync::RwLock::new(inner), opts }) })
+        let slot = std::sync::RwLock::new(inner);
+        Ok(Tree { handle: Arc::new(Handle { slot, opts, read_only: false }) })
+    }
+
+    /// Opens the existing database in `opts`' directory for reading only (see
+    /// [`TreeBuilder::build_read_only`](crate::TreeBuilder::build_read_only)).
+    pub(crate) fn open_read_only(opts: Options) -> Result<Tree> {
+        opts.validate()?;
+        let path = match (&opts.vfs, &opts.path) {
+            (None, Some(path)) => path.clone(),
+            _ => return Err(Error::invalid("path", "a read-only open needs a directory path")),
+        };
+        let shown = path.display().to_string();
+        let fs = ReadOnlyFs::open(&path).map_err(|e| Error::io(IoOp::Open, &shown, e))?;
+        let has_db = fs
+            .disk()
+            .exists(strata_core::filenames::CURRENT)
+            .map_err(|e| Error::io(IoOp::Open, strata_core::filenames::CURRENT, e))?;
+        if !has_db {
+            let missing = strata_vfs::Error::new(
+                strata_vfs::ErrorKind::NotFound,
+                "no database in this directory (no CURRENT file)",
+            );
+            return Err(Error::io(IoOp::Open, &shown, missing));
+        }
+        // One engine thread less: nothing to flush or compact, as nothing can be written.
+        let inner = Self::start_engine(&opts, DynFs::new(fs), None, false)?;
+        let slot = std::sync::RwLock::new(inner);
+        Ok(Tree { handle: Arc::new(Handle { slot, opts, read_only: true }) })
     }
 
     fn open_inner(opts: &Options) -> Result<Arc<TreeInner>> {
@@ -128,13 +162,23 @@ impl Tree {
             }
             (None, None) => return Err(Error::invalid("path", "must be set with with_path")),
         };
+        Self::start_engine(opts, vfs, lock, opts.engine.background_threads)
+    }
+
+    /// Opens the engine on `vfs` and starts its threads.
+    fn start_engine(
+        opts: &Options,
+        vfs: DynFs,
+        lock: Option<<DynFs as strata_vfs::Vfs>::Lock>,
+        background_threads: bool,
+    ) -> Result<Arc<TreeInner>> {
         let vfs = crate::encryption::wrap(vfs, opts)?;
         let clock = opts.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
         let engine = Arc::new(match lock {
             Some(lock) => Engine::open_locked(vfs, lock, opts.engine_options(), clock)?,
             None => Engine::open(vfs, opts.engine_options(), clock)?,
         });
-        let background = Arc::new(if opts.engine.background_threads {
+        let background = Arc::new(if background_threads {
             Background::start(Arc::clone(&engine), opts.engine.compaction_threads)?
         } else {
             Background::inline(Arc::clone(&engine))
@@ -155,9 +199,32 @@ impl Tree {
 
     /// Begins a transaction in `mode`.
     pub fn begin_with_mode(&self, mode: Mode) -> Result<Transaction> {
+        if mode != Mode::ReadOnly {
+            self.check_writable()?;
+        }
         let inner = self.inner();
         let core = TxnCore::begin_with(&inner.engine, mode, self.handle.opts.isolation)?;
         Ok(Transaction::new(inner, core))
+    }
+
+    /// `true` if the tree was opened with
+    /// [`TreeBuilder::build_read_only`](crate::TreeBuilder::build_read_only).
+    pub fn is_read_only(&self) -> bool {
+        self.handle.read_only
+    }
+
+    /// Refuses write-side calls on a read-only tree.
+    fn check_writable(&self) -> Result<()> {
+        if self.handle.read_only { Err(READ_ONLY) } else { Ok(()) }
+    }
+
+    /// Flushes every memtable to a table now and returns once they are installed: after it,
+    /// the WAL holds nothing a reopen must replay. The background threads flush full memtables
+    /// on their own; this is for callers that want the data in tables now (before a
+    /// compaction, for instance).
+    pub fn flush(&self) -> Result<()> {
+        self.check_writable()?;
+        self.inner().engine.flush_all().map(|_| ())
     }
 
     /// Closes the database now (see the type's docs). Every clone sees it closed. Returns an
@@ -220,6 +287,7 @@ impl Tree {
     /// jobs ran), returning how many ran. The background threads do this on their own; this
     /// is for tests and for callers that want the tree compact now.
     pub fn maintenance_step(&self, budget: usize) -> Result<usize> {
+        self.check_writable()?;
         self.inner().engine.maintenance_step(budget)
     }
 
@@ -235,6 +303,7 @@ impl Tree {
     /// and `maintenance_step` (by discard statistics) collect. A database opened with the value log
     /// turned off still collects the files it has (live values then move back into the tree).
     pub fn run_vlog_gc(&self) -> Result<VlogGcReport> {
+        self.check_writable()?;
         self.inner().engine.collect_garbage()
     }
 }
@@ -308,6 +377,7 @@ impl Tree {
         src: &S,
         link: &dyn Fn(&str, &str) -> bool,
     ) -> Result<()> {
+        self.check_writable()?;
         let level_count = self.handle.opts.engine.level_count;
         // Validate before touching anything.
         let (_, recovered) = strata_core::checkpoint::validate(src, level_count)?;
@@ -328,6 +398,10 @@ impl Tree {
 
     /// The database directory when it is a real directory (for hard links).
     fn source_dir(&self) -> Option<std::path::PathBuf> {
+        // A read-only tree's newest files (a flush for a checkpoint) exist only in memory.
+        if self.handle.read_only {
+            return None;
+        }
         match (&self.handle.opts.vfs, &self.handle.opts.path) {
             (None, Some(p)) => Some(p.clone()),
             _ => None,

@@ -19,6 +19,7 @@
 //!   lookups with [`Table::get`] and shares decoded blocks through an optional
 //!   [`BlockCache`](crate::cache::BlockCache).
 //! - [`TableCursor`] walks a table in either direction, one block in memory at a time.
+//! - [`Table::walk_blocks`] visits every block the index reaches, for verification and dumps.
 
 mod block;
 mod bloom;
@@ -28,6 +29,7 @@ mod format;
 mod reader;
 #[cfg(test)]
 mod tests;
+mod walk;
 
 use crate::error::{Error, Result};
 use crate::key::InternalKey;
@@ -41,6 +43,7 @@ pub use format::{
     MAGIC, decode_key, encode_key,
 };
 pub use reader::Table;
+pub use walk::{BlockRole, BlockVisit};
 
 /// Smallest accepted [`TableOptions::block_size`].
 pub const MIN_BLOCK_SIZE: usize = 64;

@@ -770,6 +770,64 @@ fn sstable_crafted_empty_partitioned_index_reads_as_empty() {
     }
 }
 
+// ---- walking every block (verify, dump-sst) ----
+
+/// `(role, offset, ok, entries)` of every visit.
+fn visits(bytes: Vec<u8>) -> Vec<(BlockRole, u64, bool, u64)> {
+    let table = open(bytes, None).expect("footer and index intact");
+    let mut out = Vec::new();
+    table
+        .walk_blocks(|v| {
+            out.push((v.role, v.handle.offset, v.block.is_ok(), v.entries));
+            Ok(())
+        })
+        .expect("walk");
+    out
+}
+
+#[test]
+fn sstable_walk_visits_every_block_and_reports_each_damaged_one() {
+    let entries = small_entries(50);
+    let partitioning = TableOptions { restart_interval: 2, ..opts(64, false) };
+    for (o, partitioned) in [(opts(256, true), false), (partitioning, true)] {
+        let (bytes, props) = build(&entries, o);
+        let intact = visits(bytes.clone());
+        let data: Vec<_> = intact.iter().filter(|v| v.0 == BlockRole::Data).collect();
+        let parts: Vec<_> = intact.iter().filter(|v| v.0 == BlockRole::IndexPartition).collect();
+        assert_eq!(data.len() as u64, props.data_blocks);
+        assert_eq!(parts.len() as u64, props.index_partitions);
+        assert_eq!(partitioned, !parts.is_empty());
+        assert!(intact.iter().all(|v| v.2), "an intact table has no damaged block");
+        assert_eq!(data.iter().map(|v| v.3).sum::<u64>(), props.entries);
+
+        // One flipped byte in each data block in turn: that block alone is damaged, and every
+        // other block is still visited.
+        for d in &data {
+            let mut bad = bytes.clone();
+            bad[d.1 as usize + 2] ^= 0x10;
+            let got = visits(bad);
+            assert_eq!(got.len(), intact.len(), "the walk goes on past the damage");
+            let damaged: Vec<u64> = got.iter().filter(|v| !v.2).map(|v| v.1).collect();
+            assert_eq!(damaged, [d.1]);
+        }
+        // A flipped index partition hides its own data blocks, not the others'.
+        if let Some(p) = parts.get(1) {
+            let mut bad = bytes.clone();
+            bad[p.1 as usize + 1] ^= 0x10;
+            let got = visits(bad);
+            let damaged: Vec<_> = got.iter().filter(|v| !v.2).collect();
+            assert_eq!(damaged.len(), 1);
+            assert_eq!((damaged[0].0, damaged[0].1), (BlockRole::IndexPartition, p.1));
+            assert_eq!(
+                got.len() as u64,
+                intact.len() as u64 - p.3,
+                "its {} blocks are hidden",
+                p.3
+            );
+        }
+    }
+}
+
 /// The partitioned-index table of `docs/format/sstable.md`: five entries, one per 64-byte
 /// data block, whose index outgrows 4 × 64 bytes at the fifth block.
 fn partitioned_example_table() -> (Vec<u8>, TableProps) {

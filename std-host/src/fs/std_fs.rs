@@ -50,6 +50,29 @@ impl StdFs {
         Ok(StdFs { dir })
     }
 
+    /// Opens the existing directory `dir` without creating or writing anything: `NotFound`
+    /// if it does not exist, `Other` if it is not a directory. For read-only use.
+    pub fn open_existing_dir(dir: impl Into<PathBuf>) -> Result<StdFs> {
+        let dir = dir.into();
+        if dir.as_os_str().is_empty() {
+            return Err(Error::new(ErrorKind::Other, "open_dir: empty directory path"));
+        }
+        let meta = fs::metadata(&dir).map_err(io_err("open_dir: stat"))?;
+        if !meta.is_dir() {
+            return Err(Error::new(ErrorKind::Other, "open_dir: not a directory"));
+        }
+        Ok(StdFs { dir })
+    }
+
+    /// Takes a shared lock on the existing file `name` without creating it: `Ok(None)` when
+    /// the file does not exist, `Locked` while anyone holds the exclusive lock
+    /// ([`Vfs::lock`]). Readers that must not change a database hold this one, so a writer
+    /// cannot open the database under them, and they cannot open it under a writer.
+    pub fn lock_shared(&self, name: &str) -> Result<Option<StdLock>> {
+        let path = self.file_path(name)?;
+        StdLock::acquire_shared(&path)
+    }
+
     /// The directory this filesystem lives in, as given to [`open_dir`](Self::open_dir).
     pub fn path(&self) -> &Path {
         &self.dir

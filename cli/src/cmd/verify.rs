@@ -1,0 +1,85 @@
+//! `verify`: every checksum of every file the database depends on ([`strata::verify_dir`]),
+//! with a progress bar over the bytes to read. Each problem is printed with its file and
+//! offset; any problem makes the exit code [`exit::DAMAGED`].
+
+use std::path::Path;
+
+use serde_json::json;
+use strata::Error;
+
+use crate::error::{CliError, CliResult, exit};
+use crate::output::Out;
+use crate::progress;
+
+pub fn verify(out: &mut Out, dir: &Path) -> CliResult {
+    if !dir.is_dir() {
+        return Err(CliError::failed(format_args!(
+            "no database at '{}': the directory does not exist",
+            dir.display()
+        )));
+    }
+    let bar = progress::bytes(0, "verifying");
+    let verified = strata::verify_dir(dir, &mut |p| {
+        bar.set_length(p.total);
+        bar.set_position(p.done);
+    });
+    let report = match verified {
+        Ok(report) => report,
+        // No CURRENT and no manifest: there is no database here to verify.
+        Err(Error::Corruption { file, kind: strata::CorruptionKind::MissingFile, .. })
+            if file == strata_core::filenames::CURRENT =>
+        {
+            return Err(CliError::failed(format_args!(
+                "no database at '{}' (no CURRENT file, no manifest)",
+                dir.display()
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    bar.finish_and_clear();
+
+    let mut damage = Vec::new();
+    for e in &report.damage {
+        let (file, offset) = match e {
+            Error::Corruption { file, offset, .. } => (file.clone(), Some(*offset)),
+            Error::Io { file, .. } => (file.clone(), None),
+            _ => (String::new(), None),
+        };
+        match offset {
+            Some(o) => out.line(format_args!("DAMAGED {file} at offset {o}: {e}"))?,
+            None => out.line(format_args!("DAMAGED {file}: {e}"))?,
+        }
+        damage.push(json!({ "file": file, "offset": offset, "error": e.to_string() }));
+    }
+    for t in &report.torn_tails {
+        out.line(format_args!(
+            "torn tail (left by a crash, dropped at open): {} at offset {}, {} bytes",
+            t.file, t.offset, t.bytes
+        ))?;
+    }
+    let files = report.files.len();
+    let units: u64 = report.files.iter().map(|f| f.units).sum();
+    let verdict = if report.is_clean() { "OK" } else { "DAMAGED" };
+    out.line(format_args!(
+        "{verdict}: {files} files, {} bytes, {units} blocks and records checked, {} problems",
+        report.bytes(),
+        report.damage.len()
+    ))?;
+    let checked: Vec<_> = report
+        .files
+        .iter()
+        .map(|f| json!({ "file": f.name, "kind": format!("{:?}", f.kind), "bytes": f.bytes, "units": f.units }))
+        .collect();
+    let torn: Vec<_> = report
+        .torn_tails
+        .iter()
+        .map(|t| json!({ "file": t.file, "offset": t.offset, "bytes": t.bytes }))
+        .collect();
+    out.doc(&json!({
+        "clean": report.is_clean(),
+        "files": checked,
+        "damage": damage,
+        "torn_tails": torn,
+    }))?;
+    Ok(if report.is_clean() { exit::OK } else { exit::DAMAGED })
+}
