@@ -26,6 +26,8 @@ extern crate std;
 pub mod conformance;
 mod error;
 mod fault;
+#[cfg(feature = "flash")]
+pub mod flash;
 mod fs;
 mod mem;
 pub mod sync;
