@@ -237,7 +237,7 @@ fn workload<F: NorFlash>(fs: &FlashFs<F>, seed: u64) -> (Dir, Option<Dir>) {
     let mut acked = Dir::new();
     let mut writers: BTreeMap<u32, <FlashFs<F> as Vfs>::Write> = BTreeMap::new();
     let mut next = 0u32;
-    for _ in 0..90 {
+    for _ in 0..160 {
         let ids: Vec<u32> = writers.keys().copied().collect();
         let pick = |rng: &mut Rng| ids[rng.below(ids.len() as u64) as usize];
         let names: Vec<String> = m.names.keys().cloned().collect();
@@ -355,13 +355,13 @@ fn crash_everywhere<const W: usize, const E: usize>(units: usize, seed: u64) -> 
 #[test]
 fn a_power_cut_after_any_flash_operation_keeps_the_synced_directory() {
     for seed in [1u64, 2, 3] {
-        let ops = crash_everywhere::<4, 4096>(48, seed);
+        let ops = crash_everywhere::<4, 4096>(64, seed);
         eprintln!("seed {seed}: cut at each of {ops} operations");
     }
 }
 
 #[test]
 fn power_cuts_with_byte_writes_and_small_erase_units() {
-    crash_everywhere::<1, 2048>(96, 7);
-    crash_everywhere::<16, 4096>(48, 8);
+    crash_everywhere::<1, 2048>(128, 7);
+    crash_everywhere::<16, 4096>(64, 8);
 }
