@@ -696,7 +696,8 @@ impl<F: NorFlash> Vfs for FlashFs<F> {
             return Err(Error::new(ErrorKind::AlreadyExists, "flashfs: file exists"));
         }
         let id = inner.next_id;
-        let record = FileRecord { id, name, first_block: NO_BLOCK, len: 0, tail: Default::default() };
+        let record =
+            FileRecord { id, name, first_block: NO_BLOCK, len: 0, tail: Default::default() };
         if inner.table.push(record).is_err() {
             return Err(Error::new(ErrorKind::NoSpace, "flashfs: file table full"));
         }

@@ -84,7 +84,10 @@ fn too_small_or_odd_flashes_are_refused() {
 fn names_and_table_capacity_are_checked() {
     let fs = fresh::<4, 4096>(64);
     let long = "x".repeat(strata_vfs::flash::MAX_NAME + 1);
-    assert_eq!(fs.create(&long, FileKind::Temp).err().map(|e| e.kind()), Some(ErrorKind::Unsupported));
+    assert_eq!(
+        fs.create(&long, FileKind::Temp).err().map(|e| e.kind()),
+        Some(ErrorKind::Unsupported)
+    );
     let mut writers = Vec::new();
     for i in 0..strata_vfs::flash::MAX_FILES {
         writers.push(fs.create(&format!("f{i}"), FileKind::Temp).expect("fits"));

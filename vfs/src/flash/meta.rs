@@ -168,7 +168,9 @@ pub(super) fn apply(table: &mut FileTable, record: &Record) -> bool {
     if record.kind == KIND_SNAPSHOT {
         table.clear();
     }
-    table.retain(|f| !record.removes.contains(&f.id) && !record.upserts.iter().any(|u| u.id == f.id));
+    table.retain(|f| {
+        !record.removes.contains(&f.id) && !record.upserts.iter().any(|u| u.id == f.id)
+    });
     for up in &record.upserts {
         if table.push(up.clone()).is_err() {
             return false;
