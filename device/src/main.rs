@@ -277,12 +277,16 @@ fn main() -> ! {
 unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
     hprintln!("hard fault: {:?}", frame);
     debug::exit(debug::EXIT_FAILURE);
-    loop {}
+    loop {
+        cortex_m::asm::wfi();
+    }
 }
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     hprintln!("panic: {}", info);
     debug::exit(debug::EXIT_FAILURE);
-    loop {}
+    loop {
+        cortex_m::asm::wfi();
+    }
 }

@@ -102,7 +102,7 @@ impl Geometry {
     fn of<F: NorFlash>(flash: &F) -> Result<Self> {
         let (erase, write, read) = (F::ERASE_SIZE, F::WRITE_SIZE, F::READ_SIZE.max(1));
         let unsupported = |note| Err(Error::new(ErrorKind::Unsupported, note));
-        if write == 0 || write > MAX_WRITE_SIZE || erase == 0 || erase % write != 0 {
+        if write == 0 || write > MAX_WRITE_SIZE || erase == 0 || !erase.is_multiple_of(write) {
             return unsupported("flashfs: write size must divide the erase size and be <= 32");
         }
         let slot = meta::round_up(SLOT_BYTES, write);
@@ -310,7 +310,7 @@ fn read_flash<F: NorFlash>(flash: &mut F, geo: &Geometry, addr: u32, out: &mut [
         return Ok(());
     }
     let rs = geo.read as u32;
-    if addr % rs == 0 && out.len() % geo.read == 0 {
+    if addr.is_multiple_of(rs) && out.len().is_multiple_of(geo.read) {
         return flash.read(addr, out).map_err(|e| flash_err(e, "flashfs: read failed"));
     }
     let start = addr / rs * rs;

@@ -92,7 +92,7 @@ fn names_and_table_capacity_are_checked() {
     for i in 0..strata_vfs::flash::MAX_FILES {
         writers.push(fs.create(&format!("f{i}"), FileKind::Temp).expect("fits"));
     }
-    let err = fs.create("one-more", FileKind::Temp).err().expect("full");
+    let err = fs.create("one-more", FileKind::Temp).expect_err("full");
     assert_eq!(err.kind(), ErrorKind::NoSpace);
     fs.sync_dir().expect("a full table fits one snapshot");
 }
@@ -258,7 +258,9 @@ fn workload<F: NorFlash>(fs: &FlashFs<F>, seed: u64) -> (Dir, Option<Dir>) {
             let id = pick(&mut rng);
             let len = 1 + rng.below(2_500) as usize;
             let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-            m.content.get_mut(&id).map(|c| c.extend_from_slice(&bytes));
+            if let Some(c) = m.content.get_mut(&id) {
+                c.extend_from_slice(&bytes);
+            }
             writers.get_mut(&id).map_or(Ok(()), |w| w.append(&bytes))
         } else if step < 70 && !ids.is_empty() {
             let id = pick(&mut rng);

@@ -12,7 +12,7 @@
 //! payload: alloc_cursor u32 | upserts u16 | removes u16
 //!          upsert: id u32 | first_block u32 | len u64 | name_len u8 | name | tail_len u8 | tail
 //!          remove: id u32
-//! crc32 (ISO-HDLC) u32 of everything before it
+//! crc u32: masked CRC-32C of everything before it
 //! ```
 
 use alloc::vec::Vec;
@@ -40,7 +40,12 @@ const UPSERT_MAX: usize = 4 + 4 + 8 + 1 + MAX_NAME + 1 + MAX_WRITE_SIZE;
 pub(super) const MAX_RECORD: usize =
     HEADER_LEN + PAYLOAD_FIXED + MAX_FILES * UPSERT_MAX + MAX_FILES * 4 + CRC_LEN;
 
-static CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+static CRC32C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+
+/// CRC-32C, masked as every Strata format stores it (docs/format/README.md).
+fn checksum(bytes: &[u8]) -> u32 {
+    CRC32C.checksum(bytes).rotate_right(15).wrapping_add(0xa282_ead8)
+}
 
 /// One file as the directory knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +111,7 @@ pub(super) fn encode(
     }
     let payload_len = (out.len() - HEADER_LEN) as u32;
     out[8..12].copy_from_slice(&payload_len.to_le_bytes());
-    let crc = CRC32.checksum(&out);
+    let crc = checksum(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out.resize(round_up(out.len(), write_size), 0xFF);
     out
@@ -126,7 +131,7 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Record> {
     }
     let (body, crc) = bytes.split_at(bytes.len() - CRC_LEN);
     let stored = u32::from_le_bytes(crc.try_into().ok()?);
-    if CRC32.checksum(body) != stored {
+    if checksum(body) != stored {
         return None;
     }
     let head: &[u8; HEADER_LEN] = body.get(..HEADER_LEN)?.try_into().ok()?;
@@ -242,6 +247,27 @@ mod tests {
         for cut in 0..exact.len() {
             assert!(decode(&exact[..cut]).is_none(), "cut {cut}");
         }
+    }
+
+    /// The worked example of docs/format/flash.md, byte for byte.
+    #[test]
+    fn the_documented_example_record() {
+        let current = FileRecord {
+            id: 1,
+            name: heapless::String::try_from("CURRENT").expect("short name"),
+            first_block: 0,
+            len: 16,
+            tail: heapless::Vec::new(),
+        };
+        let bytes = encode(2, KIND_DELTA, 3, &[&current], &[4], 4);
+        let hex: alloc::string::String = bytes.iter().map(|b| alloc::format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "53544d3102000000250000000200000003000000010001000100000000000000\
+             10000000000000000743555252454e540004000000cbdbea10ffffff"
+        );
+        let rec = decode(&bytes[..57]).expect("decodes without its padding");
+        assert_eq!((rec.upserts, rec.removes), (alloc::vec![current], alloc::vec![4]));
     }
 
     #[test]

@@ -158,7 +158,7 @@ impl<const WRITE: usize, const ERASE: usize> NorFlash for RamFlash<WRITE, ERASE>
     fn erase(&mut self, from: u32, to: u32) -> Result<(), RamFlashError> {
         let mut st = self.state.lock();
         let (from, to) = (from as usize, to as usize);
-        if from % ERASE != 0 || to % ERASE != 0 || from > to {
+        if !from.is_multiple_of(ERASE) || !to.is_multiple_of(ERASE) || from > to {
             return Err(RamFlashError::NotAligned);
         }
         if to > st.bytes.len() {
@@ -183,7 +183,7 @@ impl<const WRITE: usize, const ERASE: usize> NorFlash for RamFlash<WRITE, ERASE>
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), RamFlashError> {
         let mut st = self.state.lock();
         let start = offset as usize;
-        if start % WRITE != 0 || bytes.len() % WRITE != 0 {
+        if !start.is_multiple_of(WRITE) || !bytes.len().is_multiple_of(WRITE) {
             return Err(RamFlashError::NotAligned);
         }
         if start + bytes.len() > st.bytes.len() {
