@@ -133,8 +133,8 @@ impl Tree {
             Some(lock) => Engine::open_locked(vfs, lock, opts.engine_options(), clock)?,
             None => Engine::open(vfs, opts.engine_options(), clock)?,
         });
-        let background = Arc::new(if opts.background_threads {
-            Background::start(Arc::clone(&engine), opts.compaction_threads)?
+        let background = Arc::new(if opts.engine.background_threads {
+            Background::start(Arc::clone(&engine), opts.engine.compaction_threads)?
         } else {
             Background::inline(Arc::clone(&engine))
         });
@@ -298,7 +298,7 @@ impl Tree {
         src: &S,
         link: &dyn Fn(&str, &str) -> bool,
     ) -> Result<()> {
-        let level_count = usize::from(self.handle.opts.level_count);
+        let level_count = self.handle.opts.engine.level_count;
         // Validate before touching anything.
         let (_, recovered) = strata_core::checkpoint::validate(src, level_count)?;
         let mut slot = self.handle.slot.write().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -241,7 +241,7 @@ impl<V: EngineFs> Engine<V> {
         };
         let vlog = Arc::new(crate::vlog::VlogStore::new(
             Arc::clone(&store) as Arc<dyn crate::vlog::store::VfsRef<V>>,
-            opts.vlog_verify_checksums,
+            opts.vlog_verify_checksums(),
             vlog_files.iter().map(|(&id, m)| (id, m.file_no)).collect(),
         ));
         let engine = Engine {

@@ -94,6 +94,11 @@ where
     /// record's checksum is checked: a mismatch is `Corruption { file, offset, Checksum }`.
     pub fn read(&self, pointer: &ValuePointer, key: &[u8]) -> Result<Bytes> {
         let (file, name) = self.handle(pointer.file)?;
+        // Checked before allocating: the length comes from the tree, which may hold a
+        // pointer made by hand or read from a damaged table.
+        if pointer.len > format::MAX_RECORD_LEN {
+            return Err(Error::corruption(&name, pointer.offset, CorruptionKind::BadPointer));
+        }
         let mut buf = vec![0u8; pointer.len as usize];
         file.read_exact_at(pointer.offset, &mut buf).map_err(|e| {
             if e.kind() == strata_vfs::ErrorKind::UnexpectedEof {
@@ -175,7 +180,7 @@ pub fn scan_file<R: RandomRead>(
             Ok(v) => v,
             Err(k) => return Ok(ScanEnd { valid_end: at, damage: Some(k) }),
         };
-        // At most MAX_KEY_SIZE + MAX_VALUE_SIZE + 24 bytes, which fits a u32.
+        // At most format::MAX_RECORD_LEN (parse_prefix bounds both lengths), which fits a u32.
         on_record(at, len as u32, &view)?;
         at += len;
     }
