@@ -253,7 +253,12 @@ impl<F: NorFlash> FlashFs<F> {
         };
         let files: Vec<FileRecord> = inner.durable.iter().cloned().collect();
         for f in files {
-            let flushed = f.len - f.tail.len() as u64;
+            let flushed = f.len.checked_sub(f.tail.len() as u64);
+            let whole_units = |n: &u64| n.is_multiple_of(geo.write as u64);
+            let Some(flushed) = flushed.filter(|n| f.tail.len() < geo.write && whole_units(n))
+            else {
+                return Err(corrupt("flashfs: file tail longer than a write unit"));
+            };
             let blocks = inner.walk_chain(f.first_block, geo.blocks_for(flushed))?;
             for &b in &blocks {
                 if inner.used[b as usize] {
@@ -337,8 +342,10 @@ fn scan_area<F: NorFlash>(flash: &mut F, geo: &Geometry, area: usize) -> Result<
         let mut head = [0u8; meta::HEADER_LEN];
         read_flash(flash, geo, base + pos, &mut head)?;
         let (magic, _, payload_len, _) = meta::header(&head);
-        let total = meta::HEADER_LEN + payload_len + meta::CRC_LEN;
-        if magic != meta::MAGIC || total > room {
+        // Checked: a garbage length must not overflow a 32-bit usize.
+        let total = payload_len.checked_add(meta::HEADER_LEN + meta::CRC_LEN);
+        let Some(total) = total.filter(|&t| t <= room) else { break };
+        if magic != meta::MAGIC {
             break;
         }
         let mut bytes = vec![0u8; total];
