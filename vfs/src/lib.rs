@@ -29,6 +29,8 @@ pub mod conformance;
 pub mod encrypted;
 mod error;
 mod fault;
+#[cfg(feature = "flash")]
+pub mod flash;
 mod fs;
 mod mem;
 pub mod sync;
