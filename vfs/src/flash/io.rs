@@ -18,6 +18,8 @@ impl embedded_io::Error for Error {
             ErrorKind::Interrupted => embedded_io::ErrorKind::Interrupted,
             ErrorKind::Unsupported => embedded_io::ErrorKind::Unsupported,
             ErrorKind::Locked | ErrorKind::Other => embedded_io::ErrorKind::Other,
+            // The data is there but this key may not read it.
+            ErrorKind::WrongKey => embedded_io::ErrorKind::PermissionDenied,
         }
     }
 }
