@@ -196,6 +196,29 @@ pub fn newest_wal<V: Vfs>(fs: &V) -> Option<String> {
     wal_segments(fs).pop()
 }
 
+/// Sizes of the files in a real directory (on the host filesystem), by name. A file that
+/// vanishes between the listing and its stat (background GC or compaction deleting it) is left
+/// out rather than failing the caller: it no longer takes space.
+pub fn file_sizes(dir: &std::path::Path) -> BTreeMap<String, u64> {
+    let mut sizes = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).expect("list") {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => panic!("list {}: {e}", dir.display()),
+        };
+        let name = entry.file_name().into_string().expect("utf8 file name");
+        match entry.metadata() {
+            Ok(meta) => {
+                sizes.insert(name, meta.len());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("stat {name}: {e}"),
+        }
+    }
+    sizes
+}
+
 /// One write of a transaction: `None` deletes.
 pub type Write = (Vec<u8>, Option<Vec<u8>>);
 

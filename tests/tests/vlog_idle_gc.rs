@@ -17,7 +17,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use strata::{Mode, Stats, Tree, TreeBuilder};
-use strata_tests::tagged_value;
+use strata_tests::{file_sizes, tagged_value};
 
 const KEYS: u64 = 8_192;
 const VALUE_LEN: usize = 4 * 1024;
@@ -48,12 +48,10 @@ fn builder(dir: &Path) -> TreeBuilder {
         .with_background_threads(true)
 }
 
-/// Bytes of every file in `dir` (the database directory is flat).
+/// Bytes of every file in `dir` (the database directory is flat). Background GC may delete a
+/// file while this runs; such a file counts as gone.
 fn dir_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .expect("list")
-        .map(|e| e.expect("entry").metadata().expect("stat").len())
-        .sum()
+    file_sizes(dir).values().sum()
 }
 
 /// Every key reads back with its last round's value, and a range sees exactly the keys.

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use strata::{Mode, Tree, TreeBuilder};
-use strata_tests::{Rng, tagged_value, test_seed};
+use strata_tests::{Rng, file_sizes, tagged_value, test_seed};
 
 const VALUE_LEN: usize = 8 * 1024;
 const KEYS: u64 = 32_768;
@@ -48,17 +48,9 @@ fn write_all(tree: &Tree, writes: &[(u64, u64)]) {
 
 /// Sum of the sizes of the `*.vlog` files in `dir`, and their names.
 fn vlog_on_disk(dir: &Path) -> (u64, BTreeSet<String>) {
-    let mut total = 0;
-    let mut names = BTreeSet::new();
-    for e in std::fs::read_dir(dir).expect("list") {
-        let e = e.expect("entry");
-        let name = e.file_name().into_string().expect("utf8");
-        if name.ends_with(".vlog") {
-            total += e.metadata().expect("stat").len();
-            names.insert(name);
-        }
-    }
-    (total, names)
+    let vlogs: Vec<(String, u64)> =
+        file_sizes(dir).into_iter().filter(|(name, _)| name.ends_with(".vlog")).collect();
+    (vlogs.iter().map(|(_, len)| len).sum(), vlogs.into_iter().map(|(name, _)| name).collect())
 }
 
 /// Every key reads back with the value of its tag.
