@@ -8,3 +8,6 @@
 //! - the user builds, configures and owns the tree; an adapter keeps its data under a key
 //!   prefix of its own, so one tree can hold an adapter's data beside other data;
 //! - errors keep Strata's kind and message when they are mapped into the host's error type.
+
+#[cfg(feature = "gluesql")]
+pub mod gluesql;
