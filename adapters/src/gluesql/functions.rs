@@ -2,7 +2,8 @@
 //! one per key (postcard-encoded) under the storage prefix.
 //!
 //! GlueSQL's `fetch_function` lends a reference into the storage, so the session keeps the
-//! functions it can see in memory: reloaded from its transaction whenever one starts (GlueSQL
+//! functions it can see in memory (by upper-case name: SQL function names are
+//! case-insensitive, and GlueSQL looks them up upper-cased): reloaded from its transaction whenever one starts (GlueSQL
 //! begins one before every statement) and after a rollback, and updated with its own writes.
 
 use std::collections::BTreeMap;
@@ -24,7 +25,7 @@ impl StrataStorage {
         for entry in self.read_range((&start, &end))? {
             let (_, bytes) = entry.map_err(errors::from_strata)?;
             let function: StoredFunction = decode("function", &bytes)?;
-            functions.insert(function.func_name.clone(), function);
+            functions.insert(function.func_name.to_uppercase(), function);
         }
         self.functions = functions;
         Ok(())
@@ -33,7 +34,7 @@ impl StrataStorage {
 
 impl CustomFunction for StrataStorage {
     fn fetch_function<'a>(&'a self, func_name: &str) -> Result<Option<&'a StoredFunction>> {
-        Ok(self.functions.get(func_name))
+        Ok(self.functions.get(&func_name.to_uppercase()))
     }
 
     fn fetch_all_functions(&self) -> Result<Vec<&StoredFunction>> {
@@ -44,18 +45,18 @@ impl CustomFunction for StrataStorage {
 impl CustomFunctionMut for StrataStorage {
     fn insert_function(&mut self, func: StoredFunction) -> Result<()> {
         let bytes = encode("function", &func)?;
+        let name = func.func_name.to_uppercase();
         self.write(|txn, layout| {
-            txn.set(&layout.function(&func.func_name), &bytes).map_err(errors::from_strata)
+            txn.set(&layout.function(&name), &bytes).map_err(errors::from_strata)
         })?;
-        self.functions.insert(func.func_name.clone(), func);
+        self.functions.insert(name, func);
         Ok(())
     }
 
     fn delete_function(&mut self, func_name: &str) -> Result<()> {
-        self.write(|txn, layout| {
-            txn.delete(&layout.function(func_name)).map_err(errors::from_strata)
-        })?;
-        self.functions.remove(func_name);
+        let name = func_name.to_uppercase();
+        self.write(|txn, layout| txn.delete(&layout.function(&name)).map_err(errors::from_strata))?;
+        self.functions.remove(&name);
         Ok(())
     }
 }
