@@ -74,14 +74,8 @@ fn worked_example_key_layout() {
     // Primary-key order is key order: -1 sorts before 7 although its two's complement
     // bytes are larger.
     run(&mut g, "INSERT INTO users VALUES (-1, 'zed')");
-    assert_eq!(
-        select(&mut g, "SELECT id FROM users"),
-        vec![vec![int(-1)], vec![int(7)]]
-    );
-    assert_eq!(
-        select(&mut g, "SELECT id FROM users WHERE name > 'b'"),
-        vec![vec![int(-1)]]
-    );
+    assert_eq!(select(&mut g, "SELECT id FROM users"), vec![vec![int(-1)], vec![int(7)]]);
+    assert_eq!(select(&mut g, "SELECT id FROM users WHERE name > 'b'"), vec![vec![int(-1)]]);
 }
 
 fn build_on(path: &std::path::Path) -> Tree {
@@ -164,7 +158,10 @@ fn two_sessions_conflicting_update_have_exactly_one_winner() {
         }
     }
     let mut g = glue(&tree);
-    assert_eq!(select(&mut g, "SELECT balance FROM account WHERE id = 1"), vec![vec![int(*balance)]]);
+    assert_eq!(
+        select(&mut g, "SELECT balance FROM account WHERE id = 1"),
+        vec![vec![int(*balance)]]
+    );
     assert_eq!(select(&mut g, "SELECT id FROM audit"), vec![vec![int(*winner)]]);
     assert_eq!(
         select(&mut g, &format!("SELECT id FROM account WHERE balance = {balance}")),
@@ -239,9 +236,8 @@ fn power_cut_mid_transaction_is_all_or_nothing() {
             let ctx = format!("{policy:?}, sync call {crash_at} of the commit");
             let mem = MemFs::new();
             let tree = TreeBuilder::new().with_vfs(mem.clone()).build().unwrap();
-            let mut g = Glue::new(
-                StrataStorage::new(tree.clone()).with_durability(Durability::Immediate),
-            );
+            let mut g =
+                Glue::new(StrataStorage::new(tree.clone()).with_durability(Durability::Immediate));
             run(&mut g, CRASH_SETUP);
 
             run(&mut g, "BEGIN");
@@ -295,10 +291,7 @@ fn time_travel_view_reads_the_past_and_refuses_writes() {
         vec![vec![int(1), int(700)], vec![int(2), int(2800)]]
     );
     // An index range scan at the past timestamp.
-    assert_eq!(
-        select(&mut past, "SELECT id FROM city WHERE pop > 1000"),
-        vec![vec![int(2)]]
-    );
+    assert_eq!(select(&mut past, "SELECT id FROM city WHERE pop > 1000"), vec![vec![int(2)]]);
     assert_eq!(select(&mut past, "SELECT HALF(pop) FROM city WHERE id = 1"), vec![vec![int(350)]]);
 
     for write in [

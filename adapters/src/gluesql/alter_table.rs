@@ -12,9 +12,9 @@
 
 use gluesql_core::ast::{ColumnDef, Expr, Function};
 use gluesql_core::data::{Schema, Value};
+use gluesql_core::error::{Error, Result};
 use gluesql_core::executor::evaluate_stateless;
 use gluesql_core::plan::plan_scalar_expr;
-use gluesql_core::error::{Error, Result};
 use gluesql_core::store::{AlterTable, AlterTableError};
 
 use super::StrataStorage;
@@ -149,7 +149,9 @@ impl AlterTable for StrataStorage {
                 .as_mut()
                 .ok_or_else(|| AlterTableError::SchemalessTableFound(table_name.to_owned()))?;
             if columns.iter().any(|column| column.name == new_column_name) {
-                return Err(AlterTableError::AlreadyExistingColumn(new_column_name.to_owned()).into());
+                return Err(
+                    AlterTableError::AlreadyExistingColumn(new_column_name.to_owned()).into()
+                );
             }
             let column = columns
                 .iter_mut()

@@ -13,9 +13,9 @@
 use gluesql_core::ast::{IndexOperator, OrderByExpr};
 use gluesql_core::chrono::Utc;
 use gluesql_core::data::{Key, Schema, SchemaIndex, SchemaIndexOrd, Value};
+use gluesql_core::error::Result;
 use gluesql_core::executor::{RowContext, evaluate_stateless};
 use gluesql_core::plan::{ExprPlan, plan_scalar_expr};
-use gluesql_core::error::Result;
 use gluesql_core::store::{Index, IndexError, IndexMut, RowIter};
 
 use super::StrataStorage;
@@ -34,12 +34,8 @@ pub struct TableIndexes {
 
 impl TableIndexes {
     pub fn of(layout: &Layout, schema: &Schema) -> Self {
-        let columns = schema
-            .column_defs
-            .iter()
-            .flatten()
-            .map(|column| column.name.clone())
-            .collect();
+        let columns =
+            schema.column_defs.iter().flatten().map(|column| column.name.clone()).collect();
         let indexes = schema
             .indexes
             .iter()
@@ -170,10 +166,8 @@ impl IndexMut for StrataStorage {
                 .map_err(errors::from_strata)?;
 
             // Entries for the rows already there, built from a table scan.
-            let one_index = Schema {
-                indexes: schema.indexes.split_off(schema.indexes.len() - 1),
-                ..schema
-            };
+            let one_index =
+                Schema { indexes: schema.indexes.split_off(schema.indexes.len() - 1), ..schema };
             let upkeep = TableIndexes::of(layout, &one_index);
             let row_prefix = layout.row_prefix(table_name);
             let (start, end) = prefix_range(row_prefix.clone());

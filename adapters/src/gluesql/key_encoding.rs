@@ -260,20 +260,18 @@ impl<'a> Reader<'a> {
             tag::I16 => Key::I16((u16::from_be_bytes(self.array()?) ^ (1 << 15)).cast_signed()),
             tag::I32 => Key::I32((u32::from_be_bytes(self.array()?) ^ (1 << 31)).cast_signed()),
             tag::I64 => Key::I64((u64::from_be_bytes(self.array()?) ^ (1 << 63)).cast_signed()),
-            tag::I128 => {
-                Key::I128((u128::from_be_bytes(self.array()?) ^ (1 << 127)).cast_signed())
-            }
+            tag::I128 => Key::I128((u128::from_be_bytes(self.array()?) ^ (1 << 127)).cast_signed()),
             tag::U8 => Key::U8(u8::from_be_bytes(self.array()?)),
             tag::U16 => Key::U16(u16::from_be_bytes(self.array()?)),
             tag::U32 => Key::U32(u32::from_be_bytes(self.array()?)),
             tag::U64 => Key::U64(u64::from_be_bytes(self.array()?)),
             tag::U128 => Key::U128(u128::from_be_bytes(self.array()?)),
-            tag::F32 => Key::F32(OrderedFloat(float32_from_order_bits(u32::from_be_bytes(
-                self.array()?,
-            )))),
-            tag::F64 => Key::F64(OrderedFloat(float64_from_order_bits(u64::from_be_bytes(
-                self.array()?,
-            )))),
+            tag::F32 => {
+                Key::F32(OrderedFloat(float32_from_order_bits(u32::from_be_bytes(self.array()?))))
+            }
+            tag::F64 => {
+                Key::F64(OrderedFloat(float64_from_order_bits(u64::from_be_bytes(self.array()?))))
+            }
             tag::DECIMAL => Key::Decimal(self.decimal()?),
             tag::STR => Key::Str(self.escaped_str()?),
             tag::BYTEA => Key::Bytea(self.escaped()?),
@@ -325,7 +323,9 @@ impl<'a> Reader<'a> {
         let mut parts = [0_u128; 2];
         for part in &mut parts {
             let mut bytes = [0_u8; 16];
-            for (dst, &src) in bytes[16 - DECIMAL_PART_LEN..].iter_mut().zip(self.take(DECIMAL_PART_LEN)?) {
+            for (dst, &src) in
+                bytes[16 - DECIMAL_PART_LEN..].iter_mut().zip(self.take(DECIMAL_PART_LEN)?)
+            {
                 *dst = if negative { !src } else { src };
             }
             *part = u128::from_be_bytes(bytes);
@@ -345,8 +345,9 @@ impl<'a> Reader<'a> {
             .and_then(|m| m.checked_add(fraction))
             .and_then(|m| i128::try_from(m).ok())
             .ok_or_else(|| corrupt("decimal out of range"))?;
-        let value = Decimal::try_from_i128_with_scale(if negative { -mantissa } else { mantissa }, scale)
-            .map_err(|_| corrupt("decimal out of range"))?;
+        let value =
+            Decimal::try_from_i128_with_scale(if negative { -mantissa } else { mantissa }, scale)
+                .map_err(|_| corrupt("decimal out of range"))?;
         Ok(value)
     }
 }
@@ -541,15 +542,34 @@ mod tests {
                 .into_iter()
                 .map(|f| Key::F64(OrderedFloat(f)))
                 .collect(),
-            ["-79228162514264337593543950335", "-12.5", "-12.25", "-1", "-0.0000000000000000000000000001", "0", "0.0000000000000000000000000001", "0.5", "1", "1.25", "12.5", "79228162514264337593543950335"]
-                .into_iter()
-                .map(|s| Key::Decimal(d(s)))
-                .collect(),
+            [
+                "-79228162514264337593543950335",
+                "-12.5",
+                "-12.25",
+                "-1",
+                "-0.0000000000000000000000000001",
+                "0",
+                "0.0000000000000000000000000001",
+                "0.5",
+                "1",
+                "1.25",
+                "12.5",
+                "79228162514264337593543950335",
+            ]
+            .into_iter()
+            .map(|s| Key::Decimal(d(s)))
+            .collect(),
             ["", "\0", "\0\0", "\0a", "a", "a\0", "ab", "b", "é"]
                 .into_iter()
                 .map(|s| Key::Str(s.to_owned()))
                 .collect(),
-            vec![Key::Bytea(vec![]), Key::Bytea(vec![0]), Key::Bytea(vec![0, 0xFF]), Key::Bytea(vec![1]), Key::Bytea(vec![0xFF, 0xFF])],
+            vec![
+                Key::Bytea(vec![]),
+                Key::Bytea(vec![0]),
+                Key::Bytea(vec![0, 0xFF]),
+                Key::Bytea(vec![1]),
+                Key::Bytea(vec![0xFF, 0xFF]),
+            ],
             vec![
                 Key::Inet(IpAddr::from_str("0.0.0.0").unwrap()),
                 Key::Inet(IpAddr::from_str("10.1.2.3").unwrap()),
@@ -557,13 +577,25 @@ mod tests {
                 Key::Inet(IpAddr::from_str("::1").unwrap()),
                 Key::Inet(IpAddr::from_str("ff02::1").unwrap()),
             ],
-            vec![Key::Date(date(-300, 1, 1)), Key::Date(date(1, 1, 1)), Key::Date(date(1989, 2, 1)), Key::Date(date(2020, 3, 20))],
             vec![
-                Key::Timestamp(NaiveDateTime::new(date(1969, 12, 31), time(23, 59, 59, 999_999_999))),
+                Key::Date(date(-300, 1, 1)),
+                Key::Date(date(1, 1, 1)),
+                Key::Date(date(1989, 2, 1)),
+                Key::Date(date(2020, 3, 20)),
+            ],
+            vec![
+                Key::Timestamp(NaiveDateTime::new(
+                    date(1969, 12, 31),
+                    time(23, 59, 59, 999_999_999),
+                )),
                 Key::Timestamp(NaiveDateTime::new(date(1970, 1, 1), time(0, 0, 0, 0))),
                 Key::Timestamp(NaiveDateTime::new(date(1970, 1, 1), time(0, 0, 0, 1))),
             ],
-            vec![Key::Time(time(0, 0, 0, 0)), Key::Time(time(12, 30, 0, 5)), Key::Time(time(23, 59, 59, 1_500_000_000))],
+            vec![
+                Key::Time(time(0, 0, 0, 0)),
+                Key::Time(time(12, 30, 0, 5)),
+                Key::Time(time(23, 59, 59, 1_500_000_000)),
+            ],
             vec![
                 Key::Interval(Interval::Microsecond(i64::MIN)),
                 Key::Interval(Interval::Microsecond(-5)),

@@ -43,6 +43,9 @@ use gluesql_core::data::CustomFunction;
 use gluesql_core::error::Result;
 use strata::{Durability, Mode, RangeIter, Tree};
 
+/// The GlueSQL crate this storage implements, so users need no second dependency line.
+pub use gluesql_core;
+
 pub use errors::{is_conflict, strata_error_kind};
 use key_encoding::Layout;
 

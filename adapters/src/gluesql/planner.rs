@@ -1,12 +1,12 @@
 //! `Planner`: GlueSQL's default planning plus its index planner, so filters and `ORDER BY`
 //! on indexed expressions become index range scans ([`super::index`]).
 
+use gluesql_core::error::Result;
 use gluesql_core::plan::StatementPlan;
 use gluesql_core::planner::{
     fetch_schema_map, plan_aggregate, plan_hash_join, plan_index, plan_primary_key,
     plan_schemaless, validate,
 };
-use gluesql_core::error::Result;
 use gluesql_core::store::Planner;
 
 use super::StrataStorage;

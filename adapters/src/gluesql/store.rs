@@ -29,7 +29,11 @@ pub fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T> {
 }
 
 /// Reads the schema of `table` in `txn`.
-pub fn schema_in(txn: &strata::Transaction, layout: &Layout, table: &str) -> Result<Option<Schema>> {
+pub fn schema_in(
+    txn: &strata::Transaction,
+    layout: &Layout,
+    table: &str,
+) -> Result<Option<Schema>> {
     txn.get(&layout.schema(table))
         .map_err(errors::from_strata)?
         .map(|bytes| decode("schema", &bytes))

@@ -30,9 +30,8 @@ pub fn delete_range(txn: &mut strata::Transaction, (start, end): (Vec<u8>, Vec<u
 
 /// The schema of a table that must exist for a row write.
 pub fn require_schema(txn: &strata::Transaction, layout: &Layout, table: &str) -> Result<Schema> {
-    schema_in(txn, layout, table)?.ok_or_else(|| {
-        Error::StorageMsg(format!("[strata-gluesql] table not found: {table}"))
-    })
+    schema_in(txn, layout, table)?
+        .ok_or_else(|| Error::StorageMsg(format!("[strata-gluesql] table not found: {table}")))
 }
 
 /// Writes `row` under `key`, replacing the row there and its index entries.
@@ -121,9 +120,9 @@ impl StoreMut for StrataStorage {
             let mut next = read_next_row_id(txn, &counter)?;
             for row in rows {
                 put_row(txn, layout, &indexes, table_name, &Key::U64(next), &row)?;
-                next = next
-                    .checked_add(1)
-                    .ok_or_else(|| Error::StorageMsg("[strata-gluesql] row ids exhausted".into()))?;
+                next = next.checked_add(1).ok_or_else(|| {
+                    Error::StorageMsg("[strata-gluesql] row ids exhausted".into())
+                })?;
             }
             txn.set(&counter, &next.to_be_bytes()).map_err(errors::from_strata)
         })
