@@ -34,6 +34,20 @@ pub mod tag {
     pub const SET_POINTER_AT: u8 = 6;
 }
 
+/// Encoded size of one op: its tag, the length-prefixed key, the length-prefixed value (sets
+/// only) and the explicit timestamp (versioned ops only). A batch's size is [`HEADER_LEN`]
+/// plus this for each op; transactions use it to enforce their size limit before they build
+/// the batch.
+pub const fn op_encoded_len(key_len: usize, value_len: Option<usize>, explicit_ts: bool) -> usize {
+    let key = codec::varint_len(key_len as u64) + key_len;
+    let value = match value_len {
+        Some(len) => codec::varint_len(len as u64) + len,
+        None => 0,
+    };
+    let ts = if explicit_ts { 8 } else { 0 };
+    1 + key + value + ts
+}
+
 /// Header flags. No flag is defined yet; a set bit is corruption for this build.
 const KNOWN_FLAGS: u8 = 0;
 
@@ -146,6 +160,7 @@ impl WriteBatch {
     }
 
     fn push(&mut self, tag: u8, key: &[u8], value: Option<&[u8]>, ts: Option<Timestamp>) {
+        let before = self.buf.len();
         self.buf.push(tag);
         codec::put_bytes(&mut self.buf, key);
         if let Some(value) = value {
@@ -154,6 +169,10 @@ impl WriteBatch {
         if let Some(ts) = ts {
             codec::put_u64(&mut self.buf, ts);
         }
+        debug_assert_eq!(
+            self.buf.len() - before,
+            op_encoded_len(key.len(), value.map(<[u8]>::len), ts.is_some())
+        );
         self.count += 1;
         self.write_count();
     }

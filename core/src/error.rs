@@ -112,6 +112,14 @@ pub enum Error {
         /// The maximum.
         max: usize,
     },
+    /// A write would make its transaction larger than the `max_transaction_size` option.
+    /// The write was not buffered; the transaction keeps its earlier writes and stays usable.
+    TransactionTooLarge {
+        /// The size, in encoded bytes of its write batch, the transaction would have reached.
+        size: u64,
+        /// The limit (`max_transaction_size`).
+        max: u64,
+    },
     /// Another handle or process has this database open.
     Locked,
     /// The database was closed.
@@ -190,6 +198,10 @@ impl fmt::Display for Error {
             Error::ValueTooLarge { len, max } => {
                 write!(f, "value of {len} bytes exceeds the maximum of {max}")
             }
+            Error::TransactionTooLarge { size, max } => write!(
+                f,
+                "transaction would reach {size} bytes, over the max_transaction_size of {max}"
+            ),
             Error::Locked => f.write_str("database is locked by another process or handle"),
             Error::Closed => f.write_str("database is closed"),
             Error::Poisoned => f.write_str(

@@ -8,6 +8,7 @@
 //! and the user-facing async API.
 
 #![no_std]
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 #[cfg(feature = "std")]

@@ -12,7 +12,7 @@ use core::ops::Bound;
 
 use crate::engine::EngineFs;
 
-use crate::batch::WriteBatch;
+use crate::batch::{self, WriteBatch};
 use crate::engine::CommitRequest;
 use crate::iter::{KeyRange, OverlayEntry, RangeIter, Visibility};
 use crate::mvcc::Snapshot;
@@ -52,6 +52,10 @@ pub struct TxnCore {
     writes: BTreeMap<Bytes, Option<Bytes>>,
     /// Writes at explicit timestamps (versioning).
     versioned: BTreeMap<(Bytes, Timestamp), Option<Bytes>>,
+    /// Encoded size of the batch [`TxnCore::finish`] would build from the writes so far.
+    size: u64,
+    /// The engine's `max_transaction_size`, taken at `begin`.
+    max_size: u64,
     finished: bool,
 }
 
@@ -67,6 +71,8 @@ impl TxnCore {
             snapshot: engine.snapshot(),
             writes: BTreeMap::new(),
             versioned: BTreeMap::new(),
+            size: batch::HEADER_LEN as u64,
+            max_size: engine.options().max_transaction_size as u64,
             finished: false,
         })
     }
@@ -124,19 +130,45 @@ impl TxnCore {
         Ok(())
     }
 
+    /// Encoded size of the batch [`finish`](TxnCore::finish) would build now: the batch
+    /// header plus every pending write's op. This is what `max_transaction_size` bounds.
+    pub fn encoded_size(&self) -> u64 {
+        self.size
+    }
+
+    /// The size the transaction reaches if an op of `added` bytes replaces one of `replaced`
+    /// bytes (0 when the key is new), or [`Error::TransactionTooLarge`] over the limit.
+    fn size_after(&self, replaced: usize, added: usize) -> Result<u64> {
+        let size = self.size - replaced as u64 + added as u64;
+        if size > self.max_size {
+            return Err(Error::TransactionTooLarge { size, max: self.max_size });
+        }
+        Ok(size)
+    }
+
+    /// Buffers a write at the commit timestamp (`None` deletes) after checking the size limit.
+    fn buffer(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
+        let replaced = self
+            .writes
+            .get(key)
+            .map_or(0, |old| batch::op_encoded_len(key.len(), old.as_ref().map(Bytes::len), false));
+        let added = batch::op_encoded_len(key.len(), value.map(<[u8]>::len), false);
+        self.size = self.size_after(replaced, added)?;
+        self.writes.insert(Bytes::copy_from_slice(key), value.map(Bytes::copy_from_slice));
+        Ok(())
+    }
+
     /// Buffers a write of `value` under `key`.
     pub fn set(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         self.check_writable(key)?;
         check_value(value)?;
-        self.writes.insert(Bytes::copy_from_slice(key), Some(Bytes::copy_from_slice(value)));
-        Ok(())
+        self.buffer(key, Some(value))
     }
 
     /// Buffers a delete of `key`.
     pub fn delete(&mut self, key: &[u8]) -> Result<()> {
         self.check_writable(key)?;
-        self.writes.insert(Bytes::copy_from_slice(key), None);
-        Ok(())
+        self.buffer(key, None)
     }
 
     /// Buffers a write of `value` under `key` at the explicit timestamp `ts` (versioning).
@@ -152,8 +184,14 @@ impl TxnCore {
             return Err(Error::VersioningDisabled);
         }
         check_value(value)?;
-        self.versioned
-            .insert((Bytes::copy_from_slice(key), ts), Some(Bytes::copy_from_slice(value)));
+        let slot = (Bytes::copy_from_slice(key), ts);
+        let replaced = self
+            .versioned
+            .get(&slot)
+            .map_or(0, |old| batch::op_encoded_len(key.len(), old.as_ref().map(Bytes::len), true));
+        let added = batch::op_encoded_len(key.len(), Some(value.len()), true);
+        self.size = self.size_after(replaced, added)?;
+        self.versioned.insert(slot, Some(Bytes::copy_from_slice(value)));
         Ok(())
     }
 
@@ -268,6 +306,7 @@ impl TxnCore {
         self.finished = true;
         self.writes.clear();
         self.versioned.clear();
+        self.size = batch::HEADER_LEN as u64;
         Ok(())
     }
 }

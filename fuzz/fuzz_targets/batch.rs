@@ -6,12 +6,20 @@
 
 use libfuzzer_sys::fuzz_target;
 use strata_core::batch::{BatchOp, BatchView, WriteBatch};
+use strata_core::vlog::format::{MAX_RECORD_LEN, ValuePointer};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(view) = BatchView::parse(data) else { return };
     let mut again = WriteBatch::new();
     for op in view.ops() {
         let op: BatchOp<'_> = op.expect("a parsed batch's ops decode");
+        // What recovery does with a pointer op: decode it, never trusting a length beyond
+        // what a record can be (seed: fuzz/seeds/batch/oversized_pointer).
+        if let BatchOp::SetPointer { pointer, .. } = op
+            && let Ok(ptr) = ValuePointer::decode(pointer)
+        {
+            assert!(ptr.len <= MAX_RECORD_LEN, "a decoded pointer is capped");
+        }
         again.push_op(&op);
     }
     again.stamp(view.seq, view.commit_ts);

@@ -1,4 +1,8 @@
 //! Version edits: any bytes decode or fail cleanly; an accepted edit round-trips.
+//!
+//! Seeds: `fuzz/seeds/manifest_edit/` (a clean-close edit whose WAL length understates the
+//! segment, crafted by `tests/tests/crafted_files.rs`; the length itself is checked at replay,
+//! see the `wal_replay` target).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -23,7 +23,7 @@ use libfuzzer_sys::fuzz_target;
 use strata_core::checksum::{crc32c, mask};
 use strata_core::options::{MAX_KEY_SIZE, MAX_VALUE_SIZE};
 use strata_core::vlog::format::{
-    FILE_HEADER_LEN, MAX_PREFIX_LEN, ValuePointer, check_file_header, decode_record, encode_record,
+    FILE_HEADER_LEN, MAX_PREFIX_LEN, MAX_RECORD_LEN, ValuePointer, check_file_header, decode_record, encode_record,
     file_header, parse_prefix,
 };
 
@@ -39,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
     // Pointer.
     if let Ok(ptr) = ValuePointer::decode(data) {
         assert!(ptr.offset >= FILE_HEADER_LEN, "a pointer never points into the header");
+        assert!(ptr.len <= MAX_RECORD_LEN, "a pointer never claims more than a record can be");
         let bytes = ptr.encode();
         assert!(bytes.len() <= data.len(), "canonical bytes are never longer");
         assert_eq!(ValuePointer::decode(&bytes), Ok(ptr), "decode, encode, decode");

@@ -143,12 +143,19 @@ fn worker(shared: &Shared, job: Job) {
                 continue;
             }
             // Nothing to do: delete files that finished readers no longer hold; a compaction
-            // worker then collects value log garbage if a file is dead enough. Then park.
+            // worker then collects value log garbage if a file is known dead enough, or else
+            // samples a file against the tree (one bounded step; back to back only while the
+            // tree is idle). Then park.
             Ok(false) => {
                 shared.engine.delete_obsolete_files();
-                if job == Job::Compact && matches!(shared.engine.gc_step(), Ok(true)) {
-                    shared.progress.notify_all();
-                    continue;
+                if job == Job::Compact {
+                    if matches!(shared.engine.gc_step(), Ok(true)) {
+                        shared.progress.notify_all();
+                        continue;
+                    }
+                    if matches!(shared.engine.gc_sample_step(), Ok(true)) {
+                        continue;
+                    }
                 }
             }
             // Poisoned or closed: writes fail until reopen; park.

@@ -2,7 +2,8 @@
 //!
 //! Transactions hand their batch to this thread and wait on a oneshot channel, which works
 //! under any executor (or none). The thread takes everything queued, commits it as one group
-//! (one WAL write, at most one fsync) and answers each caller. While it syncs, new commits
+//! (one WAL write; one WAL fsync if a member is Immediate, preceded by a sync of the value log
+//! head when the group wrote large values; rotations add their own) and answers each caller. While it syncs, new commits
 //! queue up and form the next group, so many concurrent Immediate committers share fsyncs.
 
 use std::sync::Arc;

@@ -30,9 +30,10 @@ mod tree;
 
 pub use clock::SystemClock;
 pub use dyn_fs::DynFs;
-pub use options::{Options, TreeBuilder, VLogChecksumLevel};
+pub use options::{Options, TreeBuilder};
 pub use read_options::ReadOptions;
 pub use strata_core::iter::RangeIter;
+pub use strata_core::options::VLogChecksumLevel;
 pub use strata_core::options::{MAX_KEY_SIZE, MAX_VALUE_SIZE};
 pub use strata_core::{
     Bytes, Clock, CorruptionKind, Durability, Error, IoOp, Mode, RecoveryMode, Result,

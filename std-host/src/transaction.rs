@@ -63,11 +63,15 @@ impl Transaction {
     }
 
     /// Writes `value` under `key`. Keys are at most 64 KiB and values at most 256 MiB.
+    ///
+    /// Fails with [`Error::TransactionTooLarge`] if the write would make the transaction's
+    /// encoded batch larger than `max_transaction_size` (512 MiB by default); the write is then
+    /// not buffered and the transaction stays usable with its earlier writes.
     pub fn set(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         self.core.set(key, value)
     }
 
-    /// Deletes `key`.
+    /// Deletes `key`. Counts against `max_transaction_size` like [`set`](Transaction::set).
     pub fn delete(&mut self, key: &[u8]) -> Result<()> {
         self.core.delete(key)
     }
@@ -116,7 +120,7 @@ impl Transaction {
 
     /// Writes `value` under `key` as a version with timestamp `ts` (requires versioning).
     /// An older timestamp than the key's newest version adds history and leaves the current
-    /// value alone.
+    /// value alone. Counts against `max_transaction_size` like [`set`](Transaction::set).
     pub fn set_at_version(&mut self, key: &[u8], value: &[u8], ts: u64) -> Result<()> {
         self.core.set_at(&self.inner.engine, key, value, ts)
     }

@@ -133,8 +133,8 @@ impl Tree {
             Some(lock) => Engine::open_locked(vfs, lock, opts.engine_options(), clock)?,
             None => Engine::open(vfs, opts.engine_options(), clock)?,
         });
-        let background = Arc::new(if opts.background_threads {
-            Background::start(Arc::clone(&engine), opts.compaction_threads)?
+        let background = Arc::new(if opts.engine.background_threads {
+            Background::start(Arc::clone(&engine), opts.engine.compaction_threads)?
         } else {
             Background::inline(Arc::clone(&engine))
         });
@@ -203,6 +203,9 @@ impl Tree {
             vlog_gc_relocated_bytes: s.gc_relocated_bytes.load(Relaxed),
             vlog_deleted_files: s.gc_deleted_files.load(Relaxed),
             vlog_deleted_bytes: s.gc_deleted_bytes.load(Relaxed),
+            vlog_gc_read_bytes: s.gc_read_bytes.load(Relaxed),
+            vlog_gc_write_bytes: s.gc_write_bytes.load(Relaxed),
+            vlog_gc_sampled_records: s.gc_sampled_records.load(Relaxed),
             levels: engine
                 .levels()
                 .into_iter()
@@ -223,8 +226,11 @@ impl Tree {
     /// fraction reaches `vlog_gc_discard_ratio` has its live values rewritten at the head of
     /// the log through the normal write path; the file is then deleted, at once or as soon as
     /// no snapshot, iterator or transaction that began before the run is left. Checkpoints
-    /// hold their own links or copies. The background threads also collect files whose
-    /// recorded discard ratio passes the threshold. A database opened with the value log
+    /// hold their own links or copies. The background threads also collect files on their own
+    /// (there is no need to call this): those whose discard statistics pass the threshold,
+    /// and, when the statistics know too little (an idle tree), those that sampling their
+    /// records against the tree finds dead enough. Without background threads, only this call
+    /// and `maintenance_step` (by discard statistics) collect. A database opened with the value log
     /// turned off still collects the files it has (live values then move back into the tree).
     pub fn run_vlog_gc(&self) -> Result<VlogGcReport> {
         self.inner().engine.collect_garbage()
@@ -292,7 +298,7 @@ impl Tree {
         src: &S,
         link: &dyn Fn(&str, &str) -> bool,
     ) -> Result<()> {
-        let level_count = usize::from(self.handle.opts.level_count);
+        let level_count = self.handle.opts.engine.level_count;
         // Validate before touching anything.
         let (_, recovered) = strata_core::checkpoint::validate(src, level_count)?;
         let mut slot = self.handle.slot.write().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -383,6 +389,14 @@ pub struct Stats {
     pub vlog_deleted_files: u64,
     /// Bytes of value log files deleted.
     pub vlog_deleted_bytes: u64,
+    /// Bytes of value log files garbage collection read (collection walks, exact
+    /// measurements by `run_vlog_gc`, and the record prefixes and keys background sampling
+    /// reads).
+    pub vlog_gc_read_bytes: u64,
+    /// Bytes garbage collection's relocations wrote to the value log and the WAL.
+    pub vlog_gc_write_bytes: u64,
+    /// Value log records background sampling looked up in the tree.
+    pub vlog_gc_sampled_records: u64,
     /// Per level, L0 first.
     pub levels: Vec<LevelStats>,
 }

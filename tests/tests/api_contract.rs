@@ -119,6 +119,17 @@ fn bad_options_are_invalid_arguments_and_touch_nothing() {
             TreeBuilder::new().with_vfs(fs.clone()).with_vlog_gc_discard_ratio(f64::NAN),
         ),
         ("wal_segment_size", TreeBuilder::new().with_vfs(fs.clone()).with_wal_segment_size(100)),
+        (
+            "max_transaction_size",
+            TreeBuilder::new().with_vfs(fs.clone()).with_max_transaction_size(1024),
+        ),
+        (
+            "max_transaction_size",
+            TreeBuilder::new().with_vfs(fs.clone()).with_max_transaction_size(usize::MAX),
+        ),
+        ("compaction_threads", TreeBuilder::new().with_vfs(fs.clone()).with_compaction_threads(0)),
+        ("bloom_bits_per_key", TreeBuilder::new().with_vfs(fs.clone()).with_bloom_bits_per_key(65)),
+        ("level_size_ratio", TreeBuilder::new().with_vfs(fs.clone()).with_level_size_ratio(1)),
         ("path", TreeBuilder::new()),
     ];
     for (what_expected, builder) in cases {

@@ -547,19 +547,19 @@ fn read_options_with_a_timestamp_match_range_at_version() {
 #[test]
 fn with_versioning_turns_the_value_log_on() {
     let on = format!("{:?}", Options::new().with_versioning(true, 0));
-    assert!(on.contains("enable_vlog: true"), "{on}");
+    assert!(on.contains("vlog_enabled: true"), "{on}");
     assert!(on.contains("versioning: true"), "{on}");
     let with_retention = format!("{:?}", Options::new().with_versioning(true, 3_600_000_000_000));
-    assert!(with_retention.contains("enable_vlog: true"), "{with_retention}");
+    assert!(with_retention.contains("vlog_enabled: true"), "{with_retention}");
     assert!(with_retention.contains("retention_ns: 3600000000000"), "{with_retention}");
     let builder = format!("{:?}", TreeBuilder::new().with_versioning(true, 0));
-    assert!(builder.contains("enable_vlog: true"), "{builder}");
+    assert!(builder.contains("vlog_enabled: true"), "{builder}");
     let off = format!("{:?}", Options::new());
-    assert!(off.contains("enable_vlog: false") && off.contains("versioning: false"), "{off}");
+    assert!(off.contains("vlog_enabled: false") && off.contains("versioning: false"), "{off}");
     // Turning versioning off does not turn an explicitly enabled value log off.
     let kept = format!("{:?}", Options::new().with_enable_vlog(true).with_versioning(false, 0));
-    assert!(kept.contains("enable_vlog: true"), "{kept}");
+    assert!(kept.contains("vlog_enabled: true"), "{kept}");
     // The order does not matter for the result being versioned with a value log.
     let after = format!("{:?}", Options::new().with_versioning(true, 0).with_enable_vlog(true));
-    assert!(after.contains("enable_vlog: true") && after.contains("versioning: true"), "{after}");
+    assert!(after.contains("vlog_enabled: true") && after.contains("versioning: true"), "{after}");
 }

@@ -18,6 +18,7 @@
 //!   the new file.
 
 #![no_std]
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 #[cfg(feature = "std")]

@@ -172,6 +172,9 @@ impl<V: EngineFs> Engine<V> {
             let before = wal.len();
             wal.add_record(req.batch.as_bytes())?;
             self.stats.wal_bytes.fetch_add(wal.len() - before, Ordering::Relaxed);
+            if req.relocation {
+                self.stats.gc_write_bytes.fetch_add(wal.len() - before, Ordering::Relaxed);
+            }
         }
         // Values before the records that point at them: to the OS first, and durable first.
         Self::flush_vlog(st)?;

@@ -19,8 +19,10 @@
 //!
 //! Which files: a manual run measures every sealed file exactly and rewrites each whose dead
 //! fraction reaches `vlog_gc_discard_ratio`, so a few cold values never pin a file. The
-//! background run trusts the discard statistics compaction keeps and rewrites the file with
-//! the highest ratio at or above the threshold.
+//! background run goes by estimates and rewrites the file whose known dead fraction is the
+//! highest at or above the threshold. A file's known dead bytes are the larger of the discard
+//! statistics compaction keeps and what background sampling found (`gc_sample.rs`), which
+//! finds garbage on its own when the tree is idle and compaction produces no statistics.
 
 use alloc::vec::Vec;
 use bytes::Bytes;
@@ -62,7 +64,7 @@ pub struct GcReport {
 
 /// Per key, the versions (at one snapshot) pointing into the file being walked, as
 /// `(record offset, timestamp)`.
-type KeyPointers = alloc::collections::BTreeMap<Bytes, Vec<(u64, Timestamp)>>;
+pub(super) type KeyPointers = alloc::collections::BTreeMap<Bytes, Vec<(u64, Timestamp)>>;
 
 /// One live record: its key, value, and the timestamp of the version pointing at it.
 struct Live {
@@ -80,9 +82,9 @@ impl<V: EngineFs> Engine<V> {
     /// run (the head filling up with relocated values) wait for the next run.
     pub fn collect_garbage(&self) -> Result<GcReport> {
         self.check_writable()?;
-        let _one = self.gc_lock.lock();
+        let mut state = self.gc_lock.lock();
         let mut report = GcReport::default();
-        for (id, meta) in self.gc_candidates(None) {
+        for (id, meta) in self.gc_candidates() {
             report.files_examined += 1;
             // A collected file is walked twice (measure, then relocate): deciding in one walk
             // would mean holding every live value of the file in memory until its end.
@@ -93,32 +95,44 @@ impl<V: EngineFs> Engine<V> {
             if dead == 0 || (dead as f64) < self.opts.vlog_gc_discard_ratio * total as f64 {
                 continue;
             }
+            let before = report.files_collected;
             self.collect_file(id, &meta, &mut report)?;
+            if report.files_collected > before {
+                state.forget(id);
+            }
         }
+        drop(state);
         report.files_deleted += self.delete_unreachable_vlog_files() as u64;
         // A deletion whose manifest edit failed poisoned the engine: say so.
         self.check_writable()?;
         Ok(report)
     }
 
-    /// Background garbage collection: rewrites the file whose recorded discard ratio is the
-    /// highest at or above the threshold, if any. Returns whether it collected one.
+    /// Background garbage collection: rewrites the file whose known dead fraction (discard
+    /// statistics or samples, whichever knows more) is the highest at or above the threshold,
+    /// if any. Returns whether it collected one. [`Engine::gc_sample_step`] finds dead bytes
+    /// the statistics do not know about.
     pub fn gc_step(&self) -> Result<bool> {
         self.check_writable()?;
         if self.lsm.lock().vlog_files.is_empty() {
             return Ok(false);
         }
-        let Some(_one) = self.gc_lock.try_lock() else { return Ok(false) };
+        let Some(mut state) = self.gc_lock.try_lock() else { return Ok(false) };
         let ratio = self.opts.vlog_gc_discard_ratio;
         let failed = self.lsm.lock().vlog_gc_failed.clone();
         let best = self
-            .gc_candidates(Some(ratio))
+            .gc_candidates()
             .into_iter()
             .filter(|(id, _)| !failed.contains(id))
-            .max_by(|a, b| a.1.discard_ratio().total_cmp(&b.1.discard_ratio()));
+            .filter_map(|(id, meta)| {
+                let dead = state.known_dead(id, &meta);
+                let fraction = meta.dead_fraction(dead);
+                (dead > 0 && fraction >= ratio).then_some((id, meta, fraction))
+            })
+            .max_by(|a, b| a.2.total_cmp(&b.2));
         let mut report = GcReport::default();
         let collected = match best {
-            Some((id, meta)) => {
+            Some((id, meta, _)) => {
                 if let Err(e) = self.collect_file(id, &meta, &mut report) {
                     if e.is_corruption() {
                         // Do not walk a damaged file again and again; reads report it.
@@ -126,24 +140,36 @@ impl<V: EngineFs> Engine<V> {
                     }
                     return Err(e);
                 }
+                if report.files_collected > 0 {
+                    state.forget(id);
+                }
                 report.files_collected > 0
             }
             None => false,
         };
+        // The relocations just committed are not a user's writes: the tree is still idle.
+        state.step_ended(self.snapshots.visible());
+        drop(state);
         self.delete_unreachable_vlog_files();
         Ok(collected)
     }
 
-    /// Sealed files not already queued for deletion, optionally only those whose recorded
-    /// discard ratio reaches `min_ratio`.
-    fn gc_candidates(&self, min_ratio: Option<f64>) -> Vec<(u64, VlogFileMeta)> {
+    /// A snapshot for deciding which records are live. Taken under the commit lock: a commit
+    /// group appends its values (sealing a full head file on the way) before it publishes its
+    /// sequence numbers, so a file seen sealed may hold values of a group not yet visible.
+    /// Once the lock is ours, every group that wrote into a file sealed before is visible.
+    pub(super) fn gc_snapshot(&self) -> crate::mvcc::Snapshot {
+        let _no_commit_in_flight = self.commit.lock();
+        self.snapshots.take()
+    }
+
+    /// Sealed files not already queued for deletion, oldest first.
+    pub(super) fn gc_candidates(&self) -> Vec<(u64, VlogFileMeta)> {
         let lsm = self.lsm.lock();
         lsm.vlog_files
             .iter()
             .filter(|(id, m)| {
-                m.sealed_len.is_some()
-                    && !lsm.vlog_pending.iter().any(|(p, _)| p == *id)
-                    && min_ratio.is_none_or(|r| m.discarded > 0 && m.discard_ratio() >= r)
+                m.sealed_len.is_some() && !lsm.vlog_pending.iter().any(|(p, _)| p == *id)
             })
             .map(|(&id, m)| (id, *m))
             .collect()
@@ -151,7 +177,7 @@ impl<V: EngineFs> Engine<V> {
 
     /// Bytes of the file's records some version still points at.
     fn live_bytes(&self, id: u64, meta: &VlogFileMeta) -> Result<u64> {
-        let snapshot = self.snapshots.take();
+        let snapshot = self.gc_snapshot();
         let mut live = 0u64;
         let mut seen = KeyPointers::new();
         self.walk_file(meta, |offset, len, rec| {
@@ -176,6 +202,8 @@ impl<V: EngineFs> Engine<V> {
             .open(&name, FileKind::ValueLog)
             .map_err(|e| Error::io(IoOp::Open, &name, e))?;
         let end = crate::vlog::scan_file(&file, &name, len, &mut on_record)?;
+        // The header and the records walked (each record's prefix is read twice; not counted).
+        self.stats.gc_read_bytes.fetch_add(end.valid_end, Ordering::Relaxed);
         if let Some(kind) = end.damage {
             // A sealed file holds only whole, checksummed records up to its length.
             return Err(Error::corruption(&name, end.valid_end, kind));
@@ -217,7 +245,7 @@ impl<V: EngineFs> Engine<V> {
     /// one snapshot. With versioning, each key's history is scanned once per walk (the
     /// versions pointing into the file are kept in `seen`), not once per record: a key with
     /// `n` versions in the file would otherwise cost `n` scans of all its versions.
-    fn live_versions_cached(
+    pub(super) fn live_versions_cached(
         &self,
         seen: &mut KeyPointers,
         snapshot: SeqNo,
@@ -257,7 +285,7 @@ impl<V: EngineFs> Engine<V> {
         let mut chunk_bytes = 0usize;
         let mut relocated = 0u64;
         let mut gave_up = false;
-        let snapshot = self.snapshots.take();
+        let snapshot = self.gc_snapshot();
         let mut seen = KeyPointers::new();
         let name = filenames::vlog(meta.file_no);
         self.walk_file(meta, |offset, len, rec| {
@@ -343,7 +371,7 @@ impl<V: EngineFs> Engine<V> {
             match self.commit(CommitRequest { batch, read_seq, sync: false, relocation: true }) {
                 Ok(_) => return Ok(Some(chunk.iter().map(|l| u64::from(l.len)).sum())),
                 Err(Error::TransactionConflict) => {
-                    let fresh = self.snapshots.take();
+                    let fresh = self.gc_snapshot();
                     let mut still = Vec::with_capacity(chunk.len());
                     for l in chunk {
                         let versions = self.live_versions(fresh.seq(), id, l.offset, &l.key)?;

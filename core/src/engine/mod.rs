@@ -1,8 +1,10 @@
 //! The engine: one open database over a [`Vfs`].
 //!
 //! It owns the WAL writer and the commit state (behind one mutex: commits are serialised, but a
-//! whole group of them shares one WAL write and at most one sync), the memtables readers walk
-//! without locks, the table levels described by the manifest, and the snapshot registry.
+//! whole group of them shares one WAL write and at most one WAL sync, which a sync of the value
+//! log head precedes; a WAL segment, memtable or value log rotation adds its own), the
+//! memtables readers walk without locks, the table levels described by the manifest, and the
+//! snapshot registry.
 //!
 //! Write path ([`Engine::commit_group`]): conflict check → sequence number and timestamp → WAL
 //! append (one flush, one sync if any member asked for it) → memtable insert → publish the new
@@ -21,6 +23,7 @@ mod commit;
 mod compact;
 mod flush;
 mod gc;
+mod gc_sample;
 mod read;
 mod recovery;
 mod tables;
@@ -47,6 +50,7 @@ use crate::{Error, Result, SeqNo, Timestamp};
 
 pub use commit::CommitRequest;
 pub use gc::GcReport;
+pub use gc_sample::SAMPLE_RECORDS as GC_SAMPLE_RECORDS;
 pub use read::VersionEntry;
 pub use tables::{LevelCursor, TableStore};
 
@@ -102,6 +106,13 @@ pub struct EngineStats {
     pub gc_deleted_files: AtomicU64,
     /// Bytes of value log files deleted.
     pub gc_deleted_bytes: AtomicU64,
+    /// Bytes of value log files garbage collection read: collection and exact measurement
+    /// walks (headers and whole records), and background samples (record prefixes and keys).
+    pub gc_read_bytes: AtomicU64,
+    /// Bytes garbage collection's relocations appended to the value log and the WAL.
+    pub gc_write_bytes: AtomicU64,
+    /// Records background sampling looked up in the tree.
+    pub gc_sampled_records: AtomicU64,
 }
 
 /// State only the committer touches.
@@ -145,8 +156,8 @@ struct LsmState<W: strata_vfs::AppendWrite> {
 pub struct Engine<V: EngineFs> {
     store: Arc<TableStore<V>>,
     vlog: Arc<crate::vlog::VlogStore<V>>,
-    /// Held by a garbage collection run: one at a time.
-    gc_lock: Mutex<()>,
+    /// Held by a garbage collection run (one at a time), with what sampling found.
+    gc_lock: Mutex<gc_sample::GcState>,
     lock: Mutex<Option<V::Lock>>,
     opts: EngineOptions,
     compaction: CompactionConfig,

@@ -241,7 +241,7 @@ impl<V: EngineFs> Engine<V> {
         };
         let vlog = Arc::new(crate::vlog::VlogStore::new(
             Arc::clone(&store) as Arc<dyn crate::vlog::store::VfsRef<V>>,
-            opts.vlog_verify_checksums,
+            opts.vlog_verify_checksums(),
             vlog_files.iter().map(|(&id, m)| (id, m.file_no)).collect(),
         ));
         let engine = Engine {
@@ -275,7 +275,7 @@ impl<V: EngineFs> Engine<V> {
             next_file,
             store,
             vlog,
-            gc_lock: Mutex::new(()),
+            gc_lock: Mutex::new(super::gc_sample::GcState::default()),
             lock: Mutex::new(Some(lock)),
             compaction,
             opts,

@@ -46,6 +46,11 @@ impl<V: EngineFs> Engine<V> {
                         let head = self.vlog_head(st)?;
                         let ptr = head.append(key, value)?;
                         self.stats.vlog_bytes.fetch_add(u64::from(ptr.len), Ordering::Relaxed);
+                        if req.relocation {
+                            self.stats
+                                .gc_write_bytes
+                                .fetch_add(u64::from(ptr.len), Ordering::Relaxed);
+                        }
                         separated.set_pointer(key, &ptr.encode(), ts);
                     }
                     other => separated.push_op(&other),

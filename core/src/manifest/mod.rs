@@ -15,13 +15,13 @@ mod current;
 mod edit;
 mod reader;
 #[cfg(test)]
-pub(crate) mod testkit;
-#[cfg(test)]
 mod tests;
 mod writer;
 
+/// The edit types belong to the version layer; re-exported so `manifest::VersionEdit` keeps
+/// naming the record a manifest holds.
+pub use crate::version::{FileMeta, MAX_LEVELS, VersionEdit, VlogEdit};
 pub use current::{decode_current, encode_current, read_current, set_current};
-pub use edit::{FileMeta, MAX_LEVELS, VersionEdit, VlogEdit};
 pub(crate) use reader::apply_vlog;
 pub use reader::{Recovered, recover};
 pub use writer::ManifestWriter;

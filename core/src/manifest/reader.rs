@@ -9,12 +9,12 @@ use strata_vfs::{ErrorKind, FileKind, RandomRead, Vfs};
 
 use super::VlogFiles;
 use super::current;
-use super::edit::{VersionEdit, VlogEdit};
 use crate::codec::Decoder;
 use crate::error::{CorruptionKind, Error, IoOp, Result};
 use crate::filenames::{self, CURRENT, FileName};
 use crate::key::{InternalKey, SeqNo, Timestamp};
 use crate::version::{Version, VersionBuilder};
+use crate::version::{VersionEdit, VlogEdit};
 use crate::vlog::VlogFileMeta;
 use crate::wal::{
     self, BLOCK_SIZE, FragmentType, RecoveryMode, SEGMENT_HEADER_LEN, fragment_checksum,

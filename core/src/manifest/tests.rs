@@ -10,12 +10,12 @@ use std::println;
 
 use strata_vfs::{AppendWrite, CrashPolicy, FileKind, MemFs, SyncMode, Vfs};
 
-use super::testkit::{EditGen, Rng, key, meta};
 use super::*;
 use crate::error::{CorruptionKind, Error};
 use crate::filenames;
 use crate::key::ValueKind;
 use crate::version::Version;
+use crate::version::testkit::{EditGen, Rng, key, meta};
 use crate::wal::{self, RecoveryMode, SegmentHeader, WalWriter};
 
 const LEVELS: usize = 4;

@@ -3,9 +3,9 @@
 use strata_vfs::{AppendWrite, FileKind, Vfs};
 
 use super::current;
-use super::edit::VersionEdit;
 use crate::error::{Error, IoOp, Result};
 use crate::filenames;
+use crate::version::VersionEdit;
 use crate::wal::{SegmentHeader, WalWriter};
 
 /// The live manifest, open for appending.

@@ -259,7 +259,8 @@ impl<W: AppendWrite> TableBuilder<W> {
         block.finish()
     }
 
-    /// Writes the last data block, the filter, the properties, the index and the footer, then
+    /// Writes the last data block, the last index partition (if partitioned), the filter, the
+    /// properties, the index (or its top level) and the footer, then
     /// syncs the file ([`SyncMode::Data`]). A table must hold at least one entry
     /// (`InvalidArgument` otherwise). The caller syncs the directory.
     pub fn finish(mut self) -> Result<TableProps> {
@@ -269,14 +270,17 @@ impl<W: AppendWrite> TableBuilder<W> {
             return Err(Error::invalid("table", "must hold at least one entry"));
         };
         self.flush_data_block()?;
-        let filter_payload = self.filter.finish();
-        let filter = self.write_block(&filter_payload, false)?;
+        // The last index partition goes with the data, before the filter: the blocks a reader
+        // loads at open (filter, properties, top-level index) and the footer then form one
+        // contiguous tail (docs/format/sstable.md).
         let (index_kind, top) = if self.partitioned {
             self.write_partitions(true)?;
             (IndexKind::Partitioned, Self::index_block(&self.top))
         } else {
             (IndexKind::Single, Self::index_block(&self.pending))
         };
+        let filter_payload = self.filter.finish();
+        let filter = self.write_block(&filter_payload, false)?;
         let t = &self.totals;
         let trailer = super::BLOCK_TRAILER_LEN as u64;
         let mut props = TableProps {

@@ -769,3 +769,106 @@ fn sstable_crafted_empty_partitioned_index_reads_as_empty() {
         assert!(scan(&t, forward, Some(&start)).expect("scan").is_empty());
     }
 }
+
+/// The partitioned-index table of `docs/format/sstable.md`: five entries, one per 64-byte
+/// data block, whose index outgrows 4 × 64 bytes at the fifth block.
+fn partitioned_example_table() -> (Vec<u8>, TableProps) {
+    let entries: Vec<Entry> = (0..6u8)
+        .map(|i| {
+            (ik(&[b'a' + i; 34], 5, u64::from(i) + 1, ValueKind::Set), Bytes::from_static(b"val"))
+        })
+        .collect();
+    build(&entries, opts(64, false))
+}
+
+/// Every byte of the partitioned-index worked example in `docs/format/sstable.md`: five index
+/// partitions, all before the filter (the last one is written by `finish`, after the last data
+/// block).
+#[test]
+fn sstable_partitioned_index_worked_example_bytes() {
+    let (bytes, props) = partitioned_example_table();
+    // K(c, seq): 34 bytes of `c`, ts 5, `seq << 8 | set`: 50 bytes.
+    let key = |c: u8, seq: u8| {
+        let mut k = vec![c; 34];
+        k.extend_from_slice(&[5, 0, 0, 0, 0, 0, 0, 0, 0x01, seq, 0, 0, 0, 0, 0, 0]);
+        k
+    };
+    let one_restart: &[u8] = &[0, 0, 0, 0, 1, 0, 0, 0];
+    let entry: &[u8] = &[0x00, 0x32, 0x03]; // shared 0, unshared 50, value 3
+    let mut want: Vec<u8> = Vec::new();
+    let mut put = |parts: &[&[u8]]| parts.iter().for_each(|p| want.extend_from_slice(p));
+    // Data blocks 0..=4 at 69 * i: one entry each, payload 64.
+    let data_crc: [[u8; 4]; 5] = [
+        [0xbc, 0x2d, 0x37, 0x66],
+        [0x62, 0x8a, 0x91, 0x98],
+        [0xbf, 0x18, 0x4a, 0xe4],
+        [0x2e, 0x10, 0xfe, 0x3f],
+        [0x13, 0x82, 0x35, 0xcd],
+    ];
+    for (i, crc) in (0u8..).zip(&data_crc) {
+        put(&[entry, &key(b'a' + i, i + 1), b"val", one_restart, &[0x00], crc]);
+    }
+    // Index partition 0 at 345, payload 122: blocks 0 and 1 (handles 0/64 and 69/64).
+    put(&[&[0x00, 0x32, 0x02], &key(b'a', 1), &[0x00, 0x40]]);
+    put(&[&[0x00, 0x32, 0x02], &key(b'b', 2), &[0x45, 0x40]]);
+    put(&[&[0, 0, 0, 0, 0x37, 0, 0, 0, 2, 0, 0, 0], &[0x00, 0x31, 0x2f, 0x0e, 0xcc]]);
+    // Index partitions 1..=3 at 472, 541, 610, payload 64: blocks 2, 3, 4 (138, 207, 276).
+    put(&[entry, &key(b'c', 3), &[0x8a, 0x01, 0x40], one_restart, &[0x00, 0xcc, 0xbb, 0x6c, 0x47]]);
+    put(&[entry, &key(b'd', 4), &[0xcf, 0x01, 0x40], one_restart, &[0x00, 0x3e, 0xe3, 0xaf, 0x53]]);
+    put(&[entry, &key(b'e', 5), &[0x94, 0x02, 0x40], one_restart, &[0x00, 0xe3, 0x5c, 0x00, 0xa0]]);
+    // Data block 5 at 679.
+    put(&[entry, &key(b'f', 6), b"val", one_restart, &[0x00, 0x2d, 0x35, 0x8b, 0xc1]]);
+    // Index partition 4 at 748 (written by finish): block 5 (679/64).
+    put(&[entry, &key(b'f', 6), &[0xa7, 0x05, 0x40], one_restart, &[0x00, 0x4f, 0x75, 0x27, 0xfb]]);
+    // Filter block at 817, payload 9.
+    put(&[
+        &[0x1a, 0x84, 0x4b, 0x38, 0x4c, 0xdf, 0xd7, 0x73, 0x07],
+        &[0x00, 0xfc, 0xf9, 0x76, 0x94],
+    ]);
+    // Properties block at 831, payload 118.
+    put(&[&[0x01, 0x06, 0x00, 0x06, 0x05, 0xc8, 0x05, 0x0e, 0xac, 0x02, 0x12]]);
+    put(&[&[0x01, 0x06, 0x05, 0x05, 0x00], &[0x32], &key(b'a', 1), &[0x32], &key(b'f', 6)]);
+    put(&[&[0x00, 0x7a, 0x3a, 0xbd, 0x9c]]);
+    // Top-level index block at 954, payload 304: one entry per partition.
+    let top: [(u8, [u8; 3]); 5] = [
+        (b'b', [0xd9, 0x02, 0x7a]),
+        (b'c', [0xd8, 0x03, 0x40]),
+        (b'd', [0x9d, 0x04, 0x40]),
+        (b'e', [0xe2, 0x04, 0x40]),
+        (b'f', [0xec, 0x05, 0x40]),
+    ];
+    for (c, handle) in &top {
+        put(&[entry, &key(*c, *c - b'a' + 1), handle]);
+    }
+    #[rustfmt::skip]
+    put(&[
+        &[0, 0, 0, 0, 0x38, 0, 0, 0, 0x70, 0, 0, 0, 0xa8, 0, 0, 0, 0xe0, 0, 0, 0, 5, 0, 0, 0],
+        &[0x00, 0x30, 0xef, 0x3f, 0x00],
+    ]);
+    // Footer at 1263.
+    #[rustfmt::skip]
+    put(&[
+        &[0xba, 0x03, 0, 0, 0, 0, 0, 0], &[0x30, 0x01, 0, 0, 0, 0, 0, 0], // index: 954, 304
+        &[0x31, 0x03, 0, 0, 0, 0, 0, 0], &[0x09, 0, 0, 0, 0, 0, 0, 0],    // filter: 817, 9
+        &[0x3f, 0x03, 0, 0, 0, 0, 0, 0], &[0x76, 0, 0, 0, 0, 0, 0, 0],    // props: 831, 118
+        &[0x02, 0, 0, 0],                                                 // partitioned
+        &[0x01, 0, 0, 0],                                                 // format version 1
+        &[0xda, 0x30, 0xdb, 0xd3],                                        // masked CRC-32C
+        b"STRATSST",
+    ]);
+    assert_eq!(bytes.len(), 1331);
+    assert_eq!(hex(&bytes), hex(&want));
+    let footer = Footer::decode(&bytes[1263..]).expect("footer");
+    assert_eq!(footer.index_kind, IndexKind::Partitioned);
+    assert_eq!(footer.filter, BlockHandle { offset: 817, size: 9 });
+    assert_eq!((props.data_blocks, props.index_partitions, props.index_size), (6, 5, 712));
+    let t = open(bytes, None).expect("opens");
+    assert_eq!(t.props(), &props);
+    for i in 0..6u8 {
+        assert_eq!(
+            t.get(&[b'a' + i; 34], 9, None).expect("get"),
+            Lookup::Value { ts: 5, seq: u64::from(i) + 1, value: Bytes::from_static(b"val") }
+        );
+    }
+    assert_eq!(t.get(&[b'g'; 34], 9, None).expect("get"), Lookup::Absent);
+}

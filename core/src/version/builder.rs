@@ -9,8 +9,8 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::Version;
+use super::{FileMeta, VersionEdit};
 use crate::error::CorruptionKind;
-use crate::manifest::{FileMeta, VersionEdit};
 
 /// A version under construction.
 #[derive(Debug, Clone)]

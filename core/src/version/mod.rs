@@ -2,7 +2,8 @@
 //!
 //! A version is immutable and shared through `Arc`: readers keep the one they started with
 //! while flushes and compactions install new ones ([`Version::apply`]). The manifest is the
-//! durable log of the edits between versions (`crate::manifest`).
+//! durable log of the edits between versions (`crate::manifest`); the edit types live here
+//! (`edit.rs`) and the manifest imports them, never the other way round.
 //!
 //! Shape (checked by [`Version::validate`]):
 //! - level 0 holds flushed memtables; its files may overlap and are ordered newest first
@@ -12,6 +13,9 @@
 //!   cut only between user keys to keep this.
 
 mod builder;
+pub mod edit;
+#[cfg(test)]
+pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 
@@ -19,9 +23,9 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 pub use builder::VersionBuilder;
+pub use edit::{FileMeta, MAX_LEVELS, VersionEdit, VlogEdit};
 
 use crate::error::CorruptionKind;
-use crate::manifest::{FileMeta, MAX_LEVELS, VersionEdit};
 
 /// The live table files, per level. Cheap to share (`Arc<Version>`), never mutated.
 #[derive(Debug, Clone, PartialEq, Eq)]

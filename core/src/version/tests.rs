@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 use std::println;
 
 use super::*;
-use crate::manifest::testkit::{EditGen, Rng, meta, ukey};
+use crate::version::testkit::{EditGen, Rng, meta, ukey};
 
 const LEVELS: usize = 4;
 
@@ -175,4 +175,26 @@ fn key_range_spans_files() {
     let files = [Arc::new(meta(1, b"c", b"f", 1)), Arc::new(meta(2, b"a", b"d", 1))];
     assert_eq!(key_range(&files), Some((&b"a"[..], &b"f"[..])));
     assert_eq!(key_range(&[]), None);
+}
+
+/// The version layer never imports the manifest (the manifest imports the version layer's
+/// edit types and versions): the layers read one way.
+#[test]
+fn the_version_layer_does_not_import_the_manifest() {
+    let sources = [
+        ("mod.rs", include_str!("mod.rs")),
+        ("builder.rs", include_str!("builder.rs")),
+        ("edit.rs", include_str!("edit.rs")),
+        ("testkit.rs", include_str!("testkit.rs")),
+        ("tests.rs", include_str!("tests.rs")),
+    ];
+    for (name, text) in sources {
+        for line in text.lines().map(str::trim_start) {
+            let code = !line.starts_with("//");
+            assert!(
+                !(code && line.contains(concat!("crate::", "manifest"))),
+                "version/{name} imports the manifest: {line}"
+            );
+        }
+    }
 }

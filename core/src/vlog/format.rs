@@ -33,6 +33,11 @@ pub const FILE_HEADER_LEN: u64 = 16;
 /// Longest possible record prefix: crc, flags and two 10-byte varints.
 pub const MAX_PREFIX_LEN: usize = 4 + 1 + 10 + 10;
 
+/// Longest possible record: the longest prefix, the largest key and the largest value (a
+/// compressed value is never stored larger than the raw one). A pointer claiming more is
+/// corruption, so no read ever allocates more than this for one value. Fits a `u32`.
+pub const MAX_RECORD_LEN: u32 = (MAX_PREFIX_LEN + MAX_KEY_SIZE + MAX_VALUE_SIZE) as u32;
+
 /// Record flags. Frozen; any other value is corruption.
 pub mod flags {
     /// The stored value is the value.
@@ -68,14 +73,15 @@ impl ValuePointer {
         out
     }
 
-    /// Decodes a pointer; every byte must belong to it.
+    /// Decodes a pointer; every byte must belong to it. A record length outside what a record
+    /// can be (shorter than the smallest, longer than [`MAX_RECORD_LEN`]) is `BadPointer`.
     pub fn decode(b: &[u8]) -> Result<Self, CorruptionKind> {
         let mut d = Decoder::new(b);
         let bad = |_| CorruptionKind::BadPointer;
         let file = d.varint().map_err(bad)?;
         let offset = d.varint().map_err(bad)?;
         let len = d.varint_u32().map_err(bad)?;
-        if !d.is_empty() || offset < FILE_HEADER_LEN || len < 7 {
+        if !d.is_empty() || offset < FILE_HEADER_LEN || !(7..=MAX_RECORD_LEN).contains(&len) {
             return Err(CorruptionKind::BadPointer);
         }
         Ok(ValuePointer { file, offset, len })
@@ -336,6 +342,14 @@ mod tests {
         assert!(ValuePointer::decode(&[7, 16]).is_err());
         assert!(ValuePointer::decode(&[7, 16, 13, 0]).is_err());
         assert!(ValuePointer::decode(&[7, 3, 13]).is_err(), "inside the header");
+        // The length cap: the longest record there can be, and not one byte more.
+        assert_eq!(MAX_RECORD_LEN as usize, 25 + 64 * 1024 + 256 * 1024 * 1024);
+        let at_cap = ValuePointer { file: 7, offset: 16, len: MAX_RECORD_LEN };
+        assert_eq!(ValuePointer::decode(&at_cap.encode()), Ok(at_cap));
+        for len in [MAX_RECORD_LEN + 1, u32::MAX] {
+            let over = ValuePointer { file: 7, offset: 16, len };
+            assert_eq!(ValuePointer::decode(&over.encode()), Err(CorruptionKind::BadPointer));
+        }
         assert!(check_file_header(b"STRATVLG").is_err());
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
         for len in 0..200 {

@@ -15,7 +15,7 @@ pub mod store;
 pub mod writer;
 
 pub use format::ValuePointer;
-pub use store::{ScanEnd, VlogStore, scan_file};
+pub use store::{KeyScan, ScanEnd, VlogStore, scan_file, scan_keys};
 pub use writer::VlogWriter;
 
 /// What the manifest knows about one value log file.
@@ -32,11 +32,16 @@ pub struct VlogFileMeta {
 }
 
 impl VlogFileMeta {
-    /// Dead bytes over the sealed length (0 for an unsealed file).
+    /// Dead bytes (the discard statistics) over the records' length (0 for an unsealed file).
     pub fn discard_ratio(&self) -> f64 {
+        self.dead_fraction(self.discarded)
+    }
+
+    /// `dead` bytes over the length of the file's records (0 for an unsealed file).
+    pub fn dead_fraction(&self, dead: u64) -> f64 {
         match self.sealed_len {
             Some(len) if len > format::FILE_HEADER_LEN => {
-                self.discarded as f64 / (len - format::FILE_HEADER_LEN) as f64
+                dead as f64 / (len - format::FILE_HEADER_LEN) as f64
             }
             _ => 0.0,
         }

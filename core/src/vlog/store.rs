@@ -94,6 +94,11 @@ where
     /// record's checksum is checked: a mismatch is `Corruption { file, offset, Checksum }`.
     pub fn read(&self, pointer: &ValuePointer, key: &[u8]) -> Result<Bytes> {
         let (file, name) = self.handle(pointer.file)?;
+        // Checked before allocating: the length comes from the tree, which may hold a
+        // pointer made by hand or read from a damaged table.
+        if pointer.len > format::MAX_RECORD_LEN {
+            return Err(Error::corruption(&name, pointer.offset, CorruptionKind::BadPointer));
+        }
         let mut buf = vec![0u8; pointer.len as usize];
         file.read_exact_at(pointer.offset, &mut buf).map_err(|e| {
             if e.kind() == strata_vfs::ErrorKind::UnexpectedEof {
@@ -175,9 +180,185 @@ pub fn scan_file<R: RandomRead>(
             Ok(v) => v,
             Err(k) => return Ok(ScanEnd { valid_end: at, damage: Some(k) }),
         };
-        // At most MAX_KEY_SIZE + MAX_VALUE_SIZE + 24 bytes, which fits a u32.
+        // At most format::MAX_RECORD_LEN (parse_prefix bounds both lengths), which fits a u32.
         on_record(at, len as u32, &view)?;
         at += len;
     }
     Ok(ScanEnd { valid_end: at, damage: None })
+}
+
+/// Where a key walk ([`scan_keys`]) stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyScan {
+    /// Offset of the first record not visited (`end` once the walk reached it).
+    pub next: u64,
+    /// Bytes read from the file.
+    pub read_bytes: u64,
+    /// The damage found at `next`, if the walk stopped there because a record's prefix does
+    /// not parse or the record runs past `end`.
+    pub damage: Option<CorruptionKind>,
+}
+
+/// Bytes read per record by [`scan_keys`]: the longest prefix plus a typical key, so that one
+/// read usually yields both.
+const KEY_PEEK_LEN: usize = format::MAX_PREFIX_LEN + 64;
+
+/// Walks the records of value log file `name` from `from` (a record boundary; the file header
+/// is checked when it is the first one) towards `end`, reading only each record's prefix and
+/// key, never its value, and calls `on_key(record_offset, record_len, key)` for each until it
+/// returns `false`. Checksums are not verified (the value is not read): this is for estimates
+/// (background garbage collection sampling a file), never for deciding what data is.
+pub fn scan_keys<R: RandomRead>(
+    file: &R,
+    name: &str,
+    from: u64,
+    end: u64,
+    mut on_key: impl FnMut(u64, u32, &[u8]) -> Result<bool>,
+) -> Result<KeyScan> {
+    let io = |e| Error::io(IoOp::Read, name, e);
+    let mut out = KeyScan { next: from.max(format::FILE_HEADER_LEN), read_bytes: 0, damage: None };
+    if from < format::FILE_HEADER_LEN {
+        if end < format::FILE_HEADER_LEN {
+            out.damage = Some(CorruptionKind::Truncated);
+            return Ok(out);
+        }
+        let mut header = [0u8; format::FILE_HEADER_LEN as usize];
+        file.read_exact_at(0, &mut header).map_err(io)?;
+        out.read_bytes += format::FILE_HEADER_LEN;
+        if let Err(k) = format::check_file_header(&header) {
+            out.next = 0;
+            out.damage = Some(k);
+            return Ok(out);
+        }
+    }
+    let mut peek = [0u8; KEY_PEEK_LEN];
+    let mut long_key = alloc::vec::Vec::new();
+    while out.next < end {
+        let at = out.next;
+        let n = (end - at).min(KEY_PEEK_LEN as u64) as usize;
+        let head = peek.get_mut(..n).unwrap_or_default();
+        file.read_exact_at(at, head).map_err(io)?;
+        out.read_bytes += n as u64;
+        let p = match format::parse_prefix(head) {
+            Ok(p) => p,
+            Err(k) => {
+                out.damage = Some(k);
+                return Ok(out);
+            }
+        };
+        let len = p.record_len() as u64;
+        if len > end - at {
+            out.damage = Some(CorruptionKind::Truncated);
+            return Ok(out);
+        }
+        let key_end = p.header_len + p.key_len;
+        let key: &[u8] = if let Some(k) = head.get(p.header_len..key_end) {
+            k
+        } else {
+            // A key longer than the peek: one more read of exactly the key (bounded by
+            // `MAX_KEY_SIZE` and by the record, which the file holds).
+            long_key.resize(p.key_len, 0);
+            file.read_exact_at(at + p.header_len as u64, &mut long_key).map_err(io)?;
+            out.read_bytes += p.key_len as u64;
+            &long_key
+        };
+        // At most MAX_KEY_SIZE + MAX_VALUE_SIZE + 25 bytes, which fits a u32.
+        let go_on = on_key(at, len as u32, key)?;
+        out.next = at + len;
+        if !go_on {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    use strata_vfs::{AppendWrite, MemFs};
+
+    use super::*;
+
+    /// A fresh MemFs holding `bytes` as file `name`.
+    fn file_with(name: &str, bytes: &[u8]) -> MemFs {
+        let fs = MemFs::new();
+        let mut w = fs.create(name, FileKind::ValueLog).expect("create");
+        w.append(bytes).expect("append");
+        w.flush().expect("flush");
+        fs
+    }
+
+    /// A value log file holding `records` (stored raw): its bytes and each record's
+    /// `(offset, len)`.
+    fn encode(records: &[(&[u8], &[u8])]) -> (Vec<u8>, Vec<(u64, u32)>) {
+        let mut bytes = format::file_header().to_vec();
+        let mut at = Vec::new();
+        for (k, v) in records {
+            let offset = bytes.len() as u64;
+            let len = format::encode_record(&mut bytes, k, v, false);
+            at.push((offset, len as u32));
+        }
+        (bytes, at)
+    }
+
+    type Seen = Vec<(u64, u32, Vec<u8>)>;
+
+    fn walk(fs: &MemFs, from: u64, end: u64, stop_after: usize) -> (KeyScan, Seen) {
+        let file = fs.open("000001.vlog", FileKind::ValueLog).expect("open");
+        let mut seen = Vec::new();
+        let scan = scan_keys(&file, "000001.vlog", from, end, |o, l, k| {
+            seen.push((o, l, k.to_vec()));
+            Ok(seen.len() < stop_after)
+        })
+        .expect("scan");
+        (scan, seen)
+    }
+
+    #[test]
+    fn scan_keys_reads_keys_not_values_resumes_and_reports_damage() {
+        // A key longer than one peek, and a value far longer than anything read.
+        let long_key = vec![b'k'; 300];
+        let big_value = vec![7u8; 5000];
+        let records: [(&[u8], &[u8]); 3] =
+            [(b"a", b"value-a"), (&long_key, b"v"), (b"c", &big_value)];
+        let (bytes, at) = encode(&records);
+        let end = bytes.len() as u64;
+        let fs = file_with("000001.vlog", &bytes);
+
+        let (scan, seen) = walk(&fs, 0, end, usize::MAX);
+        let want: Seen =
+            at.iter().zip(&records).map(|(&(o, l), (k, _))| (o, l, k.to_vec())).collect();
+        assert_eq!(seen, want);
+        assert_eq!((scan.next, scan.damage), (end, None));
+        // Header, three peeks and the long key: not the values.
+        assert_eq!(scan.read_bytes, 16 + 3 * KEY_PEEK_LEN as u64 + 300, "{scan:?}");
+
+        // Stopped after the first record, a walk resumes at the second.
+        let (scan, seen) = walk(&fs, 0, end, 1);
+        assert_eq!((seen.len(), scan.next), (1, at[1].0));
+        let (scan, seen) = walk(&fs, scan.next, end, usize::MAX);
+        assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), [at[1].0, at[2].0]);
+        assert_eq!(scan.next, end);
+
+        // A record running past `end` stops the walk there.
+        let (scan, seen) = walk(&fs, 0, end - 1, usize::MAX);
+        assert_eq!(seen.len(), 2);
+        assert_eq!((scan.next, scan.damage), (at[2].0, Some(CorruptionKind::Truncated)));
+
+        // An unknown flags byte in the second record.
+        let mut bad = bytes.clone();
+        bad[at[1].0 as usize + 4] = 9;
+        let (scan, seen) = walk(&file_with("000001.vlog", &bad), 0, end, usize::MAX);
+        assert_eq!(seen.len(), 1);
+        assert_eq!((scan.next, scan.damage), (at[1].0, Some(CorruptionKind::UnknownTag(9))));
+
+        // A bad header: nothing is walked.
+        let mut bad = bytes;
+        bad[0] = b'X';
+        let (scan, seen) = walk(&file_with("000001.vlog", &bad), 0, end, usize::MAX);
+        assert!(seen.is_empty());
+        assert_eq!((scan.next, scan.damage), (0, Some(CorruptionKind::BadMagic)));
+    }
 }

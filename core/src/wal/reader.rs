@@ -92,6 +92,29 @@ pub fn replay<V: Vfs>(
     replay_bounded(vfs, segments, name_of, mode, None, on_record)
 }
 
+/// Checks a clean close's record of the last segment, `len`, against the segment itself.
+///
+/// A clean close syncs the segment and records its length, and nothing is ever appended to a
+/// segment after that (the next open starts a new one). So the file holds exactly `len` bytes:
+/// a length inside the segment header would underflow the replay, a shorter one would
+/// silently drop the records after it, and a longer one names bytes that are not there. Each
+/// is `Corruption` naming the segment. (That `len` falls on a record boundary is checked by
+/// the replay itself, which reads the segment to exactly `len`.)
+fn check_clean_close(seg: &Checked, len: u64) -> Result<()> {
+    if len < SEGMENT_HEADER_LEN as u64 {
+        return Err(Error::corruption(&seg.name, 0, CorruptionKind::BadChain));
+    }
+    if len > seg.len {
+        // The file is shorter than what a clean close synced.
+        return Err(Error::corruption(&seg.name, seg.len, CorruptionKind::Truncated));
+    }
+    if len < seg.len {
+        // Bytes after the synced end: the record understates the segment.
+        return Err(Error::corruption(&seg.name, len, CorruptionKind::BadChain));
+    }
+    Ok(())
+}
+
 /// [`replay`], where `closed = Some((segment, len))` says a clean close synced the last
 /// segment at exactly `len` bytes: if that segment is the last one, it is read to exactly that
 /// bound like every earlier segment, so damage inside it is corruption, never a torn tail.
@@ -114,11 +137,8 @@ pub fn replay_bounded<V: Vfs>(
         let next = chain.get(i + 1);
         let closed_len =
             closed.filter(|&(n, _)| next.is_none() && n == seg.number).map(|(_, len)| len);
-        if let Some(len) = closed_len
-            && len > seg.len
-        {
-            // The file is shorter than what a clean close synced.
-            return Err(Error::corruption(&seg.name, seg.len, CorruptionKind::Truncated));
+        if let Some(len) = closed_len {
+            check_clean_close(seg, len)?;
         }
         let limit = next.map_or(closed_len.unwrap_or(seg.len), |n| n.header.prev_valid_len);
         let file = open(vfs, &seg.name)?;

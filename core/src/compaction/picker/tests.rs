@@ -6,7 +6,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::*;
-use crate::manifest::testkit::meta;
+use crate::version::testkit::meta;
 
 /// L1 target 100 bytes, ratio 10 (L2 1000, L3 10000), L0 trigger 4, stop 8, four levels.
 fn cfg() -> CompactionConfig {

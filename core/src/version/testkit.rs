@@ -116,8 +116,8 @@ impl EditGen {
     }
 
     /// One edit valid against `v` (checked: panics if the generator got it wrong).
-    pub(crate) fn edit(&mut self, v: &crate::version::Version) -> crate::manifest::VersionEdit {
-        use crate::manifest::VersionEdit;
+    pub(crate) fn edit(&mut self, v: &crate::version::Version) -> crate::version::VersionEdit {
+        use crate::version::VersionEdit;
         let levels = v.level_count();
         let mut e = VersionEdit::default();
         let all: Vec<(usize, alloc::sync::Arc<FileMeta>)> =
