@@ -1,6 +1,6 @@
 //! SQL through GlueSQL on Strata, side by side with GlueSQL's own sled and redb storages:
 //! loading 100,000 rows in 1,000-row transactions, point selects by primary key and by a
-//! secondary index, and an index range query of 1,000 rows.
+//! secondary index, and two index range queries returning 1,000 rows.
 //!
 //! `cargo bench -p strata-adapters --features gluesql --bench sql`. Figures and caveats are
 //! in `docs/performance.md` (GlueSQL's redb storage has no secondary indexes, so its "index"
@@ -117,10 +117,18 @@ fn bench_engine<T: GStore + GStoreMut + Planner>(c: &mut Criterion, engine: &Eng
             assert_eq!(rows_of(glue.execute(black_box(sql)).unwrap()), 1);
         });
     });
+    // GlueSQL hands the storage one predicate of an AND: this reads the index from `low` to
+    // its end and filters the rest, so it shows per-entry cost rather than the range width.
     group.bench_function("index range, 1000 rows", |b| {
         b.iter(|| {
             let low = next() % (ROWS - 1_000);
             let sql = format!("SELECT v FROM t WHERE k >= {low} AND k < {}", low + 1_000);
+            assert_eq!(rows_of(glue.execute(black_box(sql)).unwrap()), 1_000);
+        });
+    });
+    group.bench_function("index prefix range k < 1000", |b| {
+        b.iter(|| {
+            let sql = "SELECT v FROM t WHERE k < 1000";
             assert_eq!(rows_of(glue.execute(black_box(sql)).unwrap()), 1_000);
         });
     });
