@@ -11,3 +11,9 @@
 
 #[cfg(feature = "gluesql")]
 pub mod gluesql;
+
+#[cfg(feature = "kvdb")]
+pub mod kvdb;
+
+#[cfg(feature = "object-store")]
+pub mod object_store;

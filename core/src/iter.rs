@@ -508,6 +508,8 @@ pub struct RangeIter {
     /// Keeps the snapshot the range reads at registered while the iterator lives, so nothing
     /// it can still reach (versions, value log files) is removed under it.
     _pin: Option<crate::mvcc::Snapshot>,
+    /// A serializable transaction's record of this scan, narrowed when the limit stops it.
+    tracker: Option<crate::serializable::ScanTracker>,
 }
 
 impl core::fmt::Debug for RangeIter {
@@ -534,12 +536,20 @@ impl RangeIter {
             remaining: limit,
             done: limit == Some(0),
             _pin: None,
+            tracker: None,
         }
     }
 
     /// Keeps `snapshot` registered for as long as the iterator lives.
     pub fn pinning(mut self, snapshot: crate::mvcc::Snapshot) -> Self {
         self._pin = Some(snapshot);
+        self
+    }
+
+    /// Reports to `tracker` where the limit stopped the scan, so a serializable transaction
+    /// counts only what it was given as read.
+    pub fn tracking(mut self, tracker: crate::serializable::ScanTracker) -> Self {
+        self.tracker = Some(tracker);
         self
     }
 
@@ -594,6 +604,9 @@ impl RangeIter {
             *n -= 1;
             if *n == 0 {
                 self.done = true;
+                if let Some(t) = &self.tracker {
+                    t.stopped_by_limit(self.front_last.as_ref(), self.back_last.as_ref());
+                }
             }
         }
         Some(Ok((k, v)))

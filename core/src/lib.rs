@@ -30,6 +30,7 @@ pub mod manifest;
 pub mod memtable;
 pub mod mvcc;
 pub mod options;
+pub mod serializable;
 pub mod sstable;
 #[cfg(test)]
 mod testutil;
@@ -44,5 +45,6 @@ pub use engine::{CommitRequest, Engine, EngineStats};
 pub use error::{CorruptionKind, Error, IoOp, Result};
 pub use key::{SeqNo, Timestamp};
 pub use options::EngineOptions;
+pub use serializable::Isolation;
 pub use txn::{Durability, Mode, TxnCore};
 pub use wal::RecoveryMode;

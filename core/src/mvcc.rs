@@ -4,7 +4,7 @@
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use core::hash::BuildHasher;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use strata_vfs::sync::AtomicU64;
 
 use hashbrown::HashMap;
@@ -17,60 +17,132 @@ use crate::key::SeqNo;
 /// Taking a snapshot reads the visible sequence number and registers it under one lock, and
 /// pruning reads the oldest registered snapshot under the same lock; so a snapshot can never
 /// be older than what the conflict oracle has already forgotten.
+///
+/// Serializable snapshots are also counted on their own: the commit path records the keys
+/// it writes for serializable validation only while one is live (see
+/// [`Snapshots::serializable_live`]).
 #[derive(Debug, Default)]
 pub struct Snapshots {
     visible: AtomicU64,
-    live: Mutex<BTreeMap<SeqNo, usize>>,
+    /// Live serializable snapshots. Paired with `visible` (both `SeqCst`) so that a commit
+    /// either sees a new serializable snapshot or is seen by it.
+    serializable: AtomicUsize,
+    live: Mutex<Live>,
+}
+
+#[derive(Debug, Default)]
+struct Live {
+    /// Every live snapshot: sequence number -> how many.
+    all: BTreeMap<SeqNo, usize>,
+    /// The serializable ones among them.
+    serializable: BTreeMap<SeqNo, usize>,
+}
+
+impl Live {
+    fn add(&mut self, seq: SeqNo, serializable: bool) {
+        *self.all.entry(seq).or_insert(0) += 1;
+        if serializable {
+            *self.serializable.entry(seq).or_insert(0) += 1;
+        }
+    }
+
+    fn remove(&mut self, seq: SeqNo, serializable: bool) {
+        fn dec(map: &mut BTreeMap<SeqNo, usize>, seq: SeqNo) {
+            if let Some(n) = map.get_mut(&seq) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(&seq);
+                }
+            }
+        }
+        dec(&mut self.all, seq);
+        if serializable {
+            dec(&mut self.serializable, seq);
+        }
+    }
 }
 
 impl Snapshots {
     /// A registry whose visible sequence number starts at `visible`.
     pub fn new(visible: SeqNo) -> Arc<Self> {
-        Arc::new(Snapshots { visible: AtomicU64::new(visible), live: Mutex::new(BTreeMap::new()) })
+        Arc::new(Snapshots {
+            visible: AtomicU64::new(visible),
+            serializable: AtomicUsize::new(0),
+            live: Mutex::new(Live::default()),
+        })
     }
 
     /// The newest sequence number a new snapshot would see.
     pub fn visible(&self) -> SeqNo {
-        self.visible.load(Ordering::Acquire)
+        self.visible.load(Ordering::SeqCst)
     }
 
     /// Publishes `seq` as visible. Called by the commit path after every write of `seq` is in
     /// the memtable, so readers see whole transactions.
     pub fn publish(&self, seq: SeqNo) {
-        self.visible.store(seq, Ordering::Release);
+        self.visible.store(seq, Ordering::SeqCst);
     }
 
     /// Registers a snapshot at the current visible sequence number.
     pub fn take(self: &Arc<Self>) -> Snapshot {
         let mut live = self.live.lock();
         let seq = self.visible();
-        *live.entry(seq).or_insert(0) += 1;
-        Snapshot { seq, registry: Arc::clone(self) }
+        live.add(seq, false);
+        Snapshot { seq, serializable: false, registry: Arc::clone(self) }
+    }
+
+    /// Registers a serializable snapshot. It is counted before the visible sequence number is
+    /// read: a commit that publishes after this read must then see the count (see
+    /// [`serializable_live`](Self::serializable_live)) and record its keys.
+    pub fn take_serializable(self: &Arc<Self>) -> Snapshot {
+        let mut live = self.live.lock();
+        self.serializable.fetch_add(1, Ordering::SeqCst);
+        let seq = self.visible();
+        live.add(seq, true);
+        Snapshot { seq, serializable: true, registry: Arc::clone(self) }
+    }
+
+    /// `true` while a serializable snapshot is live (or being taken). A commit path that
+    /// reads this after publishing and finds it `false` knows that no serializable snapshot
+    /// reads at a sequence number before the one it published.
+    pub fn serializable_live(&self) -> bool {
+        self.serializable.load(Ordering::SeqCst) > 0
     }
 
     /// The oldest sequence number any live snapshot reads at (the visible one if none).
     pub fn oldest(&self) -> SeqNo {
         let live = self.live.lock();
-        live.keys().next().copied().unwrap_or_else(|| self.visible())
+        live.all.keys().next().copied().unwrap_or_else(|| self.visible())
+    }
+
+    /// The oldest sequence number a live serializable snapshot reads at, if any is live.
+    pub fn oldest_serializable(&self) -> Option<SeqNo> {
+        self.live.lock().serializable.keys().next().copied()
+    }
+
+    /// [`oldest`](Self::oldest) and [`oldest_serializable`](Self::oldest_serializable) under
+    /// one lock (the commit path wants both after every group).
+    pub fn oldest_both(&self) -> (SeqNo, Option<SeqNo>) {
+        let live = self.live.lock();
+        let oldest = live.all.keys().next().copied().unwrap_or_else(|| self.visible());
+        (oldest, live.serializable.keys().next().copied())
     }
 
     /// The sequence numbers live snapshots read at, ascending, without duplicates.
     pub fn live_seqs(&self) -> alloc::vec::Vec<SeqNo> {
-        self.live.lock().keys().copied().collect()
+        self.live.lock().all.keys().copied().collect()
     }
 
     /// Number of live snapshots.
     pub fn count(&self) -> usize {
-        self.live.lock().values().sum()
+        self.live.lock().all.values().sum()
     }
 
-    fn release(&self, seq: SeqNo) {
+    fn release(&self, seq: SeqNo, serializable: bool) {
         let mut live = self.live.lock();
-        if let Some(n) = live.get_mut(&seq) {
-            *n -= 1;
-            if *n == 0 {
-                live.remove(&seq);
-            }
+        live.remove(seq, serializable);
+        if serializable {
+            self.serializable.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }
@@ -79,6 +151,7 @@ impl Snapshots {
 #[derive(Debug)]
 pub struct Snapshot {
     seq: SeqNo,
+    serializable: bool,
     registry: Arc<Snapshots>,
 }
 
@@ -87,19 +160,31 @@ impl Snapshot {
     pub fn seq(&self) -> SeqNo {
         self.seq
     }
+
+    /// `true` for a snapshot taken with [`Snapshots::take_serializable`] (or a clone of one).
+    pub fn is_serializable(&self) -> bool {
+        self.serializable
+    }
 }
 
 impl Clone for Snapshot {
     fn clone(&self) -> Self {
         let mut live = self.registry.live.lock();
-        *live.entry(self.seq).or_insert(0) += 1;
-        Snapshot { seq: self.seq, registry: Arc::clone(&self.registry) }
+        if self.serializable {
+            self.registry.serializable.fetch_add(1, Ordering::SeqCst);
+        }
+        live.add(self.seq, self.serializable);
+        Snapshot {
+            seq: self.seq,
+            serializable: self.serializable,
+            registry: Arc::clone(&self.registry),
+        }
     }
 }
 
 impl Drop for Snapshot {
     fn drop(&mut self) {
-        self.registry.release(self.seq);
+        self.registry.release(self.seq, self.serializable);
     }
 }
 
@@ -120,6 +205,12 @@ impl ConflictOracle {
     /// An empty oracle.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty oracle fingerprinting keys with `hasher` (shared with whoever computes
+    /// fingerprints outside the commit lock, such as serializable read sets).
+    pub fn with_hasher(hasher: hashbrown::DefaultHashBuilder) -> Self {
+        ConflictOracle { hasher, ..Self::default() }
     }
 
     /// Fingerprint of a key.
@@ -180,6 +271,27 @@ mod tests {
         drop(b2);
         assert_eq!(s.count(), 0);
         assert_eq!(s.oldest(), 9);
+    }
+
+    #[test]
+    fn serializable_snapshots_are_counted_apart() {
+        let s = Snapshots::new(3);
+        assert!(!s.serializable_live());
+        let plain = s.take();
+        assert_eq!(s.oldest_serializable(), None);
+        s.publish(4);
+        let ser = s.take_serializable();
+        assert!(ser.is_serializable() && s.serializable_live());
+        let ser2 = ser.clone();
+        assert_eq!(s.oldest_serializable(), Some(4));
+        assert_eq!(s.oldest(), 3);
+        drop(ser);
+        assert!(s.serializable_live(), "the clone still counts");
+        drop(ser2);
+        assert!(!s.serializable_live());
+        assert_eq!(s.oldest_serializable(), None);
+        drop(plain);
+        assert_eq!(s.count(), 0);
     }
 
     #[test]

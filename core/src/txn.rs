@@ -1,11 +1,13 @@
 //! Transactions: a snapshot to read at, and a private write set that becomes one batch.
 //!
-//! Isolation is snapshot isolation. Reads see the snapshot taken at `begin` plus the
-//! transaction's own writes. Writes are buffered; at commit the engine checks that no key in
-//! the write set was committed by anyone else after the snapshot (first committer wins) and
-//! writes the batch atomically.
+//! Reads see the snapshot taken at `begin` plus the transaction's own writes. Writes are
+//! buffered; at commit the engine checks that no key in the write set was committed by anyone
+//! else after the snapshot (first committer wins) and writes the batch atomically. That is
+//! snapshot isolation. A [`Isolation::Serializable`] read-write transaction also records what
+//! it reads (see [`crate::serializable`]) and the commit checks that none of it changed.
 
 use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use bytes::Bytes;
 use core::ops::Bound;
@@ -17,7 +19,10 @@ use crate::engine::CommitRequest;
 use crate::iter::{KeyRange, OverlayEntry, RangeIter, Visibility};
 use crate::mvcc::Snapshot;
 use crate::options::{check_key, check_value};
+use crate::serializable::{Isolation, ReadSet, ScanTracker, SharedReadSet};
 use crate::{Engine, Error, Result, Timestamp};
+use core::sync::atomic::{AtomicBool, Ordering};
+use strata_vfs::sync::Mutex;
 
 /// What a transaction may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
@@ -47,7 +52,10 @@ pub enum Durability {
 pub struct TxnCore {
     mode: Mode,
     durability: Durability,
-    snapshot: Snapshot,
+    /// The registered snapshot it reads at; moved into the commit request by `finish`.
+    snapshot: Option<Snapshot>,
+    /// Its sequence number (kept after `finish`).
+    read_seq: crate::SeqNo,
     /// Writes at the commit timestamp: `None` is a delete.
     writes: BTreeMap<Bytes, Option<Bytes>>,
     /// Writes at explicit timestamps (versioning).
@@ -57,24 +65,99 @@ pub struct TxnCore {
     /// The engine's `max_transaction_size`, taken at `begin`.
     max_size: u64,
     finished: bool,
+    isolation: Isolation,
+    /// What it read, for a serializable read-write transaction; `None` otherwise.
+    reads: Option<SharedReadSet>,
+    /// Set by the first read or write: the isolation level can no longer change.
+    started: AtomicBool,
 }
 
 impl TxnCore {
     /// Begins a transaction reading at the engine's newest visible commit.
     pub fn begin<V: EngineFs>(engine: &Engine<V>, mode: Mode) -> Result<Self> {
+        Self::begin_with(engine, mode, Isolation::Snapshot)
+    }
+
+    /// Begins a transaction in `mode` with the isolation level `isolation`.
+    pub fn begin_with<V: EngineFs>(
+        engine: &Engine<V>,
+        mode: Mode,
+        isolation: Isolation,
+    ) -> Result<Self> {
         if engine.is_closed() {
             return Err(Error::Closed);
         }
+        let (snapshot, reads) = Self::read_point(engine, mode, isolation);
         Ok(TxnCore {
             mode,
             durability: Durability::default(),
-            snapshot: engine.snapshot(),
+            read_seq: snapshot.seq(),
+            snapshot: Some(snapshot),
             writes: BTreeMap::new(),
             versioned: BTreeMap::new(),
             size: batch::HEADER_LEN as u64,
             max_size: engine.options().max_transaction_size as u64,
             finished: false,
+            isolation,
+            reads,
+            started: AtomicBool::new(false),
         })
+    }
+
+    /// The snapshot to read at and, for a serializable read-write transaction, an empty read
+    /// set. Read-only transactions serialize at their snapshot and write-only ones read
+    /// nothing, so neither needs tracking.
+    fn read_point<V: EngineFs>(
+        engine: &Engine<V>,
+        mode: Mode,
+        isolation: Isolation,
+    ) -> (Snapshot, Option<SharedReadSet>) {
+        if isolation == Isolation::Serializable && mode == Mode::ReadWrite {
+            (engine.serializable_snapshot(), Some(Arc::new(Mutex::new(ReadSet::default()))))
+        } else {
+            (engine.snapshot(), None)
+        }
+    }
+
+    /// The isolation level.
+    pub fn isolation(&self) -> Isolation {
+        self.isolation
+    }
+
+    /// Changes the isolation level. Allowed only before the first read or write: the
+    /// transaction then takes a fresh snapshot at the new level (it has observed nothing
+    /// yet, so nothing changes for it). Afterwards it is [`Error::InvalidArgument`].
+    pub fn set_isolation<V: EngineFs>(
+        &mut self,
+        engine: &Engine<V>,
+        isolation: Isolation,
+    ) -> Result<()> {
+        self.check_live()?;
+        if self.started.load(Ordering::Relaxed) {
+            return Err(Error::invalid(
+                "isolation",
+                "can only be changed before the transaction's first read or write",
+            ));
+        }
+        if isolation != self.isolation {
+            let (snapshot, reads) = Self::read_point(engine, self.mode, isolation);
+            self.read_seq = snapshot.seq();
+            self.snapshot = Some(snapshot);
+            self.reads = reads;
+            self.isolation = isolation;
+        }
+        Ok(())
+    }
+
+    fn start(&self) {
+        self.started.store(true, Ordering::Relaxed);
+    }
+
+    fn track_point<V: EngineFs>(&self, engine: &Engine<V>, key: &[u8]) {
+        if let Some(reads) = &self.reads {
+            let fingerprint = engine.fingerprint(key);
+            reads.lock().add_point(key, fingerprint);
+        }
     }
 
     /// The transaction's mode.
@@ -84,7 +167,7 @@ impl TxnCore {
 
     /// The sequence number it reads at.
     pub fn read_seq(&self) -> crate::SeqNo {
-        self.snapshot.seq()
+        self.read_seq
     }
 
     /// Sets the durability its commit will ask for.
@@ -116,6 +199,7 @@ impl TxnCore {
 
     fn check_writable(&self, key: &[u8]) -> Result<()> {
         self.check_live()?;
+        self.start();
         if self.mode == Mode::ReadOnly {
             return Err(Error::TransactionReadOnly);
         }
@@ -124,6 +208,7 @@ impl TxnCore {
 
     fn check_readable(&self) -> Result<()> {
         self.check_live()?;
+        self.start();
         if self.mode == Mode::WriteOnly {
             return Err(Error::TransactionWriteOnly);
         }
@@ -200,8 +285,11 @@ impl TxnCore {
         self.check_readable()?;
         check_key(key)?;
         if let Some(pending) = self.writes.get(key) {
+            // Its own write: a commit by anyone else to this key is a write-write conflict
+            // already, so there is nothing more to track.
             return Ok(pending.clone());
         }
+        self.track_point(engine, key);
         engine.get(key, self.visibility(None))
     }
 
@@ -218,11 +306,15 @@ impl TxnCore {
         }
         check_key(key)?;
         check_horizon(engine, ts)?;
+        // Tracked like a current read (see `crate::serializable`): coarser than needed for a
+        // past that ordinary commits cannot change, but right for `set_at` writers and for
+        // timestamps at or after the snapshot.
+        self.track_point(engine, key);
         engine.get(key, self.visibility(Some(ts)))
     }
 
     fn visibility(&self, at_ts: Option<Timestamp>) -> Visibility {
-        Visibility { snapshot: self.snapshot.seq(), at_ts }
+        Visibility { snapshot: self.read_seq, at_ts }
     }
 
     /// Live keys in `range` with their values, as this transaction sees them, optionally at a
@@ -253,8 +345,17 @@ impl TxnCore {
             self.writes.range::<[u8], _>(bounds).map(|(k, v)| (k.clone(), v.clone())).collect()
         };
         let limit = if range.is_empty() { Some(0) } else { limit };
+        let tracker = match &self.reads {
+            Some(reads) if limit != Some(0) => Some(ScanTracker::start(reads, range.clone())),
+            _ => None,
+        };
         let source = engine.range_source(self.visibility(at_ts), range, keys_only)?;
-        Ok(RangeIter::new(source, overlay, limit).pinning(self.snapshot.clone()))
+        let pin = self.snapshot.clone().ok_or(Error::TransactionClosed)?;
+        let iter = RangeIter::new(source, overlay, limit).pinning(pin);
+        Ok(match tracker {
+            Some(t) => iter.tracking(t),
+            None => iter,
+        })
     }
 
     /// Every retained version in `range` visible to this transaction (versioning).
@@ -271,7 +372,11 @@ impl TxnCore {
         if range.is_empty() {
             return Ok(Vec::new());
         }
-        engine.scan_versions(self.snapshot.seq(), range, limit)
+        if let Some(reads) = &self.reads {
+            // The whole range, even when a limit cut the listing short: coarser, never less.
+            reads.lock().add_range(range.clone());
+        }
+        engine.scan_versions(self.read_seq, range, limit)
     }
 
     /// Ends the transaction and turns its writes into a commit request. Later calls fail with
@@ -294,7 +399,17 @@ impl TxnCore {
         }
         Ok(CommitRequest {
             batch,
-            read_seq: self.snapshot.seq(),
+            read_seq: self.read_seq,
+            // The request keeps the snapshot registered until it is decided, even if this
+            // transaction is dropped first (a caller that stopped waiting).
+            snapshot: self.snapshot.take(),
+            // Iterators still open keep narrowing a set nobody reads any more: harmless.
+            reads: self
+                .reads
+                .as_ref()
+                .map(|r| core::mem::take(&mut *r.lock()))
+                .filter(|r| !r.is_empty())
+                .map(alloc::boxed::Box::new),
             sync: self.durability == Durability::Immediate,
             relocation: false,
         })
@@ -304,6 +419,7 @@ impl TxnCore {
     pub fn rollback(&mut self) -> Result<()> {
         self.check_live()?;
         self.finished = true;
+        self.snapshot = None;
         self.writes.clear();
         self.versioned.clear();
         self.size = batch::HEADER_LEN as u64;

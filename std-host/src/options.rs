@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use strata_core::{Clock, EngineOptions, Error, Result};
+use strata_core::{Clock, EngineOptions, Error, Isolation, Result};
 
 use crate::dyn_fs::DynFs;
 use crate::tree::Tree;
@@ -24,6 +24,9 @@ pub struct Options {
     pub(crate) vfs: Option<DynFs>,
     pub(crate) clock: Option<Arc<dyn Clock>>,
     pub(crate) engine: EngineOptions,
+    /// The isolation level transactions begin with (a host setting, not an engine option).
+    pub(crate) isolation: Isolation,
+    pub(crate) encryption: Option<crate::encryption::Encryption>,
 }
 
 impl fmt::Debug for Options {
@@ -32,6 +35,8 @@ impl fmt::Debug for Options {
             .field("path", &self.path)
             .field("custom_vfs", &self.vfs.is_some())
             .field("engine", &self.engine)
+            .field("isolation", &self.isolation)
+            .field("encryption", &self.encryption.is_some())
             .finish()
     }
 }
@@ -130,6 +135,13 @@ impl Options {
         self
     }
 
+    /// The isolation level every transaction begins with (default: [`Isolation::Snapshot`]);
+    /// [`Transaction::set_isolation`](crate::Transaction::set_isolation) changes it for one.
+    pub fn with_isolation(mut self, isolation: Isolation) -> Self {
+        self.isolation = isolation;
+        self
+    }
+
     /// Keeps every version for time-travel reads. `retention_ns` is how long old versions are
     /// kept (0 keeps them forever): compaction drops versions with a timestamp older than now
     /// minus the retention (always keeping each key's newest version and whatever a live
@@ -169,7 +181,7 @@ impl Options {
 /// Builds a [`Tree`]: set options, then [`build`](TreeBuilder::build).
 #[derive(Debug, Clone, Default)]
 pub struct TreeBuilder {
-    opts: Options,
+    pub(crate) opts: Options,
 }
 
 impl TreeBuilder {
@@ -204,6 +216,12 @@ impl TreeBuilder {
     /// See [`Options::with_clock`].
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.opts = self.opts.with_clock(clock);
+        self
+    }
+
+    /// See [`Options::with_isolation`].
+    pub fn with_isolation(mut self, isolation: Isolation) -> Self {
+        self.opts = self.opts.with_isolation(isolation);
         self
     }
 

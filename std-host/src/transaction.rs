@@ -4,7 +4,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use strata_core::iter::{KeyRange, RangeIter};
-use strata_core::{Bytes, Durability, Error, Mode, Result, TxnCore};
+use strata_core::{Bytes, Durability, Error, Isolation, Mode, Result, TxnCore};
 
 use crate::read_options::ReadOptions;
 use crate::tree::TreeInner;
@@ -19,8 +19,13 @@ pub type Value = Bytes;
 /// Reads see the database as it was when the transaction began, plus its own writes. Writes
 /// are buffered and applied atomically by [`commit`](Transaction::commit); if another
 /// transaction committed a write to one of the same keys after this one began, the commit
-/// fails with [`Error::TransactionConflict`] and writes nothing. Dropping a transaction
-/// without committing rolls it back.
+/// fails with [`Error::TransactionConflict`] and writes nothing. Under
+/// [`Isolation::Serializable`] a transaction that writes also fails that way if a key or
+/// range it read was written by a transaction that committed after it began. Dropping a
+/// transaction without committing rolls it back.
+///
+/// Once committed or rolled back, every further call fails with
+/// [`Error::TransactionClosed`].
 ///
 /// `Transaction` is `Send`: it can move between threads and tasks.
 pub struct Transaction {
@@ -53,6 +58,34 @@ impl Transaction {
     /// The transaction's mode.
     pub fn mode(&self) -> Mode {
         self.core.mode()
+    }
+
+    /// The sequence number of the newest commit this transaction sees (its snapshot). Two
+    /// transactions that both commit a write to one key never share it: the second would fail
+    /// with [`Error::TransactionConflict`]. So a value written by a transaction can be tagged
+    /// with it (the object store adapter derives its e-tags from it), and the tags of one key
+    /// grow with every write.
+    pub fn snapshot_seq(&self) -> u64 {
+        self.core.read_seq()
+    }
+
+    /// The transaction's isolation level.
+    pub fn isolation(&self) -> Isolation {
+        self.core.isolation()
+    }
+
+    /// Sets this transaction's isolation level, overriding the tree's default
+    /// ([`TreeBuilder::with_isolation`](crate::TreeBuilder::with_isolation)). Only before the
+    /// first read or write: afterwards it fails with [`Error::InvalidArgument`] and the level
+    /// stays as it was. The transaction takes a fresh snapshot at the new level.
+    ///
+    /// Under [`Isolation::Serializable`], a read-write transaction records every key it reads
+    /// (found or absent) and every range it scans (a scan that a limit stopped counts up to
+    /// the last key it returned), including reads at an explicit timestamp; its commit fails
+    /// with [`Error::TransactionConflict`] if a transaction that committed after it began
+    /// wrote into any of it. Read-only transactions never fail. See `docs/design.md`.
+    pub fn set_isolation(&mut self, isolation: Isolation) -> Result<()> {
+        self.core.set_isolation(&self.inner.engine, isolation)
     }
 
     /// Chooses when [`commit`](Transaction::commit) returns: [`Durability::Eventual`] (the
@@ -171,6 +204,16 @@ impl Transaction {
 
     /// Commits the buffered writes atomically. Completes under any async executor; see
     /// [`commit_blocking`](Transaction::commit_blocking) for synchronous callers.
+    ///
+    /// # Dropping the future
+    ///
+    /// Once the future has been polled, the commit may already be queued. Dropping the future
+    /// then (a timeout, an aborted task, the losing arm of a `select!`) only stops waiting for
+    /// the answer: the commit is still decided, and may take effect. It is all-or-nothing
+    /// either way, and it is still checked against every write committed after this
+    /// transaction began, even if the `Transaction` is dropped too (the queued request keeps
+    /// the snapshot registered until it is decided). To learn the outcome of an abandoned
+    /// commit, read one of its keys in a new transaction.
     pub async fn commit(&mut self) -> Result<()> {
         let request = self.core.finish()?;
         if request.batch.is_empty() {

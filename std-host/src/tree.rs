@@ -128,6 +128,7 @@ impl Tree {
             }
             (None, None) => return Err(Error::invalid("path", "must be set with with_path")),
         };
+        let vfs = crate::encryption::wrap(vfs, opts)?;
         let clock = opts.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
         let engine = Arc::new(match lock {
             Some(lock) => Engine::open_locked(vfs, lock, opts.engine_options(), clock)?,
@@ -146,7 +147,8 @@ impl Tree {
         self.handle.current()
     }
 
-    /// Begins a read-write transaction at the newest committed state.
+    /// Begins a read-write transaction at the newest committed state, at the isolation level
+    /// the tree was built with ([`TreeBuilder::with_isolation`](crate::TreeBuilder::with_isolation)).
     pub fn begin(&self) -> Result<Transaction> {
         self.begin_with_mode(Mode::ReadWrite)
     }
@@ -154,7 +156,7 @@ impl Tree {
     /// Begins a transaction in `mode`.
     pub fn begin_with_mode(&self, mode: Mode) -> Result<Transaction> {
         let inner = self.inner();
-        let core = TxnCore::begin(&inner.engine, mode)?;
+        let core = TxnCore::begin_with(&inner.engine, mode, self.handle.opts.isolation)?;
         Ok(Transaction::new(inner, core))
     }
 
@@ -252,6 +254,9 @@ impl Tree {
         let dir = dir.as_ref();
         let dest = StdFs::open_dir(dir)
             .map_err(|e| Error::io(IoOp::Create, &dir.display().to_string(), e))?;
+        // An encrypted database's checkpoint is encrypted under the same key (hard-linked
+        // tables already are: each carries its own nonce).
+        let dest = crate::encryption::wrap(DynFs::new(dest), &self.handle.opts)?;
         let source_dir = self.source_dir();
         let link = |name: &str| match &source_dir {
             Some(src) => std::fs::hard_link(src.join(name), dir.join(name)).is_ok(),
@@ -261,6 +266,9 @@ impl Tree {
     }
 
     /// [`create_checkpoint`](Tree::create_checkpoint) into any filesystem (files are copied).
+    /// `dest` is used as given, even for an encrypted database: pass an
+    /// [`EncryptedFs`](crate::vfs::EncryptedFs) to keep the copy encrypted (under the same
+    /// key, or a new one: that is how a database moves to a new key).
     pub fn create_checkpoint_in<V: strata_vfs::Vfs>(&self, dest: V) -> Result<CheckpointMetadata> {
         self.inner().engine.create_checkpoint(&dest, &|_| false)
     }
@@ -279,6 +287,7 @@ impl Tree {
         }
         let src = StdFs::open_dir(dir)
             .map_err(|e| Error::io(IoOp::Open, &dir.display().to_string(), e))?;
+        let src = crate::encryption::wrap(DynFs::new(src), &self.handle.opts)?;
         let live_dir = self.source_dir();
         let link = |from: &str, to: &str| match &live_dir {
             Some(live) => std::fs::hard_link(dir.join(from), live.join(to)).is_ok(),
@@ -288,7 +297,8 @@ impl Tree {
     }
 
     /// [`restore_from_checkpoint`](Tree::restore_from_checkpoint) from any filesystem (files
-    /// are copied).
+    /// are copied). `src` is read as given: for an encrypted checkpoint, pass an
+    /// [`EncryptedFs`](crate::vfs::EncryptedFs) over it.
     pub fn restore_from_checkpoint_in<V: strata_vfs::Vfs>(&self, src: V) -> Result<()> {
         self.restore_with(&src, &|_, _| false)
     }

@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod crash;
+pub mod history;
 pub mod versioned;
 
 use std::collections::BTreeMap;

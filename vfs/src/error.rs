@@ -24,6 +24,9 @@ pub enum ErrorKind {
     Locked,
     /// Anything else: permissions, a failed fsync, a device error.
     Other,
+    /// Encrypted data was written with another key than the one supplied (its key check value
+    /// does not match), so it cannot be read.
+    WrongKey,
 }
 
 impl ErrorKind {
@@ -38,6 +41,7 @@ impl ErrorKind {
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Locked => "locked by another handle",
             ErrorKind::Other => "i/o error",
+            ErrorKind::WrongKey => "wrong encryption key",
         }
     }
 }

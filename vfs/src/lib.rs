@@ -25,12 +25,16 @@ extern crate alloc;
 extern crate std;
 
 pub mod conformance;
+#[cfg(feature = "encryption")]
+pub mod encrypted;
 mod error;
 mod fault;
 mod fs;
 mod mem;
 pub mod sync;
 
+#[cfg(feature = "encryption")]
+pub use encrypted::{EncryptedFs, KeyProvider, RandomSource, StaticKey};
 pub use error::{Error, ErrorKind, Result};
 pub use fault::{FaultFs, FaultOp, FaultRead, FaultRule, FaultWrite};
 pub use fs::{AppendWrite, Caps, FileKind, RandomRead, SyncMode, Vfs};

@@ -20,6 +20,17 @@ pub struct CommitRequest {
     pub batch: WriteBatch,
     /// The snapshot it read at: any key it writes that was committed after this conflicts.
     pub read_seq: SeqNo,
+    /// Keeps `read_seq` registered until the request is decided. The conflict oracle forgets
+    /// writes that no registered snapshot can conflict with; a request whose transaction is
+    /// gone (its commit future dropped while the request waits in the commit queue) must still
+    /// be checked against every write after `read_seq`, so the request owns a registration of
+    /// its own. `None` only when the caller keeps `read_seq` registered itself.
+    pub snapshot: Option<crate::mvcc::Snapshot>,
+    /// What a serializable transaction read: it conflicts if a commit after `read_seq` wrote
+    /// a key inside it. `None` for snapshot isolation (and for transactions that read
+    /// nothing). `snapshot` must then be a serializable snapshot, so that every commit after
+    /// `read_seq` was recorded for validation.
+    pub reads: Option<alloc::boxed::Box<crate::serializable::ReadSet>>,
     /// `true` for [`crate::Durability::Immediate`]: answer only after the WAL is synced.
     pub sync: bool,
     /// `true` for the engine's own rewrite of values it already holds (value log garbage
@@ -42,7 +53,8 @@ impl<V: EngineFs> Engine<V> {
     /// sequence number it committed at, or why it did not.
     ///
     /// Each request is checked for write-write conflicts against everything committed after
-    /// its snapshot, including earlier members of the same group. The accepted batches are
+    /// its snapshot, including earlier members of the same group; a serializable one is also
+    /// checked for writes into what it read. The accepted batches are
     /// appended to the WAL and flushed to the OS once; if any member asked for
     /// [`crate::Durability::Immediate`] the WAL is synced once, and only then are the writes
     /// made visible and the callers answered. An empty batch commits trivially.
@@ -87,6 +99,9 @@ impl<V: EngineFs> Engine<V> {
         let mut accepted: Vec<(usize, SeqNo, crate::Timestamp)> = Vec::new();
         let mut want_sync = false;
         let mut fingerprints = Vec::new();
+        // Record written keys for serializable validation while a serializable snapshot is
+        // live; a snapshot registered after this check is caught after publishing below.
+        let tracking = self.snapshots.serializable_live();
         for (i, req) in requests.iter_mut().enumerate() {
             if req.batch.is_empty() {
                 results.push(Ok(st.last_seq));
@@ -95,7 +110,10 @@ impl<V: EngineFs> Engine<V> {
             fingerprints.clear();
             fingerprints
                 .extend(req.batch.ops().flatten().map(|op| st.oracle.fingerprint(op.key())));
-            if st.oracle.conflicts(req.read_seq, &fingerprints) {
+            let read_conflict = req.reads.as_ref().is_some_and(|r| {
+                crate::serializable::read_conflict(&st.oracle, &st.write_log, req.read_seq, r)
+            });
+            if read_conflict || st.oracle.conflicts(req.read_seq, &fingerprints) {
                 self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
                 results.push(Err(Error::TransactionConflict));
                 continue;
@@ -108,6 +126,9 @@ impl<V: EngineFs> Engine<V> {
             st.last_ts = ts;
             if !req.relocation {
                 st.oracle.record(seq, &fingerprints);
+                if tracking {
+                    Self::log_writes(&mut st.write_log, req, seq);
+                }
             }
             want_sync |= req.sync;
             accepted.push((i, seq, ts));
@@ -151,11 +172,29 @@ impl<V: EngineFs> Engine<V> {
         }
         self.last_ts.store(st.last_ts, Ordering::Release);
         self.snapshots.publish(st.last_seq);
+        if !tracking && self.snapshots.serializable_live() {
+            // A serializable snapshot registered during this group may read at a sequence
+            // number before it: record the group too (see `Snapshots::take_serializable`).
+            for &(i, seq, _) in &accepted {
+                if let Some(req) = requests.get(i).filter(|r| !r.relocation) {
+                    Self::log_writes(&mut st.write_log, req, seq);
+                }
+            }
+        }
         self.stats.commits.fetch_add(accepted.len() as u64, Ordering::Relaxed);
         self.stats.commit_groups.fetch_add(1, Ordering::Relaxed);
-        let oldest = self.snapshots.oldest();
+        let (oldest, oldest_serializable) = self.snapshots.oldest_both();
         st.oracle.prune(oldest);
+        if !st.write_log.is_empty() {
+            st.write_log.prune(oldest_serializable);
+        }
         results
+    }
+
+    fn log_writes(log: &mut crate::serializable::WriteLog, req: &CommitRequest, seq: SeqNo) {
+        for op in req.batch.ops().flatten() {
+            log.record(seq, op.key());
+        }
     }
 
     fn write_wal(

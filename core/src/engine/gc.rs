@@ -368,7 +368,14 @@ impl<V: EngineFs> Engine<V> {
             for l in &chunk {
                 batch.set_at(&l.key, &l.value, l.ts);
             }
-            match self.commit(CommitRequest { batch, read_seq, sync: false, relocation: true }) {
+            match self.commit(CommitRequest {
+                batch,
+                read_seq,
+                snapshot: None,
+                reads: None,
+                sync: false,
+                relocation: true,
+            }) {
                 Ok(_) => return Ok(Some(chunk.iter().map(|l| u64::from(l.len)).sum())),
                 Err(Error::TransactionConflict) => {
                     let fresh = self.gc_snapshot();

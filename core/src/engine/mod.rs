@@ -123,6 +123,8 @@ struct CommitState<W: strata_vfs::AppendWrite> {
     last_seq: SeqNo,
     last_ts: Timestamp,
     oracle: ConflictOracle,
+    /// Keys recent commits wrote, for validating serializable transactions.
+    write_log: crate::serializable::WriteLog,
 }
 
 /// State of the table levels, changed only by flushes and compactions.
@@ -163,6 +165,8 @@ pub struct Engine<V: EngineFs> {
     compaction: CompactionConfig,
     clock: Arc<dyn Clock>,
     snapshots: Arc<Snapshots>,
+    /// The key hasher of the conflict oracle, usable without the commit lock.
+    fingerprints: hashbrown::DefaultHashBuilder,
     view: RwLock<Arc<ReadView>>,
     commit: Mutex<CommitState<V::Write>>,
     lsm: Mutex<LsmState<V::Write>>,

@@ -35,6 +35,18 @@ impl<V: EngineFs> Engine<V> {
         self.snapshots.take()
     }
 
+    /// The conflict oracle's fingerprint of `key` (see [`crate::mvcc::ConflictOracle`]).
+    pub fn fingerprint(&self, key: &[u8]) -> u64 {
+        use core::hash::BuildHasher;
+        self.fingerprints.hash_one(key)
+    }
+
+    /// A snapshot for a serializable transaction: while it lives, commits record the keys
+    /// they write so the transaction can be validated (see [`crate::serializable`]).
+    pub fn serializable_snapshot(&self) -> Snapshot {
+        self.snapshots.take_serializable()
+    }
+
     /// The newest visible value of `key`, or `None` if absent or deleted.
     ///
     /// Sources are asked newest first: memtables, then level-0 tables newest first, then at

@@ -244,8 +244,10 @@ impl<V: EngineFs> Engine<V> {
             opts.vlog_verify_checksums(),
             vlog_files.iter().map(|(&id, m)| (id, m.file_no)).collect(),
         ));
+        let fingerprints = hashbrown::DefaultHashBuilder::default();
         let engine = Engine {
             snapshots: Snapshots::new(replayed.last_seq),
+            fingerprints: fingerprints.clone(),
             view: RwLock::new(Arc::new(ReadView {
                 memtables: alloc::vec![Arc::new(replayed.memtable)],
                 version: Arc::new(version),
@@ -257,7 +259,8 @@ impl<V: EngineFs> Engine<V> {
                 // The commit path stamps max(now, last_ts + 1), so timestamps keep increasing
                 // across reopen even if the clock went back.
                 last_ts: replayed.last_ts,
-                oracle: ConflictOracle::new(),
+                oracle: ConflictOracle::with_hasher(fingerprints),
+                write_log: crate::serializable::WriteLog::new(),
             }),
             lsm: Mutex::new(LsmState {
                 manifest: Some(manifest),
