@@ -9,6 +9,9 @@
 //!   prefix of its own, so one tree can hold an adapter's data beside other data;
 //! - errors keep Strata's kind and message when they are mapped into the host's error type.
 
+#[cfg(feature = "gluesql")]
+pub mod gluesql;
+
 #[cfg(feature = "kvdb")]
 pub mod kvdb;
 

@@ -17,6 +17,7 @@ impl embedded_io::Error for Error {
             ErrorKind::NoSpace => embedded_io::ErrorKind::OutOfMemory,
             ErrorKind::Interrupted => embedded_io::ErrorKind::Interrupted,
             ErrorKind::Unsupported => embedded_io::ErrorKind::Unsupported,
+            ErrorKind::WrongKey => embedded_io::ErrorKind::PermissionDenied,
             ErrorKind::Locked | ErrorKind::Other => embedded_io::ErrorKind::Other,
             // The data is there but this key may not read it.
             ErrorKind::WrongKey => embedded_io::ErrorKind::PermissionDenied,
