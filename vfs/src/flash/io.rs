@@ -19,8 +19,6 @@ impl embedded_io::Error for Error {
             ErrorKind::Unsupported => embedded_io::ErrorKind::Unsupported,
             ErrorKind::WrongKey => embedded_io::ErrorKind::PermissionDenied,
             ErrorKind::Locked | ErrorKind::Other => embedded_io::ErrorKind::Other,
-            // The data is there but this key may not read it.
-            ErrorKind::WrongKey => embedded_io::ErrorKind::PermissionDenied,
         }
     }
 }
