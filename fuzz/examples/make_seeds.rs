@@ -4,7 +4,7 @@
 //! - `fuzz/seeds/sstable/`: tables written by `TableBuilder` under several options (tiny blocks,
 //!   compression on and off, bloom filter on and off, restart interval 1 and 16, a partitioned
 //!   index; sets, deletes, value pointers, versioned timestamps), plus every table of the
-//!   database seeds;
+//!   database seeds (and their WAL segments go to `fuzz/seeds/wal_replay/`);
 //! - `fuzz/seeds/open_db/`: small databases written by the engine on MemFs, as
 //!   `strata_fuzz::files` containers: closed cleanly, stopped uncleanly with the value log and
 //!   versioning on, and a checkpoint directory.
@@ -120,8 +120,11 @@ fn write_db(dbs: &Path, tables: &Path, name: &str, byte: u8, fs: &MemFs) {
     std::fs::write(dbs.join(name), &bytes).expect("write seed");
     println!("open_db/{name}: {} bytes, files {:?}", bytes.len(), contents.iter().map(|(n, c)| (n, c.len())).collect::<Vec<_>>());
     for (file, data) in &contents {
-        if file.ends_with(".sst") {
-            std::fs::write(tables.join(format!("{name}_{file}")), data).expect("write table seed");
+        let target = if file.ends_with(".sst") { tables.to_path_buf() } else if file.ends_with(".wal") { tables.with_file_name("wal_replay") } else { continue };
+        // The same file in two seed databases is seeded once.
+        let duplicate = std::fs::read_dir(&target).expect("list seeds").any(|e| std::fs::read(e.expect("entry").path()).ok().as_ref() == Some(data));
+        if !duplicate {
+            std::fs::write(target.join(format!("{name}_{file}")), data).expect("write file seed");
         }
     }
 }
