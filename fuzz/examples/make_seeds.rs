@@ -54,7 +54,11 @@ fn commit_keys(engine: &Engine<MemFs>, first: u32, n: u32) {
         let mut txn = TxnCore::begin(engine, Mode::ReadWrite).expect("begin");
         txn.set_durability(if i % 2 == 0 { Durability::Immediate } else { Durability::Eventual });
         let key = format!("key{i:03}");
-        let value = if i % 4 == 0 { vec![b'v'; VLOG_THRESHOLD + i as usize] } else { format!("value{i}").into_bytes() };
+        let value = if i % 4 == 0 {
+            vec![b'v'; VLOG_THRESHOLD + i as usize]
+        } else {
+            format!("value{i}").into_bytes()
+        };
         txn.set(key.as_bytes(), &value).expect("set");
         if i % 7 == 0 && i >= 7 {
             txn.delete(format!("key{:03}", i - 7).as_bytes()).expect("delete");
@@ -114,15 +118,32 @@ fn write_db(dbs: &Path, tables: &Path, name: &str, byte: u8, fs: &MemFs) {
     let mut names = fs.list().expect("list");
     names.sort();
     names.retain(|n| n != "LOCK");
-    let contents: Vec<(String, Vec<u8>)> =
-        names.into_iter().map(|n| { let c = fs.read_all(&n).expect("read"); (n, c) }).collect();
+    let contents: Vec<(String, Vec<u8>)> = names
+        .into_iter()
+        .map(|n| {
+            let c = fs.read_all(&n).expect("read");
+            (n, c)
+        })
+        .collect();
     let bytes = files::join(byte, contents.iter().map(|(n, c)| (n.as_str(), c.as_slice())));
     std::fs::write(dbs.join(name), &bytes).expect("write seed");
-    println!("open_db/{name}: {} bytes, files {:?}", bytes.len(), contents.iter().map(|(n, c)| (n, c.len())).collect::<Vec<_>>());
+    println!(
+        "open_db/{name}: {} bytes, files {:?}",
+        bytes.len(),
+        contents.iter().map(|(n, c)| (n, c.len())).collect::<Vec<_>>()
+    );
     for (file, data) in &contents {
-        let target = if file.ends_with(".sst") { tables.to_path_buf() } else if file.ends_with(".wal") { tables.with_file_name("wal_replay") } else { continue };
+        let target = if file.ends_with(".sst") {
+            tables.to_path_buf()
+        } else if file.ends_with(".wal") {
+            tables.with_file_name("wal_replay")
+        } else {
+            continue;
+        };
         // The same file in two seed databases is seeded once.
-        let duplicate = std::fs::read_dir(&target).expect("list seeds").any(|e| std::fs::read(e.expect("entry").path()).ok().as_ref() == Some(data));
+        let duplicate = std::fs::read_dir(&target)
+            .expect("list seeds")
+            .any(|e| std::fs::read(e.expect("entry").path()).ok().as_ref() == Some(data));
         if !duplicate {
             std::fs::write(target.join(format!("{name}_{file}")), data).expect("write file seed");
         }
@@ -132,9 +153,36 @@ fn write_db(dbs: &Path, tables: &Path, name: &str, byte: u8, fs: &MemFs) {
 /// Tables written directly by the builder under different options.
 fn write_tables(dir: &Path) {
     let variants: [(&str, TableOptions, u32); 4] = [
-        ("small_blocks_compressed_bloom", TableOptions { block_size: 64, compression: true, bloom_bits_per_key: 10, restart_interval: 4 }, 60),
-        ("plain_no_filter_restart_1", TableOptions { block_size: 256, compression: false, bloom_bits_per_key: 0, restart_interval: 1 }, 40),
-        ("partitioned_index", TableOptions { block_size: 64, compression: false, bloom_bits_per_key: 4, restart_interval: 16 }, 200),
+        (
+            "small_blocks_compressed_bloom",
+            TableOptions {
+                block_size: 64,
+                compression: true,
+                bloom_bits_per_key: 10,
+                restart_interval: 4,
+            },
+            60,
+        ),
+        (
+            "plain_no_filter_restart_1",
+            TableOptions {
+                block_size: 256,
+                compression: false,
+                bloom_bits_per_key: 0,
+                restart_interval: 1,
+            },
+            40,
+        ),
+        (
+            "partitioned_index",
+            TableOptions {
+                block_size: 64,
+                compression: false,
+                bloom_bits_per_key: 4,
+                restart_interval: 16,
+            },
+            200,
+        ),
         ("one_block", TableOptions::default(), 12),
     ];
     for (name, opts, n) in variants {
@@ -150,8 +198,19 @@ fn write_tables(dir: &Path) {
                 let ts = 500 - u64::from(v) * 100;
                 let (kind, value): (ValueKind, Vec<u8>) = match (i + v) % 5 {
                     0 => (ValueKind::Delete, Vec::new()),
-                    1 => (ValueKind::Pointer, strata_core::vlog::format::ValuePointer { file: 1, offset: 16 + u64::from(i) * 40, len: 40 }.encode()),
-                    _ => (ValueKind::Set, format!("value-{i}-{v}-{}", "x".repeat((i % 9) as usize)).into_bytes()),
+                    1 => (
+                        ValueKind::Pointer,
+                        strata_core::vlog::format::ValuePointer {
+                            file: 1,
+                            offset: 16 + u64::from(i) * 40,
+                            len: 40,
+                        }
+                        .encode(),
+                    ),
+                    _ => (
+                        ValueKind::Set,
+                        format!("value-{i}-{v}-{}", "x".repeat((i % 9) as usize)).into_bytes(),
+                    ),
                 };
                 seq -= 1;
                 let key = strata_core::key::InternalKey::new(user_key.clone(), ts, seq, kind);

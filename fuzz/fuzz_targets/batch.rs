@@ -24,7 +24,10 @@ fuzz_target!(|data: &[u8]| {
     }
     again.stamp(view.seq, view.commit_ts);
     let reparsed = BatchView::parse(again.as_bytes()).expect("a re-encoded batch parses");
-    assert_eq!((reparsed.seq, reparsed.commit_ts, reparsed.count), (view.seq, view.commit_ts, view.count));
+    assert_eq!(
+        (reparsed.seq, reparsed.commit_ts, reparsed.count),
+        (view.seq, view.commit_ts, view.count)
+    );
     let a: Vec<_> = view.ops().map(|o| o.expect("op")).collect();
     let b: Vec<_> = reparsed.ops().map(|o| o.expect("op")).collect();
     assert_eq!(a, b, "decode, encode, decode gives the same ops");

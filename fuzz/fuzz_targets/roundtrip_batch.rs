@@ -56,7 +56,10 @@ fuzz_target!(|input: Input| {
     assert_eq!(batch.count() as usize, want.len());
     assert_eq!(batch.encoded_len(), batch.as_bytes().len());
     let view = BatchView::parse(batch.as_bytes()).expect("an encoded batch parses");
-    assert_eq!((view.seq, view.commit_ts, view.count as usize), (input.seq, input.commit_ts, want.len()));
+    assert_eq!(
+        (view.seq, view.commit_ts, view.count as usize),
+        (input.seq, input.commit_ts, want.len())
+    );
     let got: Vec<BatchOp<'_>> = view.ops().map(|op| op.expect("an encoded op decodes")).collect();
     assert_eq!(got, want, "encode, decode gives the same ops");
     let again: Vec<BatchOp<'_>> = batch.ops().map(|op| op.expect("op")).collect();

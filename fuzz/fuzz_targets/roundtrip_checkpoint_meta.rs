@@ -33,13 +33,20 @@ fuzz_target!(|input: Input| {
     let bytes = meta.encode();
     assert_eq!(CheckpointMeta::decode(&bytes), Ok(meta));
     if let Some(flipped) = flip(&bytes, input.flip_at, input.flip_xor) {
-        assert!(CheckpointMeta::decode(&flipped).is_err(), "a changed byte in CHECKPOINT is caught");
+        assert!(
+            CheckpointMeta::decode(&flipped).is_err(),
+            "a changed byte in CHECKPOINT is caught"
+        );
     }
 
     let current = encode_current(input.manifest_no);
     assert_eq!(decode_current(&current), Ok(input.manifest_no));
     if let Some(flipped) = flip(&current, input.flip_at, input.flip_xor) {
-        assert_ne!(decode_current(&flipped), Ok(input.manifest_no), "a changed byte in CURRENT is caught");
+        assert_ne!(
+            decode_current(&flipped),
+            Ok(input.manifest_no),
+            "a changed byte in CURRENT is caught"
+        );
     }
 
     let header = SegmentHeader {
@@ -50,7 +57,10 @@ fuzz_target!(|input: Input| {
     let bytes = header.encode();
     assert_eq!(SegmentHeader::decode(&bytes), Ok(header));
     if let Some(flipped) = flip(&bytes, input.flip_at, input.flip_xor) {
-        assert!(SegmentHeader::decode(&flipped).is_err(), "a changed byte in a segment header is caught");
+        assert!(
+            SegmentHeader::decode(&flipped).is_err(),
+            "a changed byte in a segment header is caught"
+        );
     }
 });
 

@@ -81,7 +81,11 @@ impl Edit {
             last_seq: self.last_seq,
             last_ts: self.last_ts,
             level_count: self.level_count.map(|n| n % 256 + 1),
-            compaction_pointers: self.compaction_pointers.iter().map(|(l, k)| (*l, k.build())).collect(),
+            compaction_pointers: self
+                .compaction_pointers
+                .iter()
+                .map(|(l, k)| (*l, k.build()))
+                .collect(),
             deleted: self.deleted.clone(),
             added: self.added.iter().map(|f| (f.level, f.build())).collect(),
             wal_closed: self.wal_closed,

@@ -51,7 +51,11 @@ fuzz_target!(|input: Input| {
                 1 => ValueKind::Set,
                 _ => ValueKind::Pointer,
             };
-            let value = if kind == ValueKind::Delete { Bytes::new() } else { Bytes::copy_from_slice(&e.value) };
+            let value = if kind == ValueKind::Delete {
+                Bytes::new()
+            } else {
+                Bytes::copy_from_slice(&e.value)
+            };
             (InternalKey::new(Bytes::copy_from_slice(&e.key), e.ts, e.seq & MAX_SEQ, kind), value)
         })
         .collect();
@@ -75,7 +79,8 @@ fuzz_target!(|input: Input| {
     assert_eq!(props.largest, entries[entries.len() - 1].0);
 
     let file = fs.open("000001.sst", FileKind::Table).expect("open");
-    let table = Arc::new(Table::open(file, "000001.sst".into(), 1, None).expect("a written table opens"));
+    let table =
+        Arc::new(Table::open(file, "000001.sst".into(), 1, None).expect("a written table opens"));
     assert_eq!(table.props().entries, props.entries);
 
     for forward in [true, false] {
@@ -88,7 +93,12 @@ fuzz_target!(|input: Input| {
         if !forward {
             got.reverse();
         }
-        assert_eq!(got, entries, "walking {} gives the entries back", if forward { "forward" } else { "backward" });
+        assert_eq!(
+            got,
+            entries,
+            "walking {} gives the entries back",
+            if forward { "forward" } else { "backward" }
+        );
     }
 
     let mut checked = 0;

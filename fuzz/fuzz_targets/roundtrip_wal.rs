@@ -49,7 +49,11 @@ fuzz_target!(|records: Vec<Record>| {
     let closed = (writer.segment(), writer.len());
     drop(writer);
 
-    for mode in [RecoveryMode::TolerateTornTail, RecoveryMode::AbsoluteConsistency, RecoveryMode::PointInTime] {
+    for mode in [
+        RecoveryMode::TolerateTornTail,
+        RecoveryMode::AbsoluteConsistency,
+        RecoveryMode::PointInTime,
+    ] {
         for bounded in [false, true] {
             let mut got: Vec<(Vec<u8>, RecordPos)> = Vec::new();
             let collect = |payload: &[u8], pos: RecordPos| {
@@ -65,7 +69,14 @@ fuzz_target!(|records: Vec<Record>| {
             assert_eq!(result.records as usize, want.len(), "{mode:?}");
             assert_eq!(got.len(), want.len(), "{mode:?}");
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                assert!(g == w, "{mode:?}: record {i} differs ({} bytes at {:?}, want {} bytes at {:?})", g.0.len(), g.1, w.0.len(), w.1);
+                assert!(
+                    g == w,
+                    "{mode:?}: record {i} differs ({} bytes at {:?}, want {} bytes at {:?})",
+                    g.0.len(),
+                    g.1,
+                    w.0.len(),
+                    w.1
+                );
             }
             assert_eq!(result.last, Some(closed), "{mode:?}: the end of the last good record");
         }

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use strata_core::sstable::{Table, TableCursor};
 use strata_core::Bytes;
 use strata_core::key::InternalKey;
+use strata_core::sstable::{Table, TableCursor};
 use strata_vfs::{FileKind, MemFs, Vfs};
 
 fuzz_target!(|data: &[u8]| {

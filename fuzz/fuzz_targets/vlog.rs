@@ -23,8 +23,8 @@ use libfuzzer_sys::fuzz_target;
 use strata_core::checksum::{crc32c, mask};
 use strata_core::options::{MAX_KEY_SIZE, MAX_VALUE_SIZE};
 use strata_core::vlog::format::{
-    FILE_HEADER_LEN, MAX_PREFIX_LEN, MAX_RECORD_LEN, ValuePointer, check_file_header, decode_record, encode_record,
-    file_header, parse_prefix,
+    FILE_HEADER_LEN, MAX_PREFIX_LEN, MAX_RECORD_LEN, ValuePointer, check_file_header,
+    decode_record, encode_record, file_header, parse_prefix,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -110,7 +110,10 @@ fn check_record(data: &[u8]) {
             if verify && !compress && !view.compressed {
                 assert!(n <= data.len(), "canonical bytes are never longer");
                 if n == data.len() {
-                    assert_eq!(out, data, "a verified canonical record re-encodes to its own bytes");
+                    assert_eq!(
+                        out, data,
+                        "a verified canonical record re-encodes to its own bytes"
+                    );
                 }
             }
         }

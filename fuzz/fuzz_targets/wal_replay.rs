@@ -22,7 +22,11 @@ fuzz_target!(|data: &[u8]| {
         fs.write_whole(&filenames::wal(n), part).expect("memfs write");
         segments.push(n);
     }
-    for mode in [RecoveryMode::TolerateTornTail, RecoveryMode::AbsoluteConsistency, RecoveryMode::PointInTime] {
+    for mode in [
+        RecoveryMode::TolerateTornTail,
+        RecoveryMode::AbsoluteConsistency,
+        RecoveryMode::PointInTime,
+    ] {
         let mut total = 0usize;
         let _ = replay(&fs, &segments, filenames::wal, mode, |payload, _| {
             total += payload.len();

@@ -12,7 +12,9 @@ use std::sync::OnceLock;
 
 use strata_core::iter::KeyRange;
 use strata_core::options::VLogChecksumLevel;
-use strata_core::{Durability, Engine, EngineOptions, LogicalClock, Mode, RecoveryMode, TxnCore, checkpoint};
+use strata_core::{
+    Durability, Engine, EngineOptions, LogicalClock, Mode, RecoveryMode, TxnCore, checkpoint,
+};
 use strata_vfs::{MemFs, Vfs};
 
 use crate::files;
@@ -62,8 +64,11 @@ pub fn options(byte: u8) -> EngineOptions {
     };
     o.versioning = byte & VERSIONING != 0;
     o.vlog_enabled = o.versioning || byte & VLOG != 0;
-    o.vlog_checksum =
-        if byte & VLOG_UNVERIFIED != 0 { VLogChecksumLevel::Disabled } else { VLogChecksumLevel::Full };
+    o.vlog_checksum = if byte & VLOG_UNVERIFIED != 0 {
+        VLogChecksumLevel::Disabled
+    } else {
+        VLogChecksumLevel::Full
+    };
     o.compression = byte & COMPRESSION != 0;
     o
 }
@@ -204,7 +209,9 @@ fn read_everything(engine: &Engine<MemFs>, opts: &EngineOptions) -> Vec<Vec<u8>>
     {
         for v in versions.iter().take(64) {
             let _ = txn.get_at(engine, &v.key, v.ts);
-            let _ = txn.range(engine, KeyRange::all(), Some(v.ts), Some(16), false).map(Iterator::count);
+            let _ = txn
+                .range(engine, KeyRange::all(), Some(v.ts), Some(16), false)
+                .map(Iterator::count);
         }
     }
     seen
@@ -241,7 +248,10 @@ mod tests {
     /// (`STRATA_FUZZ_FLIP_STRIDE` sets the stride; default 97).
     #[test]
     fn flipped_bytes_in_seed_databases_are_errors_not_panics() {
-        let stride = std::env::var("STRATA_FUZZ_FLIP_STRIDE").ok().and_then(|s| s.parse().ok()).unwrap_or(97);
+        let stride = std::env::var("STRATA_FUZZ_FLIP_STRIDE")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(97);
         for (name, bytes) in seeds() {
             for at in (1..bytes.len()).step_by(stride) {
                 let mut damaged = bytes.clone();

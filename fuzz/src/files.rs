@@ -20,10 +20,13 @@ pub const MAX_NAME_LEN: usize = 64;
 /// Most files taken from one input.
 pub const MAX_FILES: usize = 64;
 
+/// Files as (name, contents), borrowing from the input.
+pub type Files<'a> = Vec<(&'a str, &'a [u8])>;
+
 /// A container's options byte and files, in input order.
-pub fn split(input: &[u8]) -> Option<(u8, Vec<(&str, &[u8])>)> {
+pub fn split(input: &[u8]) -> Option<(u8, Files<'_>)> {
     let (&options, mut rest) = input.split_first()?;
-    let mut files: Vec<(&str, &[u8])> = Vec::new();
+    let mut files: Files<'_> = Vec::new();
     let Some(first) = find(rest, MARKER) else { return Some((options, files)) };
     rest = &rest[first + MARKER.len()..];
     loop {
@@ -50,7 +53,10 @@ pub fn split(input: &[u8]) -> Option<(u8, Vec<(&str, &[u8])>)> {
 pub fn join<'a>(options: u8, files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Vec<u8> {
     let mut out = vec![options];
     for (name, contents) in files {
-        assert!(!name.is_empty() && name.len() <= MAX_NAME_LEN && !name.contains('\n'), "bad name {name:?}");
+        assert!(
+            !name.is_empty() && name.len() <= MAX_NAME_LEN && !name.contains('\n'),
+            "bad name {name:?}"
+        );
         assert!(find(contents, MARKER).is_none(), "{name} contains the container marker");
         out.extend_from_slice(MARKER);
         out.extend_from_slice(name.as_bytes());
@@ -70,7 +76,8 @@ mod tests {
 
     #[test]
     fn join_then_split_gives_the_files_back() {
-        let files: Vec<(&str, &[u8])> = vec![("CURRENT", b"abc"), ("000001.wal", b""), ("x", b"\n\n")];
+        let files: Vec<(&str, &[u8])> =
+            vec![("CURRENT", b"abc"), ("000001.wal", b""), ("x", b"\n\n")];
         let bytes = join(7, files.iter().copied());
         assert_eq!(split(&bytes), Some((7, files)));
     }
