@@ -66,6 +66,9 @@ impl Recovered {
             &self.compaction_pointers,
         );
         edit.vlog = super::vlog_snapshot(&self.vlog);
+        // Whether the database keeps history is part of its state: a manifest rewritten
+        // without it would let the next open proceed without versioning.
+        edit.versioning = self.versioning;
         edit
     }
 }

@@ -602,3 +602,24 @@ fn recovered_counters_and_snapshot() {
     assert_eq!(snap.compaction_pointers, [(2, key(b"q", 1, 1, ValueKind::Set))]);
     assert_eq!(snap.level_count, Some(LEVELS as u32));
 }
+
+/// Found by the `roundtrip_manifest_edit` fuzz target: `Recovered::snapshot_edit` left out the
+/// versioning flag, so a manifest rewritten from a recovered state forgot that the database
+/// keeps history (and the next open would accept it without versioning, letting compaction
+/// drop that history). Both values, and an older manifest's "not recorded", must survive the
+/// rewrite.
+#[test]
+fn recovered_snapshot_edit_keeps_the_versioning_flag() {
+    for flag in [Some(true), Some(false), None] {
+        let fs = MemFs::new();
+        let mut snap = State::new().snapshot(2);
+        snap.versioning = flag;
+        drop(ManifestWriter::create(&fs, 1, &snap).expect("create"));
+        let r = recover(&fs, LEVELS).expect("ok").expect("exists");
+        assert_eq!(r.versioning, flag);
+        assert_eq!(r.snapshot_edit().versioning, flag, "the snapshot of the recovered state");
+        drop(ManifestWriter::create(&fs, 3, &r.snapshot_edit()).expect("rewrite"));
+        let again = recover(&fs, LEVELS).expect("ok").expect("exists");
+        assert_eq!(again.versioning, flag, "after the rewrite");
+    }
+}
