@@ -78,8 +78,9 @@ for t in "${targets[@]}"; do
   echo "fuzz $t: ${summary:-no summary (see below)}"
 done
 for f in "${failed[@]}"; do
-  t=${f#* }
-  echo "== $f failed"; tail -60 "$logs/fuzz-$t.log" 2>/dev/null || true
+  echo "== $f failed"
+  # Replay failures were printed above; print the fuzzing log of the others.
+  if [[ $f == fuzz* ]]; then tail -60 "$logs/fuzz-${f#fuzz }.log"; fi
 done
 echo "fuzz total: $(( $(date +%s) - start ))s"
 rm -rf "$logs"

@@ -37,6 +37,10 @@ pub enum ValueKind {
 }
 
 impl ValueKind {
+    /// The kind that sorts first among versions of equal timestamp and sequence number (kinds
+    /// sort descending): what seek keys use.
+    pub const FIRST: ValueKind = ValueKind::Pointer;
+
     /// `true` for the kinds that hold a value (inline or in the value log).
     pub const fn is_value(self) -> bool {
         matches!(self, ValueKind::Set | ValueKind::Pointer)
@@ -72,14 +76,16 @@ impl InternalKey {
         InternalKey { user_key, ts, seq, kind }
     }
 
-    /// The first internal key of `user_key` in sort order (newer than every real version).
+    /// The first internal key of `user_key` in sort order (at or before every real version).
     pub fn seek_first(user_key: Bytes) -> Self {
-        InternalKey { user_key, ts: Timestamp::MAX, seq: MAX_SEQ, kind: ValueKind::Set }
+        Self::seek_at_time(user_key, Timestamp::MAX)
     }
 
-    /// The first internal key of `user_key` whose timestamp is at most `ts`.
+    /// The first internal key of `user_key` whose timestamp is at most `ts`: the largest
+    /// sequence number and [`ValueKind::FIRST`], so that no version at `ts` sorts before it
+    /// (a version at `MAX_SEQ` of any kind included).
     pub fn seek_at_time(user_key: Bytes, ts: Timestamp) -> Self {
-        InternalKey { user_key, ts, seq: MAX_SEQ, kind: ValueKind::Set }
+        InternalKey { user_key, ts, seq: MAX_SEQ, kind: ValueKind::FIRST }
     }
 
     /// The last internal key of `user_key` in sort order (older than every real version).
@@ -118,7 +124,12 @@ mod tests {
         assert!(k(b"a", 9, 1) < k(b"a", 8, 5), "greater timestamp first");
         assert!(k(b"a", 8, 5) < k(b"a", 8, 4), "then greater sequence first");
         assert!(k(b"a", 0, 0) < k(b"b", 9, 9), "user key dominates");
-        assert!(InternalKey::seek_first(Bytes::from_static(b"a")) <= k(b"a", u64::MAX, MAX_SEQ));
+        for kind in [ValueKind::Delete, ValueKind::Set, ValueKind::Pointer] {
+            let newest = InternalKey::new(Bytes::from_static(b"a"), u64::MAX, MAX_SEQ, kind);
+            assert!(InternalKey::seek_first(Bytes::from_static(b"a")) <= newest, "{kind:?}");
+            let at_5 = InternalKey::new(Bytes::from_static(b"a"), 5, MAX_SEQ, kind);
+            assert!(InternalKey::seek_at_time(Bytes::from_static(b"a"), 5) <= at_5, "{kind:?}");
+        }
         assert!(InternalKey::seek_last(Bytes::from_static(b"a")) >= k(b"a", 0, 0));
         assert!(InternalKey::seek_at_time(Bytes::from_static(b"a"), 5) < k(b"a", 5, 3));
         assert!(InternalKey::seek_at_time(Bytes::from_static(b"a"), 5) > k(b"a", 6, 3));

@@ -224,7 +224,7 @@ impl<R: RandomRead> Table<R> {
         let target = KeyRef {
             user_key,
             ts: at_ts.unwrap_or(Timestamp::MAX),
-            packed: format::pack(MAX_SEQ, ValueKind::Set),
+            packed: format::pack(MAX_SEQ, ValueKind::FIRST),
         };
         let mut blocks = Handles::seek(self, target);
         let mut first = true;
