@@ -78,7 +78,7 @@ fn permutation(n: u64, seed: u64) -> Vec<u64> {
 }
 
 fn open(dir: &Path) -> Tree {
-    TreeBuilder::new().with_path(dir).build().expect("open")
+    TreeBuilder::new().with_path(dir.to_path_buf()).build().expect("open")
 }
 
 fn disk_bytes(dir: &Path) -> u64 {
@@ -164,7 +164,7 @@ fn main() {
     for vlog in [false, true] {
         let tag = if vlog { "vlog_on" } else { "vlog_off" };
         let dir = scratch.path().join(tag);
-        let build = || TreeBuilder::new().with_path(&dir).with_enable_vlog(vlog).build();
+        let build = || TreeBuilder::new().with_path(dir.clone()).with_enable_vlog(vlog).build();
         let tree = build().expect("open");
         let big = |rng: &mut Rng| -> Vec<u8> {
             let piece = value(rng);
