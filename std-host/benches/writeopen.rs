@@ -81,10 +81,16 @@ fn open(dir: &Path) -> Tree {
     TreeBuilder::new().with_path(dir.to_path_buf()).build().expect("open")
 }
 
+/// Bytes of every file under `dir`, subdirectories included.
 fn disk_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
-        .unwrap_or(0)
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let meta = e.metadata().ok()?;
+            Some(if meta.is_dir() { disk_bytes(&e.path()) } else { meta.len() })
+        })
+        .sum()
 }
 
 async fn load(tree: &Tree, order: &[u64], batch: usize, rng: &mut Rng) {
