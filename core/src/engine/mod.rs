@@ -424,8 +424,7 @@ impl<V: EngineFs> Engine<V> {
     /// The flush [`Engine::close`] starts with: every memtable, if they hold at least
     /// [`CLOSE_FLUSH_MIN_BYTES`] and the engine is open and healthy.
     fn flush_for_close(&self) -> Result<()> {
-        if !self.flush_on_close.load(Ordering::Acquire) || self.is_closed() || self.is_poisoned()
-        {
+        if !self.flush_on_close.load(Ordering::Acquire) || self.is_closed() || self.is_poisoned() {
             return Ok(());
         }
         let view = self.current_view();
