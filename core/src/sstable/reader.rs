@@ -33,21 +33,24 @@ impl IndexEntry {
     }
 }
 
-/// Decodes every entry of an index block.
+/// Decodes every entry of an index block. The user keys are copied into one shared buffer
+/// (one allocation per block, not one per entry).
 pub(super) fn decode_index(block: Arc<Block>) -> Result<Vec<IndexEntry>, CorruptionKind> {
     let mut it = BlockIter::new(block);
-    let mut out = Vec::new();
+    let mut arena = Vec::new();
+    let mut staged = Vec::new();
     while it.advance()? {
         let k = KeyRef::parse(it.key())?;
         let handle = BlockHandle::decode_exact(it.value_slice())?;
-        out.push(IndexEntry {
-            user_key: Bytes::copy_from_slice(k.user_key),
-            ts: k.ts,
-            packed: k.packed,
-            handle,
-        });
+        let at = arena.len();
+        arena.extend_from_slice(k.user_key);
+        staged.push((at..arena.len(), k.ts, k.packed, handle));
     }
-    Ok(out)
+    let keys = Bytes::from(arena);
+    Ok(staged
+        .into_iter()
+        .map(|(range, ts, packed, handle)| IndexEntry { user_key: keys.slice(range), ts, packed, handle })
+        .collect())
 }
 
 /// First entry whose key is `>= target` (`entries.len()` if none).
