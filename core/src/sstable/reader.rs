@@ -8,6 +8,7 @@ use core::cmp::Ordering;
 
 use bytes::Bytes;
 use strata_vfs::RandomRead;
+use strata_vfs::sync::RwLock;
 
 use super::TableProps;
 use super::block::{Block, BlockIter};
@@ -71,6 +72,10 @@ pub struct Table<R: RandomRead> {
     index_kind: IndexKind,
     /// The single-level index (data block handles) or the top level (partition handles).
     top: Arc<[IndexEntry]>,
+    /// Partitioned index: each partition once decoded, kept so that point lookups and cursors
+    /// binary-search decoded entries instead of decoding the partition block again each time.
+    /// Filled lazily; no lock is held while a partition is read.
+    decoded_parts: RwLock<Vec<Option<Arc<[IndexEntry]>>>>,
 }
 
 impl<R: RandomRead> core::fmt::Debug for Table<R> {
@@ -107,7 +112,12 @@ impl<R: RandomRead> Table<R> {
         let filter = Filter::new(filter).map_err(|k| bad(footer.filter, k))?;
         let index = read_block_at(&file, &name, data_end, footer.index)?;
         let index = Block::new(index).map_err(|k| bad(footer.index, k))?;
-        let top = decode_index(Arc::new(index)).map_err(|k| bad(footer.index, k))?.into();
+        let top: Arc<[IndexEntry]> =
+            decode_index(Arc::new(index)).map_err(|k| bad(footer.index, k))?.into();
+        let parts = match footer.index_kind {
+            IndexKind::Single => 0,
+            IndexKind::Partitioned => top.len(),
+        };
         Ok(Table {
             file,
             name,
@@ -118,6 +128,7 @@ impl<R: RandomRead> Table<R> {
             filter,
             index_kind: footer.index_kind,
             top,
+            decoded_parts: RwLock::new(alloc::vec![None; parts]),
         })
     }
 
@@ -161,8 +172,16 @@ impl<R: RandomRead> Table<R> {
             IndexKind::Single => Ok(Arc::clone(&self.top)),
             IndexKind::Partitioned => {
                 let Some(e) = self.top.get(p) else { return Ok(Arc::from(Vec::new())) };
+                if let Some(Some(decoded)) = self.decoded_parts.read().get(p) {
+                    return Ok(Arc::clone(decoded));
+                }
                 let block = self.block(e.handle)?;
-                Ok(decode_index(block).map_err(|k| self.bad(e.handle, k))?.into())
+                let decoded: Arc<[IndexEntry]> =
+                    decode_index(block).map_err(|k| self.bad(e.handle, k))?.into();
+                if let Some(slot) = self.decoded_parts.write().get_mut(p) {
+                    *slot = Some(Arc::clone(&decoded));
+                }
+                Ok(decoded)
             }
         }
     }
@@ -280,8 +299,8 @@ fn read_block_at<R: RandomRead>(
 struct Handles<'a> {
     /// Next top-level entry to use.
     top: usize,
-    /// Partitioned index: the current partition's iterator and handle.
-    part: Option<(BlockIter, BlockHandle)>,
+    /// Partitioned index: the current partition's decoded entries and the next one to use.
+    part: Option<(Arc<[IndexEntry]>, usize)>,
     /// The first partition entered is searched for `target`; later ones are read from the
     /// start.
     seek_first: bool,
@@ -300,24 +319,24 @@ impl<'a> Handles<'a> {
             return Ok(h);
         }
         loop {
-            if let Some((it, ph)) = &mut self.part {
-                let ph = *ph;
-                let more = if self.seek_first {
-                    self.seek_first = false;
-                    it.seek(&self.target)
-                } else {
-                    it.advance()
-                };
-                if more.map_err(|k| t.corrupt(ph, k))? {
-                    return BlockHandle::decode_exact(it.value_slice())
-                        .map(Some)
-                        .map_err(|k| t.corrupt(ph, k));
+            if let Some((entries, at)) = &mut self.part {
+                if let Some(e) = entries.get(*at) {
+                    *at += 1;
+                    return Ok(Some(e.handle));
                 }
                 self.part = None;
             }
-            let Some(e) = t.top().get(self.top) else { return Ok(None) };
+            if self.top >= t.top().len() {
+                return Ok(None);
+            }
+            let entries = t.partition(self.top)?;
             self.top += 1;
-            self.part = Some((BlockIter::new(t.block(e.handle)?), e.handle));
+            let at = if core::mem::take(&mut self.seek_first) {
+                lower_bound(&entries, &self.target)
+            } else {
+                0
+            };
+            self.part = Some((entries, at));
         }
     }
 }
