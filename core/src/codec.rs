@@ -157,13 +157,6 @@ impl<'a> Decoder<'a> {
 
     /// An unsigned LEB128 varint of at most 64 bits.
     pub fn varint(&mut self) -> Result<u64, DecodeError> {
-        // Fast path: most varints on the read path (block entry lengths) are one byte.
-        if let Some(&byte) = self.buf.get(self.pos)
-            && byte < 0x80
-        {
-            self.pos += 1;
-            return Ok(u64::from(byte));
-        }
         let mut value: u64 = 0;
         for i in 0..MAX_VARINT64_LEN {
             let byte = self.u8()?;

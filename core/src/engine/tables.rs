@@ -7,8 +7,7 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 
 use hashbrown::HashMap;
-use core::sync::atomic::Ordering;
-use strata_vfs::sync::{AtomicU64, RwLock};
+use strata_vfs::sync::Mutex;
 use strata_vfs::{FileKind, Vfs};
 
 use super::EngineFs;
@@ -23,9 +22,10 @@ use crate::{Error, IoOp, Result};
 /// An open table as the engine shares it.
 pub type SharedTable<V> = Arc<Table<<V as Vfs>::Read>>;
 
-/// Open tables by file number, each with the tick of its last use (for eviction). Lookups
-/// take the lock shared and bump the tick atomically, so concurrent readers do not serialise.
-type OpenTables<V> = HashMap<u64, (SharedTable<V>, AtomicU64)>;
+struct OpenTables<V: Vfs> {
+    tables: HashMap<u64, (SharedTable<V>, u64)>,
+    tick: u64,
+}
 
 /// The filesystem plus everything needed to read tables.
 pub struct TableStore<V: Vfs> {
@@ -36,9 +36,7 @@ pub struct TableStore<V: Vfs> {
     /// Decoded blocks shared by every table.
     pub block_cache: Arc<BlockCache>,
     max_open: usize,
-    open: RwLock<OpenTables<V>>,
-    /// Use counter: the source of the ticks in `open`.
-    tick: AtomicU64,
+    open: Mutex<OpenTables<V>>,
 }
 
 impl<V: Vfs> core::fmt::Debug for TableStore<V> {
@@ -60,44 +58,42 @@ impl<V: EngineFs> TableStore<V> {
             table_options,
             block_cache: Arc::new(BlockCache::new(block_cache_bytes)),
             max_open: max_open.max(1),
-            open: RwLock::new(HashMap::new()),
-            tick: AtomicU64::new(0),
+            open: Mutex::new(OpenTables { tables: HashMap::new(), tick: 0 }),
         }
     }
 
     /// The open table for `meta`, opening it (and evicting the least recently used one when
     /// full) if needed. Open handles of evicted tables stay valid for their current users.
     pub fn table(&self, meta: &FileMeta) -> Result<SharedTable<V>> {
-        if let Some((t, used)) = self.open.read().get(&meta.file_no) {
-            used.store(self.tick.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
-            return Ok(Arc::clone(t));
+        {
+            let mut open = self.open.lock();
+            open.tick += 1;
+            let tick = open.tick;
+            if let Some((t, used)) = open.tables.get_mut(&meta.file_no) {
+                *used = tick;
+                return Ok(Arc::clone(t));
+            }
         }
         let name = filenames::table(meta.file_no);
         let file =
             self.vfs.open(&name, FileKind::Table).map_err(|e| Error::io(IoOp::Open, &name, e))?;
         let table =
             Arc::new(Table::open(file, name, meta.file_no, Some(Arc::clone(&self.block_cache)))?);
-        let mut open = self.open.write();
-        if let Some((t, _)) = open.get(&meta.file_no) {
-            // Another reader opened it meanwhile: share that one.
-            return Ok(Arc::clone(t));
-        }
-        if open.len() >= self.max_open
-            && let Some(victim) = open
-                .iter()
-                .min_by_key(|(_, (_, used))| used.load(Ordering::Relaxed))
-                .map(|(k, _)| *k)
+        let mut open = self.open.lock();
+        if open.tables.len() >= self.max_open
+            && let Some(victim) =
+                open.tables.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| *k)
         {
-            open.remove(&victim);
+            open.tables.remove(&victim);
         }
-        let tick = self.tick.fetch_add(1, Ordering::Relaxed);
-        open.insert(meta.file_no, (Arc::clone(&table), AtomicU64::new(tick)));
+        let tick = open.tick;
+        open.tables.insert(meta.file_no, (Arc::clone(&table), tick));
         Ok(table)
     }
 
     /// Forgets a table that is being deleted.
     pub fn evict(&self, file_no: u64) {
-        self.open.write().remove(&file_no);
+        self.open.lock().tables.remove(&file_no);
         self.block_cache.erase_file(file_no);
     }
 

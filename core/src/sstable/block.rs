@@ -166,23 +166,6 @@ fn decode_entry(
     pos: usize,
     prev_len: usize,
 ) -> Result<(usize, Range<usize>, Range<usize>, usize), CorruptionKind> {
-    // Fast path: the three lengths are one-byte varints (keys and values under 128 bytes, the
-    // common case); checked exactly as the general path below checks them.
-    if let Some(&[shared, unshared, vlen]) = entries.get(pos..pos.wrapping_add(3))
-        && (shared | unshared | vlen) < 0x80
-    {
-        let (shared, unshared, vlen) = (usize::from(shared), usize::from(unshared), usize::from(vlen));
-        if shared > prev_len {
-            return Err(CorruptionKind::Truncated);
-        }
-        let key_at = pos + 3;
-        let val_at = key_at + unshared;
-        let end = val_at + vlen;
-        if end > entries.len() {
-            return Err(CorruptionKind::Truncated);
-        }
-        return Ok((shared, key_at..val_at, val_at..end, end));
-    }
     let mut d = Decoder::new(entries.get(pos..).ok_or(CorruptionKind::Truncated)?);
     let shared = d.varint().map_err(decode_err)?;
     let unshared = d.varint().map_err(decode_err)?;
