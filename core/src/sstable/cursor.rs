@@ -164,7 +164,13 @@ impl<R: RandomRead> TableCursor<R> {
             let kind = key.kind().map_err(|k| table.corrupt(h, k))?;
             let at = arena.len();
             arena.extend_from_slice(key.user_key);
-            staged.push(Staged { key: at..arena.len(), ts: key.ts, seq: key.seq(), kind, value: it.value() });
+            staged.push(Staged {
+                key: at..arena.len(),
+                ts: key.ts,
+                seq: key.seq(),
+                kind,
+                value: it.value(),
+            });
             more = it.advance().map_err(|k| table.corrupt(h, k))?;
         }
         let keys = Bytes::copy_from_slice(&arena);

@@ -50,7 +50,12 @@ pub(super) fn decode_index(block: Arc<Block>) -> Result<Vec<IndexEntry>, Corrupt
     let keys = Bytes::from(arena);
     Ok(staged
         .into_iter()
-        .map(|(range, ts, packed, handle)| IndexEntry { user_key: keys.slice(range), ts, packed, handle })
+        .map(|(range, ts, packed, handle)| IndexEntry {
+            user_key: keys.slice(range),
+            ts,
+            packed,
+            handle,
+        })
         .collect())
 }
 
