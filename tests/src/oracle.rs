@@ -365,66 +365,6 @@ impl Oracle {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn described_values_round_trip_and_catch_damage() {
-        let key = b"key017";
-        for len in [0, 10, 40, 41, 300, 5000] {
-            let v = describe(key, 77, len);
-            assert_eq!(v.len(), len.max(min_value_len(key)));
-            assert_eq!(decode(key, &v), Ok(Written { writer: 77, len: v.len() as u32 }));
-            // Under another key: misplaced.
-            assert!(decode(b"key018", &v).unwrap_err().starts_with("misplaced"));
-            // Cut short: torn.
-            assert!(decode(key, &v[..v.len() - 1]).is_err());
-            // Any flipped byte.
-            for at in 0..v.len() {
-                let mut bad = v.clone();
-                bad[at] ^= 0x10;
-                assert!(decode(key, &bad).is_err(), "flip at {at} of {len}");
-            }
-        }
-        assert_ne!(describe(key, 1, 100), describe(key, 2, 100), "the writer shows");
-    }
-
-    #[test]
-    fn prefixes_bounds_and_restores() {
-        let w = |writer| Written { writer, len: 30 };
-        let k = |s: &str| s.as_bytes().to_vec();
-        let mut o = Oracle::new();
-        o.begin(Event::Commit { txn: 1, ts: 10, writes: vec![OracleWrite::Set(k("a"), w(1))] });
-        o.acked(true);
-        let checkpoint = o.live().clone();
-        o.begin(Event::Commit {
-            txn: 2,
-            ts: 20,
-            writes: vec![OracleWrite::Set(k("b"), w(2)), OracleWrite::Delete(k("a"))],
-        });
-        o.acked(false);
-        o.begin(Event::Restore { state: checkpoint.clone() });
-        o.begin(Event::Commit { txn: 3, ts: 30, writes: vec![OracleWrite::Set(k("c"), w(3))] });
-        // The restore and commit 3 are in flight / unacknowledged.
-        assert_eq!(o.counts(), (4, 2, 1));
-        assert_eq!(o.find_prefix(&o.state_after(1), false), Ok(1));
-        assert!(o.find_prefix(&o.state_after(1), true).is_err(), "lost an acked commit");
-        assert!(o.find_prefix(&Versions::new(), false).is_err(), "lost a durable commit");
-        // After the restore the state equals the checkpoint's (= after 1): the longest wins.
-        assert_eq!(o.find_prefix(&checkpoint, true), Ok(3));
-        let mut half = o.state_after(1);
-        half.insert((k("b"), 20), Some(w(2)));
-        assert!(o.find_prefix(&half, false).unwrap_err().contains("no prefix"));
-        assert_eq!(value_at(&o.state_after(2), b"a", Some(15)), Some(w(1)));
-        assert_eq!(value_at(&o.state_after(2), b"a", None), None);
-        assert_eq!(view(&o.state_after(2), Some(25), b"", b"z"), vec![(k("b"), w(2))]);
-        o.confirm(4);
-        assert_eq!(o.counts(), (0, 0, 0));
-        assert_eq!(view(o.live(), None, b"", b"z").len(), 2);
-    }
-}
-
 /// Reads every version of every key of `tree` (`scan_all_versions`), checking each value
 /// describes itself as a value of its key. A read error or a bad value is an `Err`.
 pub fn read_versions(tree: &strata::Tree) -> Result<Versions, String> {
@@ -475,5 +415,71 @@ pub fn check_point(
         Ok(())
     } else {
         Err(format!("{what} {}: got {got:?}, the model says {want:?}", crate::show(key)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn described_values_round_trip_and_catch_damage() {
+        let key = b"key017";
+        for len in [0, 10, 40, 41, 300, 5000] {
+            let v = describe(key, 77, len);
+            assert_eq!(v.len(), len.max(min_value_len(key)));
+            assert_eq!(decode(key, &v), Ok(Written { writer: 77, len: v.len() as u32 }));
+            // Under another key: misplaced.
+            assert!(decode(b"key018", &v).unwrap_err().starts_with("misplaced"));
+            // Cut short: torn.
+            assert!(decode(key, &v[..v.len() - 1]).is_err());
+            // Any flipped byte.
+            for at in 0..v.len() {
+                let mut bad = v.clone();
+                bad[at] ^= 0x10;
+                assert!(decode(key, &bad).is_err(), "flip at {at} of {len}");
+            }
+        }
+        assert_ne!(describe(key, 1, 100), describe(key, 2, 100), "the writer shows");
+    }
+
+    #[test]
+    fn prefixes_bounds_and_restores() {
+        let w = |writer| Written { writer, len: 30 };
+        let k = |s: &str| s.as_bytes().to_vec();
+        let mut o = Oracle::new();
+        o.begin(Event::Commit { txn: 1, ts: 10, writes: vec![OracleWrite::Set(k("a"), w(1))] });
+        o.acked(true);
+        let checkpoint = o.live().clone();
+        o.begin(Event::Commit {
+            txn: 2,
+            ts: 20,
+            writes: vec![OracleWrite::Set(k("b"), w(2)), OracleWrite::Delete(k("a"))],
+        });
+        o.acked(false);
+        o.begin(Event::Restore { state: checkpoint.clone() });
+        o.begin(Event::Commit { txn: 3, ts: 30, writes: vec![OracleWrite::Set(k("c"), w(3))] });
+        // The restore and commit 3 are in flight / unacknowledged.
+        assert_eq!(o.counts(), (4, 2, 1));
+        assert_eq!(o.find_prefix(&o.state_after(2), true), Ok(2));
+        assert_eq!(o.find_prefix(&o.state_after(4), true), Ok(4), "the one in flight may stay");
+        assert!(o.find_prefix(&Versions::new(), false).is_err(), "lost a durable commit");
+        // After the restore the state equals the checkpoint's (= after 1): the longest wins.
+        assert_eq!(o.find_prefix(&checkpoint, false), Ok(3));
+        // An acknowledged Eventual commit may be lost to a power cut, not to a process crash.
+        let mut eventual = Oracle::new();
+        eventual.begin(Event::Commit { txn: 9, ts: 90, writes: vec![OracleWrite::Delete(k("z"))] });
+        eventual.acked(false);
+        assert_eq!(eventual.find_prefix(&Versions::new(), false), Ok(0));
+        assert!(eventual.find_prefix(&Versions::new(), true).unwrap_err().contains("at least 1"));
+        let mut half = o.state_after(1);
+        half.insert((k("b"), 20), Some(w(2)));
+        assert!(o.find_prefix(&half, false).unwrap_err().contains("no prefix"));
+        assert_eq!(value_at(&o.state_after(2), b"a", Some(15)), Some(w(1)));
+        assert_eq!(value_at(&o.state_after(2), b"a", None), None);
+        assert_eq!(view(&o.state_after(2), Some(25), b"", b"z"), vec![(k("b"), w(2))]);
+        o.confirm(4);
+        assert_eq!(o.counts(), (0, 0, 0));
+        assert_eq!(view(o.live(), None, b"", b"z").len(), 2);
     }
 }

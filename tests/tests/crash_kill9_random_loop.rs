@@ -79,7 +79,9 @@ fn plan(seed: u64, n: u64) -> Plan {
         match rng.below(100) {
             0..=14 => writes.push(OracleWrite::Delete(k)),
             // Between two earlier commits, unique to this transaction.
-            15..=24 if n > 0 => writes.push(OracleWrite::SetAt(k, w, commit_ts(rng.below(n)) + 1 + n)),
+            15..=24 if n > 0 => {
+                writes.push(OracleWrite::SetAt(k, w, commit_ts(rng.below(n)) + 1 + n))
+            }
             _ => writes.push(OracleWrite::Set(k, w)),
         }
     }
@@ -140,12 +142,18 @@ fn kill9_random_loop_child() {
                 decode(k, &v).unwrap_or_else(|e| panic!("child read {}: {e}", show(k)));
             }
         }
-        txn.set_durability(if plan.immediate { Durability::Immediate } else { Durability::Eventual });
+        txn.set_durability(if plan.immediate {
+            Durability::Immediate
+        } else {
+            Durability::Eventual
+        });
         for w in &plan.writes {
             match w {
                 OracleWrite::Set(k, v) => txn.set(k, &v.bytes(k)).expect("set"),
                 OracleWrite::Delete(k) => txn.delete(k).expect("delete"),
-                OracleWrite::SetAt(k, v, ts) => txn.set_at_version(k, &v.bytes(k), *ts).expect("set"),
+                OracleWrite::SetAt(k, v, ts) => {
+                    txn.set_at_version(k, &v.bytes(k), *ts).expect("set")
+                }
             }
         }
         clock.set(commit_ts(n));
@@ -169,7 +177,13 @@ fn kill9_random_loop_child() {
 /// kills it, and returns the last acknowledged transaction number.
 fn run_and_kill(exe: &Path, dir: &Path, seed: u64, rng: &mut Rng, ctx: &str) -> Option<u64> {
     let mut child = Command::new(exe)
-        .args(["--ignored", "--exact", "kill9_random_loop_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--ignored",
+            "--exact",
+            "kill9_random_loop_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_DIR_VAR, dir)
         .env(CHILD_SEED_VAR, seed.to_string())
         .stdout(Stdio::piped())
@@ -226,7 +240,9 @@ fn check_reads(tree: &Tree, state: &Versions, newest_ts: u64, rng: &mut Rng) -> 
         check_point(&k, txn.get(&k), value_at(state, &k, None), "get")?;
     }
     let ts = rng.range(0, newest_ts);
-    let got = decode_pairs(txn.range_at_version(b"key", b"kez", ts, None).map_err(|e| format!("{e:?}"))?)?;
+    let got = decode_pairs(
+        txn.range_at_version(b"key", b"kez", ts, None).map_err(|e| format!("{e:?}"))?,
+    )?;
     if got != view(state, Some(ts), b"key", b"kez") {
         return Err(format!("a scan at timestamp {ts} differs from the model"));
     }

@@ -250,7 +250,8 @@ impl Loop {
                 let a = self.rng.below(KEYS);
                 let b = self.rng.range(a, KEYS);
                 let (lo, hi) = (key(a), key(b));
-                let limit = if self.rng.percent(40) { Some(self.rng.range(1, 6) as usize) } else { None };
+                let limit =
+                    if self.rng.percent(40) { Some(self.rng.range(1, 6) as usize) } else { None };
                 let reverse = self.rng.percent(30);
                 let iter = match at {
                     Some(ts) => txn.range_at_version(&lo, &hi, ts, limit),
@@ -260,11 +261,7 @@ impl Loop {
                 if self.fs.is_crashed() {
                     return Ok(());
                 }
-                let got = if reverse {
-                    decode_pairs(iter?.rev())
-                } else {
-                    decode_pairs(iter?)
-                };
+                let got = if reverse { decode_pairs(iter?.rev()) } else { decode_pairs(iter?) };
                 if self.fs.is_crashed() {
                     return Ok(());
                 }
@@ -472,8 +469,10 @@ impl Loop {
 
     fn step_maintenance(&mut self) -> Step {
         let budget = self.rng.range(1, 8) as usize;
-        let jobs =
-            self.tree().maintenance_step(budget).map_err(|e| self.cut_or_fail("maintenance", &e))?;
+        let jobs = self
+            .tree()
+            .maintenance_step(budget)
+            .map_err(|e| self.cut_or_fail("maintenance", &e))?;
         self.totals.maintenance_jobs += jobs as u64;
         Ok(())
     }
