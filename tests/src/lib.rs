@@ -13,6 +13,7 @@
 
 pub mod crash;
 pub mod history;
+pub mod oracle;
 pub mod versioned;
 
 use std::collections::BTreeMap;

@@ -134,7 +134,31 @@ impl MemFs {
     /// [`take_crash_image`](Self::take_crash_image), [`is_crashed`](Self::is_crashed)) keep
     /// working on the dead filesystem.
     pub fn arm_crash(&self, n: u64, policy: CrashPolicy, seed: u64) {
-        self.lock_state().armed = Some(state::Armed { at_call: n, policy, seed });
+        let counting = state::Counting::DurabilityCalls;
+        self.lock_state().armed = Some(state::Armed { at_call: n, counting, policy, seed });
+    }
+
+    /// Number of calls so far that change the filesystem (create, append, sync, remove,
+    /// rename, link, directory sync, and the create a [`Vfs::lock`] of an absent name makes),
+    /// whether they succeeded or not, counted over this directory's life (shared by clones).
+    /// Reads, listings and [`write_whole`](Self::write_whole) are not counted.
+    pub fn change_count(&self) -> u64 {
+        self.lock_state().change_count
+    }
+
+    /// Arms a power cut like [`arm_crash`](Self::arm_crash), but just before the `n`-th call
+    /// that changes the filesystem (1-based, as [`change_count`](Self::change_count) counts
+    /// them): a cut at any write, not only at a sync, so the image also holds a partial
+    /// sequence of appends and directory changes. An `n` at or below the calls already made
+    /// fires at the next changing call.
+    pub fn arm_crash_at_change(&self, n: u64, policy: CrashPolicy, seed: u64) {
+        let counting = state::Counting::ChangingCalls;
+        self.lock_state().armed = Some(state::Armed { at_call: n, counting, policy, seed });
+    }
+
+    /// Cancels an armed power cut that has not fired.
+    pub fn disarm_crash(&self) {
+        self.lock_state().armed = None;
     }
 
     /// Takes the image captured by an armed crash that fired, if any.

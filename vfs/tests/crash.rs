@@ -371,6 +371,70 @@ fn arming_in_the_past_fires_at_the_next_call() {
     assert!(fs.take_crash_image().is_some());
 }
 
+/// The workload of the arming tests, calling `before_change` before each call that changes
+/// the filesystem.
+fn changing_workload(fs: &MemFs, mut before_change: impl FnMut(&MemFs)) -> strata_vfs::Result<()> {
+    before_change(fs);
+    let mut w = fs.create("000001.wal", FileKind::Wal)?;
+    for round in 0..3u8 {
+        before_change(fs);
+        w.append(&pattern(300 + 100 * round as usize, round))?;
+        before_change(fs);
+        w.sync(SyncMode::Data)?;
+        before_change(fs);
+        let mut t = fs.create(&format!("{round}.tmp"), FileKind::Temp)?;
+        before_change(fs);
+        t.append(&[round; 10])?;
+        before_change(fs);
+        fs.rename(&format!("{round}.tmp"), "CURRENT")?;
+        before_change(fs);
+        fs.sync_dir()?;
+    }
+    before_change(fs);
+    fs.link("CURRENT", "LINKED")?;
+    before_change(fs);
+    fs.remove("LINKED")?;
+    before_change(fs);
+    w.append(b"unsynced tail")?;
+    Ok(())
+}
+
+#[test]
+fn armed_crash_at_a_change_captures_the_state_before_the_nth_changing_call() {
+    let reference = MemFs::new();
+    let mut images: Vec<Vec<Snapshot>> = Vec::new();
+    changing_workload(&reference, |fs| {
+        let seed = 5 + images.len() as u64;
+        images.push(CrashPolicy::ALL.iter().map(|&p| snapshot(&fs.crash(p, seed))).collect());
+    })
+    .expect("unarmed workload");
+    let calls = images.len() as u64;
+    assert_eq!(reference.change_count(), calls);
+    assert_eq!(calls, 1 + 3 * 6 + 3);
+    for n in 1..=calls {
+        for (pi, &policy) in CrashPolicy::ALL.iter().enumerate() {
+            let fs = MemFs::new();
+            fs.arm_crash_at_change(n, policy, 5 + (n - 1));
+            let err = changing_workload(&fs, |_| {}).expect_err("the armed crash fires");
+            assert_eq!(err.note(), "memfs: simulated power cut");
+            assert_eq!(fs.change_count(), n - 1, "calls before the cut");
+            let img = fs.take_crash_image().expect("image captured");
+            assert_eq!(snapshot(&img), images[(n - 1) as usize][pi], "n={n} {policy:?}");
+            assert_eq!(img.change_count(), 0);
+        }
+    }
+    // Disarmed, nothing fires; reads and listings are not counted.
+    let fs = MemFs::new();
+    fs.arm_crash_at_change(3, CrashPolicy::DropUnsynced, 0);
+    fs.disarm_crash();
+    changing_workload(&fs, |fs| {
+        fs.list().expect("list");
+    })
+    .expect("disarmed");
+    assert!(!fs.is_crashed() && fs.take_crash_image().is_none());
+    assert_eq!(fs.change_count(), calls);
+}
+
 #[test]
 fn damage_helpers() {
     let fs = MemFs::new();

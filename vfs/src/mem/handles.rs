@@ -70,7 +70,7 @@ impl AppendWrite for MemWriter {
     /// The bytes are immediately visible to readers and unsynced until [`sync`](Self::sync).
     fn append(&mut self, data: &[u8]) -> Result<()> {
         let mut st = self.state.lock();
-        st.alive()?;
+        st.change_gate(false)?;
         let inode = st.inode_mut(self.ino)?;
         inode
             .data

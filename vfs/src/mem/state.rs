@@ -76,9 +76,22 @@ impl DirOp {
 /// An armed power cut.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Armed {
+    /// Fires just before this call, 1-based.
     pub(super) at_call: u64,
+    /// What `at_call` counts: durability calls only, or every changing operation.
+    pub(super) counting: Counting,
     pub(super) policy: CrashPolicy,
     pub(super) seed: u64,
+}
+
+/// Which calls an armed power cut counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Counting {
+    /// File syncs and directory syncs.
+    DurabilityCalls,
+    /// Every call that changes the filesystem: create, append, sync, remove, rename, link,
+    /// directory sync.
+    ChangingCalls,
 }
 
 /// Everything a MemFs holds; shared by its clones and handles behind one mutex.
@@ -97,6 +110,8 @@ pub(super) struct State {
     pub(super) locks: BTreeSet<String>,
     /// Successful durability calls (file syncs and directory syncs).
     pub(super) sync_count: u64,
+    /// Calls that change the filesystem (successful or not), over the directory's life.
+    pub(super) change_count: u64,
     pub(super) armed: Option<Armed>,
     pub(super) crash_image: Option<MemFs>,
     /// An armed crash fired: every operation fails.
@@ -136,6 +151,7 @@ impl State {
             pending: Vec::new(),
             locks: BTreeSet::new(),
             sync_count: 0,
+            change_count: 0,
             armed: None,
             crash_image: None,
             dead: false,
@@ -175,6 +191,7 @@ impl State {
 
     /// Create-new: a fresh empty inode under `name`.
     pub(super) fn create(&mut self, name: &str) -> Result<Ino> {
+        self.change_gate(false)?;
         if self.live.contains_key(name) {
             return Err(exists_error());
         }
@@ -184,12 +201,14 @@ impl State {
     }
 
     pub(super) fn remove(&mut self, name: &str) -> Result<()> {
+        self.change_gate(false)?;
         self.lookup(name)?;
         self.record(DirOp::Remove { name: name.into() });
         Ok(())
     }
 
     pub(super) fn rename(&mut self, from: &str, to: &str) -> Result<()> {
+        self.change_gate(false)?;
         self.lookup(from)?;
         if from != to {
             self.record(DirOp::Rename { from: from.into(), to: to.into() });
@@ -198,6 +217,7 @@ impl State {
     }
 
     pub(super) fn link(&mut self, existing: &str, new: &str) -> Result<()> {
+        self.change_gate(false)?;
         self.lookup(existing)?;
         if self.live.contains_key(new) {
             return Err(exists_error());
@@ -216,16 +236,29 @@ impl State {
 
     /// Runs before every durability call: fires an armed crash when its call has come.
     fn durability_gate(&mut self) -> Result<()> {
+        self.change_gate(true)
+    }
+
+    /// Runs before every call that changes the filesystem (`durability` for syncs): fires an
+    /// armed crash when its call has come, else counts the call.
+    pub(super) fn change_gate(&mut self, durability: bool) -> Result<()> {
         self.alive()?;
-        if let Some(armed) = self.armed
-            && self.sync_count.saturating_add(1) >= armed.at_call
-        {
-            let image = self.image(armed.policy, armed.seed);
-            self.crash_image = Some(MemFs::from_state(image));
-            self.armed = None;
-            self.dead = true;
-            return Err(dead_error());
+        if let Some(armed) = self.armed {
+            let due = match armed.counting {
+                Counting::DurabilityCalls => {
+                    durability && self.sync_count.saturating_add(1) >= armed.at_call
+                }
+                Counting::ChangingCalls => self.change_count.saturating_add(1) >= armed.at_call,
+            };
+            if due {
+                let image = self.image(armed.policy, armed.seed);
+                self.crash_image = Some(MemFs::from_state(image));
+                self.armed = None;
+                self.dead = true;
+                return Err(dead_error());
+            }
         }
+        self.change_count += 1;
         Ok(())
     }
 
