@@ -229,7 +229,8 @@ pub fn for_each_armed_power_cut(
             CrashPolicy::DropUnsynced | CrashPolicy::KeepUnsynced => 1,
             CrashPolicy::TornTail | CrashPolicy::GarbageTail => seeds_per_policy,
         };
-        for policy in CrashPolicy::ALL.iter().copied().flat_map(|p| std::iter::repeat_n(p, repeats(p)))
+        for policy in
+            CrashPolicy::ALL.iter().copied().flat_map(|p| std::iter::repeat_n(p, repeats(p)))
         {
             let crash_seed = rng.next_u64();
             let ctx = format!(
@@ -281,7 +282,8 @@ pub fn power_cut_during_recovery<T>(
     mut check: impl FnMut(&MemFs, &str),
 ) -> u64 {
     let probe = crate::copy_fs(image);
-    let opened = open(&probe).unwrap_or_else(|e| panic!("{ctx}: the database does not open: {e:?}"));
+    let opened =
+        open(&probe).unwrap_or_else(|e| panic!("{ctx}: the database does not open: {e:?}"));
     let calls = probe.sync_count();
     drop(opened);
     if calls == 0 {

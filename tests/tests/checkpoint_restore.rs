@@ -247,7 +247,9 @@ fn power_cut_during_checkpoint_creation_with(vlog: bool, rng: &mut Rng) -> u64 {
     let (mut complete, mut refused) = (0u64, 0u64);
     for n in 1..=calls + 1 {
         for (policy, crash_seed) in policy_seeds(rng) {
-            let ctx = format!("vlog {vlog}: crash {n} of {calls} of the checkpoint, {policy:?} {crash_seed}");
+            let ctx = format!(
+                "vlog {vlog}: crash {n} of {calls} of the checkpoint, {policy:?} {crash_seed}"
+            );
             let dest = MemFs::new();
             dest.arm_crash(n, policy, crash_seed);
             let _ = tree.create_checkpoint_in(dest.clone());
@@ -297,11 +299,17 @@ fn power_cut_during_checkpoint_creation_with(vlog: bool, rng: &mut Rng) -> u64 {
             assert_eq!(dump(&reopened).expect("dump"), want, "{ctx}: lost data");
             drop(reopened);
             let open = |fs: &MemFs| mem_tree(fs, vlog);
-            recovery_cuts +=
-                power_cut_during_recovery(&pristine, open, RecoveryCuts::Every, rng, &ctx, |cut, ctx| {
+            recovery_cuts += power_cut_during_recovery(
+                &pristine,
+                open,
+                RecoveryCuts::Every,
+                rng,
+                &ctx,
+                |cut, ctx| {
                     let t = open(cut).unwrap_or_else(|e| panic!("{ctx}: does not open: {e}"));
                     assert_eq!(dump(&t).expect("dump"), want, "{ctx}: recovered differently");
-                });
+                },
+            );
             source_images += 1;
         }
     }
@@ -381,12 +389,18 @@ fn power_cut_during_restore_with(vlog: bool, rng: &mut Rng) -> u64 {
             *outcomes.entry(which).or_insert(0) += 1;
             images += 1;
             let open = |fs: &MemFs| mem_tree(fs, vlog);
-            recovery_cuts +=
-                power_cut_during_recovery(&pristine, open, RecoveryCuts::Every, rng, &ctx, |cut, ctx| {
+            recovery_cuts += power_cut_during_recovery(
+                &pristine,
+                open,
+                RecoveryCuts::Every,
+                rng,
+                &ctx,
+                |cut, ctx| {
                     let t = open(cut).unwrap_or_else(|e| panic!("{ctx}: does not open: {e}"));
                     let got = dump(&t).expect("dump");
                     assert!(&got == want, "{ctx}: recovered to another state than {which}");
-                });
+                },
+            );
         }
     }
     eprintln!(

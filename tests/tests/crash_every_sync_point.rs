@@ -272,7 +272,10 @@ fn power_cut_before_every_durability_call() {
         "checked {points} crash points, {images} crash images, {recovery_crashes} power cuts during \
          recovery"
     );
-    report_crash_states("crash_every_sync_point: before every durability call", images + recovery_crashes);
+    report_crash_states(
+        "crash_every_sync_point: before every durability call",
+        images + recovery_crashes,
+    );
 }
 
 /// A power cut while the tree is open, right after each commit returns (no close, no armed

@@ -102,12 +102,22 @@ fn power_cut_before_every_durability_call_of_flushes_and_compactions() {
             drop(tree);
             open(image).unwrap_or_else(|e| panic!("{ctx}: second reopen: {e}"));
             // Recovery never rewrites what it replays: cut anywhere, it recovers the same.
-            recovery_cuts +=
-                power_cut_during_recovery(&pristine, open, RecoveryCuts::Every, rng, ctx, |cut, ctx| {
+            recovery_cuts += power_cut_during_recovery(
+                &pristine,
+                open,
+                RecoveryCuts::Every,
+                rng,
+                ctx,
+                |cut, ctx| {
                     let tree = open(cut).unwrap_or_else(|e| panic!("{ctx}: does not open: {e}"));
                     let got = dump(&tree).unwrap_or_else(|e| panic!("{ctx}: read: {e}"));
-                    assert!(got == states[p], "{ctx}: recovered differently: {}", diff(&states[p], &got));
-                });
+                    assert!(
+                        got == states[p],
+                        "{ctx}: recovered differently: {}",
+                        diff(&states[p], &got)
+                    );
+                },
+            );
             p
         },
     );

@@ -79,7 +79,11 @@ fn configs() -> Vec<Config> {
             background: false,
             ..tiny.clone()
         },
-        Config { name: "vlog default threshold, threads", vlog_threshold: Some(4096), ..tiny.clone() },
+        Config {
+            name: "vlog default threshold, threads",
+            vlog_threshold: Some(4096),
+            ..tiny.clone()
+        },
         Config {
             name: "vlog default threshold, large memtable",
             vlog_threshold: Some(4096),
@@ -147,20 +151,35 @@ impl Config {
 enum Read {
     Get(Vec<u8>),
     /// Bounds (`None`: open), limit, direction, keys only.
-    Range { lo: Option<Vec<u8>>, hi: Option<Vec<u8>>, limit: Option<usize>, reverse: bool, keys_only: bool },
+    Range {
+        lo: Option<Vec<u8>>,
+        hi: Option<Vec<u8>>,
+        limit: Option<usize>,
+        reverse: bool,
+        keys_only: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
 enum Op {
     /// One transaction of writes (a single put or delete, or several), with reads of its own
     /// pending writes after them; rolled back instead of committed when `commit` is false.
-    Txn { writes: Vec<versioned::Op>, reads: Vec<Read>, durability: Durability, commit: bool },
+    Txn {
+        writes: Vec<versioned::Op>,
+        reads: Vec<Read>,
+        durability: Durability,
+        commit: bool,
+    },
     /// A read in a fresh read-only transaction.
     Read(Read),
     /// A read at a past timestamp (versioning only).
     ReadAt(Read, u64),
     /// `scan_all_versions` (versioning only).
-    ScanVersions { lo: Vec<u8>, hi: Vec<u8>, limit: Option<usize> },
+    ScanVersions {
+        lo: Vec<u8>,
+        hi: Vec<u8>,
+        limit: Option<usize>,
+    },
     Flush,
     Compact,
     VlogGc,
@@ -169,10 +188,11 @@ enum Op {
 
 /// Keys: the empty key, prefixes of each other, 0xff bytes, and a run of ordinary keys.
 fn key_space() -> Vec<Vec<u8>> {
-    let mut keys: Vec<Vec<u8>> = [&b""[..], b"a", b"a\x00", b"aa", b"ab", b"b", b"b\xff", b"\xff", b"\xff\xff"]
-        .iter()
-        .map(|k| k.to_vec())
-        .collect();
+    let mut keys: Vec<Vec<u8>> =
+        [&b""[..], b"a", b"a\x00", b"aa", b"ab", b"b", b"b\xff", b"\xff", b"\xff\xff"]
+            .iter()
+            .map(|k| k.to_vec())
+            .collect();
     keys.extend((0..48).map(|i| format!("key{i:03}").into_bytes()));
     keys
 }
@@ -180,7 +200,11 @@ fn key_space() -> Vec<Vec<u8>> {
 /// Bounds: the keys and points between and beyond them.
 fn bound_space() -> Vec<Vec<u8>> {
     let mut b = key_space();
-    b.extend([&b"a\x00\x00"[..], b"c", b"key", b"key024\x00", b"z", b"\xff\xff\xff"].iter().map(|k| k.to_vec()));
+    b.extend(
+        [&b"a\x00\x00"[..], b"c", b"key", b"key024\x00", b"z", b"\xff\xff\xff"]
+            .iter()
+            .map(|k| k.to_vec()),
+    );
     b
 }
 
@@ -243,7 +267,13 @@ impl ScriptGen {
             2 => Some(self.rng.range(0, 3) as usize),
             _ => Some(self.rng.range(1, 40) as usize),
         };
-        Read::Range { lo, hi, limit, reverse: self.rng.percent(50), keys_only: self.rng.percent(20) }
+        Read::Range {
+            lo,
+            hi,
+            limit,
+            reverse: self.rng.percent(50),
+            keys_only: self.rng.percent(20),
+        }
     }
 
     /// A time to read at: before everything, at or next to a commit, or now.
@@ -269,7 +299,8 @@ impl ScriptGen {
                 0..=19 => versioned::Op::Delete(k),
                 20..=29 if self.versioning && self.commits > 0 => {
                     // A write into the past: at or between earlier commits' timestamps.
-                    let at = commit_ts(self.rng.range(0, self.commits)) + self.rng.range(0, 1) * 500;
+                    let at =
+                        commit_ts(self.rng.range(0, self.commits)) + self.rng.range(0, 1) * 500;
                     versioned::Op::SetAt(k, self.value(), at)
                 }
                 _ => versioned::Op::Set(k, self.value()),
@@ -288,7 +319,8 @@ impl ScriptGen {
         if commit && writes_something {
             self.commits += 1;
         }
-        let durability = if self.rng.percent(20) { Durability::Immediate } else { Durability::Eventual };
+        let durability =
+            if self.rng.percent(20) { Durability::Immediate } else { Durability::Eventual };
         Op::Txn { writes, reads, durability, commit }
     }
 
@@ -302,9 +334,11 @@ impl ScriptGen {
                 Op::ReadAt(r, at)
             }
             900..=929 if self.versioning => {
-                let (a, b) = (self.rng.pick(&self.bounds).clone(), self.rng.pick(&self.bounds).clone());
+                let (a, b) =
+                    (self.rng.pick(&self.bounds).clone(), self.rng.pick(&self.bounds).clone());
                 let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-                let limit = if self.rng.percent(50) { None } else { Some(self.rng.range(1, 30) as usize) };
+                let limit =
+                    if self.rng.percent(50) { None } else { Some(self.rng.range(1, 30) as usize) };
                 Op::ScanVersions { lo, hi, limit }
             }
             930..=959 => Op::Flush,
@@ -376,7 +410,10 @@ fn describe(op: &Op) -> String {
 // The model.
 
 /// Answers a read from the entries it sees (ascending), as the engine must.
-fn model_read(read: &Read, visible: &dyn Fn(Option<&[u8]>, Option<&[u8]>) -> Vec<(Vec<u8>, Vec<u8>)>) -> String {
+fn model_read(
+    read: &Read,
+    visible: &dyn Fn(Option<&[u8]>, Option<&[u8]>) -> Vec<(Vec<u8>, Vec<u8>)>,
+) -> String {
     match read {
         Read::Get(k) => {
             let hi = [k.as_slice(), b"\x00"].concat();
@@ -390,7 +427,9 @@ fn model_read(read: &Read, visible: &dyn Fn(Option<&[u8]>, Option<&[u8]>) -> Vec
             }
             let n = limit.unwrap_or(usize::MAX);
             render_entries(
-                all.iter().take(n).map(|(k, v)| (k.as_slice(), (!keys_only).then_some(v.as_slice()))),
+                all.iter()
+                    .take(n)
+                    .map(|(k, v)| (k.as_slice(), (!keys_only).then_some(v.as_slice()))),
             )
         }
     }
@@ -422,7 +461,11 @@ fn run_model(ops: &[Op]) -> Vec<String> {
             Op::ReadAt(r, ts) => model_read(r, &|lo, hi| h.view(Some(*ts), lo, hi)),
             Op::ScanVersions { lo, hi, limit } => {
                 let all = h.expected_scan(lo, hi);
-                render_versions(all.iter().take(limit.unwrap_or(usize::MAX)).map(|(k, v, ts, t)| (k.as_slice(), v.as_slice(), *ts, *t)))
+                render_versions(
+                    all.iter()
+                        .take(limit.unwrap_or(usize::MAX))
+                        .map(|(k, v, ts, t)| (k.as_slice(), v.as_slice(), *ts, *t)),
+                )
             }
             Op::Flush | Op::Compact | Op::VlogGc | Op::Reopen => "ok".to_string(),
         })
@@ -466,13 +509,15 @@ fn engine_read(txn: &strata::Transaction, read: &Read, ts: Option<u64>) -> strat
             let mut got: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
             if *keys_only {
                 let it = txn.keys_with_options(&opts)?;
-                let it: Box<dyn Iterator<Item = _>> = if *reverse { Box::new(it.rev()) } else { Box::new(it) };
+                let it: Box<dyn Iterator<Item = _>> =
+                    if *reverse { Box::new(it.rev()) } else { Box::new(it) };
                 for k in it {
                     got.push((k?.to_vec(), None));
                 }
             } else {
                 let it = txn.range_with_options(&opts)?;
-                let it: Box<dyn Iterator<Item = _>> = if *reverse { Box::new(it.rev()) } else { Box::new(it) };
+                let it: Box<dyn Iterator<Item = _>> =
+                    if *reverse { Box::new(it.rev()) } else { Box::new(it) };
                 for kv in it {
                     let (k, v) = kv?;
                     got.push((k.to_vec(), Some(v.to_vec())));
@@ -550,7 +595,8 @@ impl Runner {
                 let tree = self.tree.take().unwrap();
                 tree.close()?;
                 drop(tree);
-                self.tree = Some(self.config.builder(&self.mem, &self.clock, self.versioning).build()?);
+                self.tree =
+                    Some(self.config.builder(&self.mem, &self.clock, self.versioning).build()?);
                 Ok("ok".to_string())
             }
         }
@@ -597,7 +643,8 @@ fn differential(seed: u64, len: usize) -> Totals {
         drop(runner);
         answers.push(got);
     }
-    let first = answers.iter().filter_map(|got| got.iter().zip(&want).position(|(g, w)| g != w)).min();
+    let first =
+        answers.iter().filter_map(|got| got.iter().zip(&want).position(|(g, w)| g != w)).min();
     if let Some(i) = first {
         let mut report = format!(
             "differential configurations: seed {seed} (replay with STRATA_SEED={seed}), versioning \
@@ -628,7 +675,7 @@ fn differential(seed: u64, len: usize) -> Totals {
 
 #[test]
 fn every_configuration_answers_every_read_like_the_model() {
-    let (scripts, len) = if is_soak() { (scaled(4), 4000) } else { (4, 1200) };
+    let (scripts, len) = if is_soak() { (scaled(4), 4000) } else { (6, 2000) };
     let mut all = Totals::default();
     let mut versioned_scripts = 0;
     for seed in test_seeds("differential_configs", scripts) {

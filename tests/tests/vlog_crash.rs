@@ -234,7 +234,13 @@ fn power_cut_before_every_durability_call_of_a_vlog_workload() {
             let tree = must_open(&image, &ctx);
             let p = recovered_prefix(&tree, &states, lo, hi, &ctx);
             keeps_working(tree, &image, &states[p], &ctx);
-            recovery_cuts += power_cut_during_recovery(&pristine, &states[p], RecoveryCuts::Every, &mut rng, &ctx);
+            recovery_cuts += power_cut_during_recovery(
+                &pristine,
+                &states[p],
+                RecoveryCuts::Every,
+                &mut rng,
+                &ctx,
+            );
             prefixes.insert(p);
             images += 1;
         }
@@ -547,8 +553,13 @@ fn head_file_cut_at_every_offset_ends_the_log_at_the_first_lost_value() {
             *last = p;
             keeps_working(tree, &img, &states[p], &ctx);
             if checked % 8 == 0 {
-                recovery_cuts +=
-                    power_cut_during_recovery(&pristine, &states[p], RecoveryCuts::One, &mut rng, &ctx);
+                recovery_cuts += power_cut_during_recovery(
+                    &pristine,
+                    &states[p],
+                    RecoveryCuts::One,
+                    &mut rng,
+                    &ctx,
+                );
             }
             checked += 1;
         }
