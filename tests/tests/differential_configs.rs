@@ -389,7 +389,21 @@ fn render_get(v: Option<&[u8]>) -> String {
     v.map_or_else(|| "absent".to_string(), render_value)
 }
 
-/// An operation's description for reports (values by length and tag).
+fn describe_read(read: &Read) -> String {
+    let bound = |b: &Option<Vec<u8>>| b.as_deref().map_or_else(|| "open".to_string(), show);
+    match read {
+        Read::Get(k) => format!("get {}", show(k)),
+        Read::Range { lo, hi, limit, reverse, keys_only } => format!(
+            "{} [{}, {}) limit {limit:?}{}",
+            if *keys_only { "keys" } else { "range" },
+            bound(lo),
+            bound(hi),
+            if *reverse { " reverse" } else { "" }
+        ),
+    }
+}
+
+/// An operation's description for reports (keys escaped, values by length and hash).
 fn describe(op: &Op) -> String {
     let w = |w: &versioned::Op| match w {
         versioned::Op::Set(k, v) => format!("set {} {}", show(k), render_value(v)),
@@ -398,10 +412,16 @@ fn describe(op: &Op) -> String {
     };
     match op {
         Op::Txn { writes, reads, durability, commit } => format!(
-            "txn [{}] reads {reads:?} {durability:?} {}",
+            "txn [{}] then [{}], {durability:?}, {}",
             writes.iter().map(w).collect::<Vec<_>>().join("; "),
+            reads.iter().map(describe_read).collect::<Vec<_>>().join("; "),
             if *commit { "commit" } else { "rollback" }
         ),
+        Op::Read(r) => describe_read(r),
+        Op::ReadAt(r, ts) => format!("{} at {ts}", describe_read(r)),
+        Op::ScanVersions { lo, hi, limit } => {
+            format!("scan_all_versions [{}, {}) limit {limit:?}", show(lo), show(hi))
+        }
         other => format!("{other:?}"),
     }
 }
@@ -536,6 +556,8 @@ struct Runner {
     clock: Arc<ManualClock>,
     tree: Option<Tree>,
     commits: u64,
+    /// Flushes, compactions and collected value log files of the opens before this one.
+    earlier: (u64, u64, u64),
 }
 
 impl Runner {
@@ -545,11 +567,19 @@ impl Runner {
         let tree = config.builder(&mem, &clock, versioning).build().unwrap_or_else(|e| {
             panic!("{}: does not open: {e:?}", config.name);
         });
-        Runner { config, versioning, mem, clock, tree: Some(tree), commits: 0 }
+        Runner { config, versioning, mem, clock, tree: Some(tree), commits: 0, earlier: (0, 0, 0) }
     }
 
     fn tree(&self) -> &Tree {
         self.tree.as_ref().unwrap()
+    }
+
+    /// Flushes, compactions and collected value log files since the runner began (the tree's
+    /// statistics count from its open).
+    fn maintenance_done(&self) -> (u64, u64, u64) {
+        let s = self.tree().stats();
+        let (f, c, g) = self.earlier;
+        (f + s.flushes, c + s.compactions, g + s.vlog_gc_files)
     }
 
     fn apply(&mut self, op: &Op) -> String {
@@ -592,6 +622,7 @@ impl Runner {
             Op::Compact => self.tree().maintenance_step(usize::MAX).map(|_| "ok".to_string()),
             Op::VlogGc => self.tree().run_vlog_gc().map(|_| "ok".to_string()),
             Op::Reopen => {
+                self.earlier = self.maintenance_done();
                 let tree = self.tree.take().unwrap();
                 tree.close()?;
                 drop(tree);
@@ -636,10 +667,10 @@ fn differential(seed: u64, len: usize) -> Totals {
                 break;
             }
         }
-        let s = runner.tree().stats();
-        totals.flushes += s.flushes;
-        totals.compactions += s.compactions;
-        totals.gc_files += s.vlog_gc_files;
+        let (flushes, compactions, gc_files) = runner.maintenance_done();
+        totals.flushes += flushes;
+        totals.compactions += compactions;
+        totals.gc_files += gc_files;
         drop(runner);
         answers.push(got);
     }
