@@ -429,11 +429,14 @@ fn describe(op: &Op) -> String {
 // ---------------------------------------------------------------------------------------------
 // The model.
 
+/// Keys and values, ascending.
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// What a reader sees between optional bounds (lower inclusive, upper exclusive).
+type Visible<'a> = dyn Fn(Option<&[u8]>, Option<&[u8]>) -> Entries + 'a;
+
 /// Answers a read from the entries it sees (ascending), as the engine must.
-fn model_read(
-    read: &Read,
-    visible: &dyn Fn(Option<&[u8]>, Option<&[u8]>) -> Vec<(Vec<u8>, Vec<u8>)>,
-) -> String {
+fn model_read(read: &Read, visible: &Visible<'_>) -> String {
     match read {
         Read::Get(k) => {
             let hi = [k.as_slice(), b"\x00"].concat();
