@@ -709,7 +709,7 @@ fn differential(seed: u64, len: usize) -> Totals {
 
 #[test]
 fn every_configuration_answers_every_read_like_the_model() {
-    let (scripts, len) = if is_soak() { (scaled(4), 4000) } else { (6, 2000) };
+    let (scripts, len) = if is_soak() { (scaled(4), 4000) } else { (4, 2000) };
     let mut all = Totals::default();
     let mut versioned_scripts = 0;
     for seed in test_seeds("differential_configs", scripts) {
