@@ -215,7 +215,8 @@ impl CutTotals {
 
 /// Enumerates power cuts armed before every durability call `n` of a workload whose clean run
 /// made `total_syncs` of them (and at `n = total_syncs + 1`, where no cut fires during the
-/// run), under every policy `seeds_per_policy` times, each with a crash seed drawn from `rng`.
+/// run), under every policy (the random ones `seeds_per_policy` times), each with a crash seed
+/// drawn from `rng`.
 /// For each: runs `run` on a fresh `MemFs` with the cut armed, takes the image the cut left
 /// (or, if it did not fire, the one a cut at the end of the run leaves), and hands it to
 /// `check`, which returns the prefix it recovered. Both get the context
@@ -230,8 +231,13 @@ pub fn for_each_armed_power_cut(
 ) -> CutTotals {
     let mut totals = CutTotals::default();
     for n in 1..=total_syncs + 1 {
+        // The deterministic policies leave one image per point whatever the seed.
+        let repeats = |p: CrashPolicy| match p {
+            CrashPolicy::DropUnsynced | CrashPolicy::KeepUnsynced => 1,
+            CrashPolicy::TornTail | CrashPolicy::GarbageTail => seeds_per_policy,
+        };
         for policy in
-            CrashPolicy::ALL.iter().copied().flat_map(|p| std::iter::repeat_n(p, seeds_per_policy))
+            CrashPolicy::ALL.iter().copied().flat_map(|p| std::iter::repeat_n(p, repeats(p)))
         {
             let crash_seed = rng.next_u64();
             let ctx = format!(
@@ -248,4 +254,63 @@ pub fn for_each_armed_power_cut(
         }
     }
     totals
+}
+
+/// Prints the line every crash-enumerating test reports its size with:
+/// `crash states: N (what)`. A crash state is one crash image a test recovered and checked:
+/// an image a power cut left under one crash policy (and, for the random policies, one crash
+/// seed), or the image a further power cut left during the recovery of such an image. A run's
+/// total is `grep -o 'crash states: [0-9]*' | awk '{s += $3} END {print s}'`.
+pub fn report_crash_states(what: &str, states: u64) {
+    eprintln!("crash states: {states} ({what})");
+}
+
+/// Which durability calls of a recovery [`power_cut_during_recovery`] cuts before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoveryCuts {
+    /// Every one.
+    Every,
+    /// One, chosen at random.
+    One,
+}
+
+/// Power cuts during the recovery of `image` (left untouched): the recovery of a copy counts
+/// its durability calls, then, on a fresh copy for each, a power cut is armed before each of
+/// them (or one, see [`RecoveryCuts`]) under a random policy and crash seed. The interrupted
+/// open must fail, and `check` gets the image the cut left with the context
+/// `"{ctx}; power cut before call {m} of {calls} of its recovery, {policy:?} {seed}"`; it must
+/// recover and verify it. Returns the number of cuts (crash states checked).
+pub fn power_cut_during_recovery<T>(
+    image: &MemFs,
+    open: impl Fn(&MemFs) -> Result<T>,
+    cuts: RecoveryCuts,
+    rng: &mut Rng,
+    ctx: &str,
+    mut check: impl FnMut(&MemFs, &str),
+) -> u64 {
+    let probe = crate::copy_fs(image);
+    let opened =
+        open(&probe).unwrap_or_else(|e| panic!("{ctx}: the database does not open: {e:?}"));
+    let calls = probe.sync_count();
+    drop(opened);
+    if calls == 0 {
+        return 0;
+    }
+    let points: Vec<u64> = match cuts {
+        RecoveryCuts::Every => (1..=calls).collect(),
+        RecoveryCuts::One => vec![rng.range(1, calls)],
+    };
+    for &m in &points {
+        let policy = *rng.pick(&CrashPolicy::ALL);
+        let seed = rng.next_u64();
+        let ctx = format!(
+            "{ctx}; power cut before call {m} of {calls} of its recovery, {policy:?} {seed}"
+        );
+        let img = crate::copy_fs(image);
+        img.arm_crash(m, policy, seed);
+        assert!(open(&img).is_err(), "{ctx}: recovery succeeded through a power cut");
+        let cut = img.take_crash_image().unwrap_or_else(|| panic!("{ctx}: no crash image"));
+        check(&cut, &ctx);
+    }
+    points.len() as u64
 }

@@ -1,12 +1,15 @@
 //! Checkpoints: consistency under concurrent writers, restore, reopening a checkpoint as a
-//! database, bad input, and power cuts during creation and during restore.
+//! database, bad input, and power cuts during creation and during restore (and during the
+//! recovery after each). Crash seeds are random and printed (`STRATA_SEED` replays);
+//! `STRATA_SOAK` runs more of them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use strata::{Error, Tree, TreeBuilder};
-use strata_tests::{Model, dump};
+use strata_tests::crash::{RecoveryCuts, power_cut_during_recovery, report_crash_states};
+use strata_tests::{Model, Rng, copy_fs, dump, scaled, test_seed};
 use strata_vfs::{CrashPolicy, MemFs, Vfs};
 
 fn put(tree: &Tree, k: &str, v: &str) {
@@ -186,72 +189,152 @@ fn load(tree: &Tree, prefix: &str, n: u32) {
     }
 }
 
-/// A power cut before every durability call of checkpoint creation: the image is either a
-/// complete checkpoint (restores to exactly the source's state) or refused as incomplete.
-#[test]
-fn power_cut_during_checkpoint_creation() {
-    power_cut_during_checkpoint_creation_with(false);
-    power_cut_during_checkpoint_creation_with(true);
+/// The crash seeds to try each crash policy with: one for the deterministic policies, and
+/// `STRATA_SOAK`-scaled random ones for the others.
+fn policy_seeds(rng: &mut Rng) -> Vec<(CrashPolicy, u64)> {
+    let mut out = Vec::new();
+    for policy in CrashPolicy::ALL {
+        let seeds = match policy {
+            CrashPolicy::DropUnsynced | CrashPolicy::KeepUnsynced => 1,
+            CrashPolicy::TornTail | CrashPolicy::GarbageTail => scaled(1),
+        };
+        for _ in 0..seeds {
+            out.push((policy, rng.next_u64()));
+        }
+    }
+    out
 }
 
-fn power_cut_during_checkpoint_creation_with(vlog: bool) {
-    let src = MemFs::new();
-    let tree = mem_tree(&src, vlog).expect("opens");
+/// A power cut before every durability call of checkpoint creation, in the checkpoint's
+/// directory and in the database's own (creation flushes the memtable there first). The
+/// checkpoint image is either complete (restores to exactly the source's state) or refused as
+/// incomplete, with the target untouched; the database's image recovers its whole state,
+/// also when its recovery is cut before each of its own durability calls.
+#[test]
+fn power_cut_during_checkpoint_creation() {
+    let seed = test_seed("power_cut_during_checkpoint_creation");
+    let mut rng = Rng::new(seed);
+    let mut states = 0;
+    states += power_cut_during_checkpoint_creation_with(false, &mut rng);
+    states += power_cut_during_checkpoint_creation_with(true, &mut rng);
+    report_crash_states("checkpoint_restore: checkpoint creation", states);
+}
+
+/// The source of the creation tests: 150 values then one durable commit, so a power cut keeps
+/// every commit; the memtable is not empty, so creation flushes it.
+fn creation_source(fs: &MemFs, vlog: bool) -> Tree {
+    let tree = mem_tree(fs, vlog).expect("opens");
     load(&tree, "a", 150);
+    let mut t = tree.begin().expect("begin");
+    t.set_durability(strata::Durability::Immediate);
+    t.set(b"a-end", b"synced").expect("set");
+    t.commit_blocking().expect("commit");
+    tree
+}
+
+fn power_cut_during_checkpoint_creation_with(vlog: bool, rng: &mut Rng) -> u64 {
+    let src = MemFs::new();
+    let tree = creation_source(&src, vlog);
     let want: Model = dump(&tree).expect("dump");
     let probe = MemFs::new();
+    let src_base = src.sync_count();
     tree.create_checkpoint_in(probe.clone()).expect("checkpoint");
+    let src_calls = src.sync_count() - src_base;
     let vlog_files =
         probe.list().expect("list").into_iter().filter(|n| n.ends_with(".vlog")).count();
     assert_eq!(vlog_files > 0, vlog, "the checkpoint holds value log files iff the log is on");
     let calls = probe.sync_count();
-    let (mut complete, mut refused) = (0, 0);
+    let (mut complete, mut refused) = (0u64, 0u64);
     for n in 1..=calls + 1 {
-        for policy in CrashPolicy::ALL {
+        for (policy, crash_seed) in policy_seeds(rng) {
+            let ctx = format!(
+                "vlog {vlog}: crash {n} of {calls} of the checkpoint, {policy:?} {crash_seed}"
+            );
             let dest = MemFs::new();
-            dest.arm_crash(n, policy, n);
+            dest.arm_crash(n, policy, crash_seed);
             let _ = tree.create_checkpoint_in(dest.clone());
-            let image = dest.take_crash_image().unwrap_or_else(|| dest.crash(policy, n));
+            let image = dest.take_crash_image().unwrap_or_else(|| dest.crash(policy, crash_seed));
             let target = MemFs::new();
             let t = mem_tree(&target, vlog).expect("opens");
             put(&t, "other", "state");
             match t.restore_from_checkpoint_in(image) {
                 Ok(()) => {
-                    assert_eq!(
-                        dump(&t).expect("dump"),
-                        want,
-                        "vlog {vlog}: crash {n} {policy:?}: partial checkpoint"
-                    );
+                    assert_eq!(dump(&t).expect("dump"), want, "{ctx}: partial checkpoint");
                     complete += 1;
                 }
                 Err(Error::InvalidArgument { .. } | Error::Corruption { .. }) => {
                     assert_eq!(
                         dump(&t).expect("dump").len(),
                         1,
-                        "refused restore left the target alone"
+                        "{ctx}: refused restore left the target alone"
                     );
                     refused += 1;
                 }
-                Err(e) => panic!("vlog {vlog}: crash {n} {policy:?}: {e:?}"),
+                Err(e) => panic!("{ctx}: {e:?}"),
             }
         }
     }
-    eprintln!(
-        "checkpoint creation (vlog {vlog}): {calls} durability calls, {complete} complete \
-         images, {refused} refused"
-    );
     assert!(complete > 0 && refused > 0);
+    drop(tree);
+
+    // Power cuts in the database's own directory while it makes a checkpoint.
+    assert!(src_calls > 0, "vlog {vlog}: creation flushes the memtable");
+    let (mut source_images, mut recovery_cuts) = (0u64, 0u64);
+    for n in 1..=src_calls {
+        for (policy, crash_seed) in policy_seeds(rng) {
+            let ctx = format!(
+                "vlog {vlog}: crash {n} of {src_calls} in the database during checkpoint \
+                 creation, {policy:?} {crash_seed}"
+            );
+            let fs = MemFs::new();
+            let tree = creation_source(&fs, vlog);
+            assert_eq!(fs.sync_count(), src_base, "{ctx}: deterministic setup");
+            fs.arm_crash(src_base + n, policy, crash_seed);
+            assert!(tree.create_checkpoint_in(MemFs::new()).is_err(), "{ctx}: must fail");
+            drop(tree);
+            let image = fs.take_crash_image().unwrap_or_else(|| panic!("{ctx}: no image"));
+            let pristine = copy_fs(&image);
+            let reopened =
+                mem_tree(&image, vlog).unwrap_or_else(|e| panic!("{ctx}: does not open: {e}"));
+            assert_eq!(dump(&reopened).expect("dump"), want, "{ctx}: lost data");
+            drop(reopened);
+            let open = |fs: &MemFs| mem_tree(fs, vlog);
+            recovery_cuts += power_cut_during_recovery(
+                &pristine,
+                open,
+                RecoveryCuts::Every,
+                rng,
+                &ctx,
+                |cut, ctx| {
+                    let t = open(cut).unwrap_or_else(|e| panic!("{ctx}: does not open: {e}"));
+                    assert_eq!(dump(&t).expect("dump"), want, "{ctx}: recovered differently");
+                },
+            );
+            source_images += 1;
+        }
+    }
+    eprintln!(
+        "checkpoint creation (vlog {vlog}): {calls} durability calls in the checkpoint \
+         ({complete} complete images, {refused} refused), {src_calls} in the database \
+         ({source_images} images, +{recovery_cuts} power cuts during their recovery)"
+    );
+    complete + refused + source_images + recovery_cuts
 }
 
 /// A power cut before every durability call of a restore: reopening gives exactly the old
-/// state or exactly the checkpoint's.
+/// state or exactly the checkpoint's, also when that reopening is itself cut before each of
+/// its durability calls (it then gives the same state).
 #[test]
 fn power_cut_during_restore() {
-    power_cut_during_restore_with(false);
-    power_cut_during_restore_with(true);
+    let seed = test_seed("power_cut_during_restore");
+    let mut rng = Rng::new(seed);
+    let mut states = 0;
+    states += power_cut_during_restore_with(false, &mut rng);
+    states += power_cut_during_restore_with(true, &mut rng);
+    report_crash_states("checkpoint_restore: restore", states);
 }
 
-fn power_cut_during_restore_with(vlog: bool) {
+fn power_cut_during_restore_with(vlog: bool, rng: &mut Rng) -> u64 {
     let ckpt = MemFs::new();
     let (old, new): (Model, Model);
     {
@@ -280,30 +363,52 @@ fn power_cut_during_restore_with(vlog: bool) {
     let calls = fs.sync_count() - base;
     drop(tree);
     let mut outcomes = BTreeMap::new();
+    let (mut images, mut recovery_cuts) = (0u64, 0u64);
     for n in 1..=calls + 1 {
-        for policy in CrashPolicy::ALL {
+        for (policy, crash_seed) in policy_seeds(rng) {
+            let ctx = format!("vlog {vlog}: restore crash {n} of {calls}, {policy:?} {crash_seed}");
             let fs = MemFs::new();
             let tree = setup(&fs);
             assert_eq!(fs.sync_count(), base, "deterministic setup");
-            fs.arm_crash(base + n, policy, n);
+            fs.arm_crash(base + n, policy, crash_seed);
             let _ = tree.restore_from_checkpoint_in(ckpt.clone());
             drop(tree);
-            let image = fs.take_crash_image().unwrap_or_else(|| fs.crash(policy, n));
-            let reopened = mem_tree(&image, vlog)
-                .unwrap_or_else(|e| panic!("vlog {vlog}: restore crash {n} {policy:?}: {e}"));
+            let image = fs.take_crash_image().unwrap_or_else(|| fs.crash(policy, crash_seed));
+            let pristine = copy_fs(&image);
+            let reopened =
+                mem_tree(&image, vlog).unwrap_or_else(|e| panic!("{ctx}: does not open: {e}"));
             let got = dump(&reopened).expect("dump");
-            let which = if got == old {
-                "old"
+            drop(reopened);
+            let (which, want) = if got == old {
+                ("old", &old)
             } else if got == new {
-                "checkpoint"
+                ("checkpoint", &new)
             } else {
-                panic!("vlog {vlog}: restore crash {n} {policy:?}: neither old nor checkpoint")
+                panic!("{ctx}: neither old nor checkpoint")
             };
             *outcomes.entry(which).or_insert(0) += 1;
+            images += 1;
+            let open = |fs: &MemFs| mem_tree(fs, vlog);
+            recovery_cuts += power_cut_during_recovery(
+                &pristine,
+                open,
+                RecoveryCuts::Every,
+                rng,
+                &ctx,
+                |cut, ctx| {
+                    let t = open(cut).unwrap_or_else(|e| panic!("{ctx}: does not open: {e}"));
+                    let got = dump(&t).expect("dump");
+                    assert!(&got == want, "{ctx}: recovered to another state than {which}");
+                },
+            );
         }
     }
-    eprintln!("restore (vlog {vlog}): {calls} durability calls, outcomes {outcomes:?}");
+    eprintln!(
+        "restore (vlog {vlog}): {calls} durability calls, outcomes {outcomes:?}, {images} images \
+         (+{recovery_cuts} power cuts during their recovery)"
+    );
     assert_eq!(outcomes.len(), 2, "both outcomes occur");
+    images + recovery_cuts
 }
 
 /// Restore keeps the directory lock from the old engine's close to the new one's open: an

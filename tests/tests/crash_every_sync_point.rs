@@ -18,7 +18,10 @@
 use std::collections::BTreeSet;
 
 use strata::{Durability, Error};
-use strata_tests::crash::{Acked, check_prefix, run_until_power_cut};
+use strata_tests::crash::{
+    Acked, RecoveryCuts, check_prefix, power_cut_during_recovery, report_crash_states,
+    run_until_power_cut,
+};
 use strata_tests::{
     MARKER_KEY, Model, Rng, TxnSpec, copy_fs, diff, dump, is_soak, open_mem, prefix_states, scaled,
     tagged_value, test_seed, wal_segments,
@@ -144,27 +147,12 @@ fn crash_during_recovery(
     rng: &mut Rng,
     ctx: &str,
 ) -> u64 {
-    let probe = copy_fs(image);
-    let tree = open_mem(&probe).unwrap();
-    let calls = probe.sync_count();
-    drop(tree);
-    for m in 1..=calls {
-        let policy = *rng.pick(&CrashPolicy::ALL);
-        let seed = rng.next_u64();
-        let ctx = format!(
-            "{ctx}; then a power cut before durability call {m} of its recovery, {policy:?} seed {seed}"
-        );
-        let img = copy_fs(image);
-        img.arm_crash(m, policy, seed);
-        let r = open_mem(&img);
-        assert!(r.is_err(), "{ctx}: recovery succeeded through a power cut");
-        let cut = img.take_crash_image().unwrap_or_else(|| panic!("{ctx}: no image"));
-        let tree = open_mem(&cut).unwrap_or_else(|e| panic!("{ctx}: does not open: {e:?}"));
+    power_cut_during_recovery(image, open_mem, RecoveryCuts::Every, rng, ctx, |cut, ctx| {
+        let tree = open_mem(cut).unwrap_or_else(|e| panic!("{ctx}: does not open: {e:?}"));
         let got = dump(&tree).unwrap();
         assert!(got == states[p], "{ctx}: recovered differently: {}", diff(&states[p], &got));
         tree.close().unwrap();
-    }
-    calls
+    })
 }
 
 /// Opens a tree on `mem` and runs the workload on it until the first error (which must come
@@ -288,6 +276,10 @@ fn power_cut_before_every_durability_call() {
         "checked {points} crash points, {images} crash images, {recovery_crashes} power cuts during \
          recovery"
     );
+    report_crash_states(
+        "crash_every_sync_point: before every durability call",
+        images + recovery_crashes,
+    );
 }
 
 /// A power cut while the tree is open, right after each commit returns (no close, no armed
@@ -302,6 +294,7 @@ fn power_cut_after_every_commit_while_open() {
         images += power_cut_after_every_commit(workload_seed, seeds_per_policy, &mut rng);
     }
     eprintln!("checked {images} crash images taken while the tree was open");
+    report_crash_states("crash_every_sync_point: after every commit while open", images);
 }
 
 fn power_cut_after_every_commit(workload_seed: u64, seeds_per_policy: u64, rng: &mut Rng) -> u64 {
@@ -447,4 +440,5 @@ fn power_cut_under_concurrent_group_commits() {
         }
     }
     eprintln!("{runs} concurrent runs, {fired} power cuts fired during the workload");
+    report_crash_states("crash_every_sync_point: concurrent group commits", runs);
 }

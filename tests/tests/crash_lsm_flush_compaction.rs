@@ -2,13 +2,18 @@
 //! inline (deterministic) maintenance, so memtables are flushed, level 0 is compacted and the
 //! manifest is edited many times; a crash is simulated before every durability call under
 //! every crash policy. After each: the database opens, its state is a prefix of the commit
-//! order holding every acknowledged Immediate commit, and it names no missing table.
+//! order holding every acknowledged Immediate commit, and it names no missing table. Its
+//! recovery is then cut by a power cut before each of its own durability calls (under a random
+//! policy), and the recovery after that must give the same prefix.
+//!
+//! `STRATA_SOAK` runs more crash seeds per crash point and policy.
 
 use strata::{Durability, Tree, TreeBuilder};
 use strata_tests::crash::{
-    Acked, check_prefix, for_each_armed_power_cut, run_commits_until_power_cut, run_until_power_cut,
+    Acked, RecoveryCuts, check_prefix, for_each_armed_power_cut, power_cut_during_recovery,
+    report_crash_states, run_commits_until_power_cut, run_until_power_cut,
 };
-use strata_tests::{MARKER_KEY, Rng, TxnSpec, dump, prefix_states, tagged_value};
+use strata_tests::{MARKER_KEY, Rng, TxnSpec, copy_fs, diff, dump, prefix_states, tagged_value};
 use strata_vfs::MemFs;
 
 fn open(mem: &MemFs) -> strata::Result<Tree> {
@@ -73,15 +78,17 @@ fn power_cut_before_every_durability_call_of_flushes_and_compactions() {
     assert!(tables >= 1, "the workload must produce tables: {names:?} {stats:?}");
 
     let mut rng = Rng::new(seed ^ 0xc4a5);
-    let seeds_per_policy = if strata_tests::is_soak() { 4 } else { 1 };
+    let seeds_per_policy = strata_tests::scaled(1) as usize;
+    let mut recovery_cuts = 0u64;
     let totals = for_each_armed_power_cut(
         &format!("seed {seed}"),
         total_syncs,
         seeds_per_policy,
         &mut rng,
         |mem, ctx| run(mem, &txns, ctx),
-        |_, cut, ctx| {
+        |rng, cut, ctx| {
             let image = &cut.image;
+            let pristine = copy_fs(image);
             let tree = match open(image) {
                 Ok(t) => t,
                 Err(e) => panic!("{ctx}: the database must open after a crash: {e}"),
@@ -94,10 +101,28 @@ fn power_cut_before_every_durability_call_of_flushes_and_compactions() {
             tree.close().expect("close");
             drop(tree);
             open(image).unwrap_or_else(|e| panic!("{ctx}: second reopen: {e}"));
+            // Recovery never rewrites what it replays: cut anywhere, it recovers the same.
+            recovery_cuts += power_cut_during_recovery(
+                &pristine,
+                open,
+                RecoveryCuts::Every,
+                rng,
+                ctx,
+                |cut, ctx| {
+                    let tree = open(cut).unwrap_or_else(|e| panic!("{ctx}: does not open: {e}"));
+                    let got = dump(&tree).unwrap_or_else(|e| panic!("{ctx}: read: {e}"));
+                    assert!(
+                        got == states[p],
+                        "{ctx}: recovered differently: {}",
+                        diff(&states[p], &got)
+                    );
+                },
+            );
             p
         },
     );
     totals.check_spread("LSM crash test", total_syncs);
+    report_crash_states("crash_lsm_flush_compaction", totals.images + recovery_cuts);
 }
 
 /// The same workload with the flush and compaction threads on, so the power often goes in a

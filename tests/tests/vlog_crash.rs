@@ -25,7 +25,8 @@ use std::collections::BTreeSet;
 
 use strata::{Durability, Error, Result, Tree, TreeBuilder};
 use strata_tests::crash::{
-    Acked, power_cut_images, read_back, recovered_prefix, run_until_power_cut,
+    self, Acked, RecoveryCuts, power_cut_images, read_back, recovered_prefix, report_crash_states,
+    run_until_power_cut,
 };
 use strata_tests::{
     MARKER_KEY, Model, Rng, TxnSpec, builder_on, copy_fs, diff, prefix_states, scaled,
@@ -85,40 +86,22 @@ fn must_open(image: &MemFs, ctx: &str) -> Tree {
 }
 
 /// A power cut before each durability call of the recovery of `image` (a pristine copy), or
-/// before one random call with `every_call` false, each under a random policy: the recovery
+/// before one random call (see [`RecoveryCuts`]), each under a random policy: the recovery
 /// after it must give `want` again (recovery never rewrites what it replays). Returns the
 /// number of cuts.
 fn power_cut_during_recovery(
     image: &MemFs,
     want: &Model,
-    every_call: bool,
+    cuts: RecoveryCuts,
     rng: &mut Rng,
     ctx: &str,
 ) -> u64 {
-    let probe = copy_fs(image);
-    let tree = must_open(&probe, ctx);
-    let calls = probe.sync_count();
-    drop(tree);
-    if calls == 0 {
-        return 0;
-    }
-    let points: Vec<u64> =
-        if every_call { (1..=calls).collect() } else { vec![rng.range(1, calls)] };
-    for &m in &points {
-        let policy = *rng.pick(&CrashPolicy::ALL);
-        let seed = rng.next_u64();
-        let ctx =
-            format!("{ctx}; power cut before call {m} of {calls} of recovery, {policy:?} {seed}");
-        let img = copy_fs(image);
-        img.arm_crash(m, policy, seed);
-        assert!(open(&img).is_err(), "{ctx}: recovery succeeded through a power cut");
-        let cut = img.take_crash_image().unwrap_or_else(|| panic!("{ctx}: no image"));
-        let tree = must_open(&cut, &ctx);
-        let got = read_back(&tree, &ctx);
+    crash::power_cut_during_recovery(image, open, cuts, rng, ctx, |cut, ctx| {
+        let tree = must_open(cut, ctx);
+        let got = read_back(&tree, ctx);
         assert!(&got == want, "{ctx}: recovered differently: {}", diff(want, &got));
         tree.close().unwrap_or_else(|e| panic!("{ctx}: close: {e:?}"));
-    }
-    points.len() as u64
+    })
 }
 
 /// After recovery to `want`: a large and a small durable write, maintenance, garbage
@@ -251,7 +234,13 @@ fn power_cut_before_every_durability_call_of_a_vlog_workload() {
             let tree = must_open(&image, &ctx);
             let p = recovered_prefix(&tree, &states, lo, hi, &ctx);
             keeps_working(tree, &image, &states[p], &ctx);
-            recovery_cuts += power_cut_during_recovery(&pristine, &states[p], true, &mut rng, &ctx);
+            recovery_cuts += power_cut_during_recovery(
+                &pristine,
+                &states[p],
+                RecoveryCuts::Every,
+                &mut rng,
+                &ctx,
+            );
             prefixes.insert(p);
             images += 1;
         }
@@ -263,6 +252,7 @@ fn power_cut_before_every_durability_call_of_a_vlog_workload() {
         prefixes.len()
     );
     assert!(prefixes.len() > 20, "crash points spread over the workload: {prefixes:?}");
+    report_crash_states("vlog_crash: write workload", images + recovery_cuts);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -340,6 +330,7 @@ fn power_cut_before_every_durability_call_of_vlog_gc() {
     let seed = test_seed("vlog power_cut_before_every_durability_call_of_vlog_gc");
     let mut rng = Rng::new(seed);
     let random_seeds = scaled(1);
+    let (mut all_images, mut recovery_cuts) = (0u64, 0u64);
     for close in [true, false] {
         let (base, model) = gc_setup(seed, close);
         let setup = if close { "closed cleanly" } else { "stopped without closing" };
@@ -385,7 +376,8 @@ fn power_cut_before_every_durability_call_of_vlog_gc() {
             }
             for (policy, crash_seed, image) in power_cut_images(&img, random_seeds, &mut rng) {
                 let ctx = format!("{ctx}, {policy:?} seed {crash_seed}");
-                power_cut_during_recovery(&image, &model, false, &mut rng, &ctx);
+                recovery_cuts +=
+                    power_cut_during_recovery(&image, &model, RecoveryCuts::Every, &mut rng, &ctx);
                 let tree = must_open_gc(&image, &ctx);
                 let got = read_back(&tree, &ctx);
                 assert!(got == model, "{ctx}: after the cut: {}", diff(&model, &got));
@@ -408,7 +400,9 @@ fn power_cut_before_every_durability_call_of_vlog_gc() {
             drop(tree);
         }
         eprintln!("GC ({setup}): checked {images} crash images");
+        all_images += images;
     }
+    report_crash_states("vlog_crash: garbage collection", all_images + recovery_cuts);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -533,6 +527,7 @@ fn head_file_cut_at_every_offset_ends_the_log_at_the_first_lost_value() {
     // Per variant, the last prefix recovered: a longer head never recovers less.
     let mut last_p = [0; 2];
     let mut checked = 0;
+    let mut recovery_cuts = 0u64;
     for &cut in &cuts {
         for zero_fill in [false, true] {
             let ctx = format!(
@@ -558,13 +553,20 @@ fn head_file_cut_at_every_offset_ends_the_log_at_the_first_lost_value() {
             *last = p;
             keeps_working(tree, &img, &states[p], &ctx);
             if checked % 8 == 0 {
-                power_cut_during_recovery(&pristine, &states[p], false, &mut rng, &ctx);
+                recovery_cuts += power_cut_during_recovery(
+                    &pristine,
+                    &states[p],
+                    RecoveryCuts::One,
+                    &mut rng,
+                    &ctx,
+                );
             }
             checked += 1;
         }
     }
     assert_eq!(last_p, [txns.len(); 2], "the whole head recovers everything");
     eprintln!("head of {} bytes: checked {checked} cuts", layout.len);
+    report_crash_states("vlog_crash: head file cut", checked + recovery_cuts);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -27,16 +27,6 @@ impl<V: EngineFs> Engine<V> {
     /// Returns whether it did.
     pub fn flush_one(&self) -> Result<bool> {
         self.check_writable()?;
-        let view = self.current_view();
-        if view.memtables.len() < 2 {
-            return Ok(false);
-        }
-        let Some(mem) = view.memtables.last().cloned() else { return Ok(false) };
-        // The next newer memtable's first segment is where replay must start once `mem` is in
-        // a table.
-        let Some(successor) = view.memtables.get(view.memtables.len() - 2).cloned() else {
-            return Ok(false);
-        };
         {
             let mut lsm = self.lsm.lock();
             if lsm.flushing {
@@ -44,12 +34,24 @@ impl<V: EngineFs> Engine<V> {
             }
             lsm.flushing = true;
         }
-        let result = self.flush_memtable(&mem, successor.first_wal_segment());
+        // The memtable is chosen only now, holding the flag: one chosen from a view read before
+        // another thread's flush of it finished is already in a table, and flushing it again
+        // would put its old versions in a level-0 table newer than the ones after it.
+        let view = self.current_view();
+        let result = match view.memtables.len() {
+            0 | 1 => Ok(false),
+            n => {
+                // The next newer memtable's first segment is where replay must start once the
+                // oldest is in a table.
+                let (mem, successor) = (&view.memtables[n - 1], &view.memtables[n - 2]);
+                self.flush_memtable(mem, successor.first_wal_segment()).map(|()| true)
+            }
+        };
         self.lsm.lock().flushing = false;
         if result.is_err() {
             self.poison();
         }
-        result.map(|()| true)
+        result
     }
 
     /// Flushes every memtable: the active one is made immutable first, then all are written to

@@ -283,6 +283,7 @@ fn crash_at_every_sync_point() {
         crash_every_sync_point(&plan, seed + k, &mut tally);
     }
     println!("{tally:?}");
+    println!("crash states: {} (manifest: crash at every sync point)", tally.images);
     assert!(tally.new_database > 0 && tally.acknowledged > 0 && tally.with_in_flight_edit > 0);
 }
 
@@ -306,6 +307,7 @@ fn crash_at_every_sync_point_with_multi_block_records() {
     let mut tally = Tally::default();
     crash_every_sync_point(&plan, seed, &mut tally);
     println!("{tally:?}");
+    println!("crash states: {} (manifest: multi-block records)", tally.images);
     assert!(tally.with_in_flight_edit > 0);
 }
 
