@@ -69,11 +69,16 @@ fn relative_chart(path: &Path, title: &str, rows: &[Row], engines: &[String]) ->
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(170)
-        .build_cartesian_2d(0f64..1.05f64, (0u32..total).into_segmented())?;
+        .build_cartesian_2d(0f64..1.3f64, (0u32..total).into_segmented())?;
+    // The y axis grows upwards: the first workload's band is at the top, and within a band
+    // the first engine (Strata) is the top bar.
+    let slot_of = |band: usize, engine: usize| -> u32 {
+        ((rows.len() - 1 - band) * slots + (engines.len() - engine)) as u32
+    };
     let label_at = |slot: u32| -> Option<String> {
-        let band = (slot as usize) / slots;
+        let band = rows.len() - 1 - (slot as usize) / slots;
         let within = (slot as usize) % slots;
-        (within == engines.len() / 2).then(|| rows.get(band).map(|r| r.workload.clone()))?
+        (within == engines.len().div_ceil(2)).then(|| rows.get(band).map(|r| r.workload.clone()))?
     };
     chart
         .configure_mesh()
@@ -84,7 +89,7 @@ fn relative_chart(path: &Path, title: &str, rows: &[Row], engines: &[String]) ->
             _ => String::new(),
         })
         .x_desc("relative to the best engine")
-        .x_labels(11)
+        .x_labels(14)
         .x_label_formatter(&|x| format!("{x:.1}"))
         .draw()?;
     for (e, engine) in engines.iter().enumerate() {
@@ -94,7 +99,7 @@ fn relative_chart(path: &Path, title: &str, rows: &[Row], engines: &[String]) ->
             .enumerate()
             .filter_map(|(band, row)| {
                 let rel = row.relative(engine)?;
-                let slot = (band * slots + e) as u32;
+                let slot = slot_of(band, e);
                 Some(Rectangle::new(
                     [(0.0, SegmentValue::Exact(slot)), (rel.min(1.05), SegmentValue::Exact(slot + 1))],
                     color.filled(),
@@ -108,7 +113,7 @@ fn relative_chart(path: &Path, title: &str, rows: &[Row], engines: &[String]) ->
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK)
         .draw()?;

@@ -141,6 +141,11 @@ pub fn run(args: &Args) -> Result<()> {
         results.samples.len(),
         args.out.display()
     );
+    if failures > 0 {
+        // The results are written; the exit status tells a script (the CI smoke run) that a
+        // step failed or read something other than what was written.
+        return Err(format!("{failures} steps failed (listed in summary.md)").into());
+    }
     Ok(())
 }
 
