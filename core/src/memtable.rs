@@ -161,6 +161,10 @@ impl Memtable {
     /// `ts <= at_ts`. Seeks straight to the time bound, then skips versions too new for the
     /// snapshot.
     pub fn get(&self, user_key: &[u8], snapshot: SeqNo, at_ts: Option<Timestamp>) -> Lookup {
+        // An empty memtable (the usual state after a reopen) needs no probe key allocated.
+        if self.is_empty() {
+            return Lookup::Absent;
+        }
         let probe = InternalKey::seek_at_time(
             Bytes::copy_from_slice(user_key),
             at_ts.unwrap_or(Timestamp::MAX),

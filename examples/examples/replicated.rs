@@ -12,7 +12,7 @@
 //! 5. every acknowledged key is read back from every node.
 //!
 //! It prints the acknowledged writes per second and the failover time; it panics if a check
-//! fails. `cargo run -p strata-examples --example replicated`
+//! fails. `cargo run -p strata-examples --features replicated --example replicated`
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

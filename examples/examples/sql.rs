@@ -1,7 +1,7 @@
 //! SQL on Strata through GlueSQL: tables with an index, inserts, a join, an aggregate, an
 //! update in an explicit transaction, then a reopen and the same queries again.
 //!
-//! Run with `cargo run -p strata-examples --example sql`; it keeps its database in `sql-db/`
+//! Run with `cargo run -p strata-examples --features sql --example sql`; it keeps its database in `sql-db/`
 //! under the current directory.
 
 use strata::TreeBuilder;

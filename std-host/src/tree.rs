@@ -138,6 +138,8 @@ impl Tree {
         }
         // One engine thread less: nothing to flush or compact, as nothing can be written.
         let inner = Self::start_engine(&opts, DynFs::new(fs), None, false)?;
+        // A flush at close would only fill the in-memory layer that vanishes with it.
+        inner.engine.set_flush_on_close(false);
         let slot = std::sync::RwLock::new(inner);
         Ok(Tree { handle: Arc::new(Handle { slot, opts, read_only: true }) })
     }

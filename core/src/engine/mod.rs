@@ -176,8 +176,16 @@ pub struct Engine<V: EngineFs> {
     last_ts: AtomicU64,
     poisoned: AtomicBool,
     closed: AtomicBool,
+    /// [`Engine::close`] flushes the memtables first (see [`CLOSE_FLUSH_MIN_BYTES`]).
+    flush_on_close: AtomicBool,
     stats: EngineStats,
 }
+
+/// [`Engine::close`] writes the memtables to a table when they hold at least this many bytes,
+/// so the next open replays no WAL. Below it, replaying the rest costs about a millisecond
+/// (~3 µs per 100-byte entry measured here), less than writing and later compacting a tiny
+/// level-0 table.
+pub const CLOSE_FLUSH_MIN_BYTES: usize = 256 * 1024;
 
 impl<V: EngineFs> core::fmt::Debug for Engine<V> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -338,8 +346,10 @@ impl<V: EngineFs> Engine<V> {
         Arc::clone(&self.view.read())
     }
 
-    /// Shuts down: makes every committed write durable (one final WAL sync), closes the WAL
-    /// and releases the directory lock. Later calls return [`Error::Closed`]. Idempotent. The
+    /// Shuts down: writes the memtables to a table when they hold at least
+    /// [`CLOSE_FLUSH_MIN_BYTES`] (so the next open replays almost no WAL), makes every
+    /// committed write durable (one final WAL sync), closes the WAL and releases the
+    /// directory lock. Later calls return [`Error::Closed`]. Idempotent. The
     /// host stops its background threads first.
     pub fn close(&self) -> Result<()> {
         let (result, lock) = self.close_keeping_lock();
@@ -351,6 +361,12 @@ impl<V: EngineFs> Engine<V> {
     /// (`None` if the engine was closed already), so that no other process can open the
     /// directory before the caller reopens it with [`Engine::open_locked`] (a restore).
     pub fn close_keeping_lock(&self) -> (Result<()>, Option<V::Lock>) {
+        // Memtables to tables first, so the next open replays (almost) no WAL and takes
+        // milliseconds. A crash anywhere in it is a crash during an ordinary flush: the
+        // rotation syncs the WAL before anything else happens, and the table counts only
+        // once its manifest edit is synced. A failure poisons the engine as any failed flush
+        // does; every commit was made durable by that first sync, so nothing is lost.
+        let flushed = self.flush_for_close();
         let mut st = self.commit.lock();
         if self.closed.swap(true, Ordering::AcqRel) {
             return (Ok(()), None);
@@ -395,7 +411,34 @@ impl<V: EngineFs> Engine<V> {
         drop(lsm.manifest.take());
         drop(lsm);
         let lock = self.lock.lock().take();
-        (result, lock)
+        (flushed.and(result), lock)
+    }
+
+    /// Whether [`Engine::close`] flushes the memtables (the default). A host that opens a
+    /// database through a throw-away layer (a read-only open) turns it off: nothing it wrote
+    /// survives the close anyway.
+    pub fn set_flush_on_close(&self, flush: bool) {
+        self.flush_on_close.store(flush, Ordering::Release);
+    }
+
+    /// The flush [`Engine::close`] starts with: every memtable, if they hold at least
+    /// [`CLOSE_FLUSH_MIN_BYTES`] and the engine is open and healthy.
+    fn flush_for_close(&self) -> Result<()> {
+        if !self.flush_on_close.load(Ordering::Acquire) || self.is_closed() || self.is_poisoned() {
+            return Ok(());
+        }
+        let view = self.current_view();
+        let held: usize = view.memtables.iter().map(|m| m.approximate_bytes()).sum();
+        drop(view);
+        if held < CLOSE_FLUSH_MIN_BYTES {
+            return Ok(());
+        }
+        match self.flush_all() {
+            Ok(_) => Ok(()),
+            // Closed meanwhile by another thread: that close did the work.
+            Err(Error::Closed) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 

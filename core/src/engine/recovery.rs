@@ -285,6 +285,7 @@ impl<V: EngineFs> Engine<V> {
             clock,
             poisoned: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            flush_on_close: AtomicBool::new(true),
             stats: EngineStats::default(),
         };
         Ok(engine)

@@ -2,7 +2,9 @@
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::cmp::Ordering;
+use core::ops::Range;
 
 use bytes::Bytes;
 use strata_vfs::RandomRead;
@@ -12,7 +14,7 @@ use super::format::{IndexKind, KeyRef};
 use super::reader::{IndexEntry, Table, lower_bound};
 use crate::error::Result;
 use crate::iter::Cursor;
-use crate::key::InternalKey;
+use crate::key::{InternalKey, ValueKind};
 
 /// A one-directional cursor over a shared table, in internal-key order (forward) or reverse
 /// order (backward).
@@ -35,6 +37,19 @@ pub struct TableCursor<R: RandomRead> {
     /// Read blocks through the block cache (reads) or around it (compaction: a one-pass scan
     /// would only evict what readers need).
     fill_cache: bool,
+    /// Scratch for [`load`](Self::load), kept to reuse its capacity: the block's user keys.
+    key_arena: Vec<u8>,
+    /// Scratch for [`load`](Self::load): decoded entries waiting for the shared key buffer.
+    staged: Vec<Staged>,
+}
+
+/// One decoded entry whose user key is still a range of the cursor's key arena.
+struct Staged {
+    key: Range<usize>,
+    ts: u64,
+    seq: u64,
+    kind: ValueKind,
+    value: Bytes,
 }
 
 impl<R: RandomRead> core::fmt::Debug for TableCursor<R> {
@@ -67,11 +82,13 @@ impl<R: RandomRead> TableCursor<R> {
             table,
             forward,
             part: 0,
-            blocks: Arc::from(alloc::vec::Vec::new()),
+            blocks: Arc::from(Vec::new()),
             blk: 0,
             buf: VecDeque::new(),
             done: false,
             fill_cache,
+            key_arena: Vec::new(),
+            staged: Vec::new(),
         };
         let r = c.position(start);
         c.finish_step(r)?;
@@ -119,6 +136,10 @@ impl<R: RandomRead> TableCursor<R> {
 
     /// Decodes the current block into `buf`: with `start`, only entries at or after it in the
     /// walking direction.
+    ///
+    /// The block's user keys are copied once into one shared buffer and every entry's key is a
+    /// slice of it, so a block costs a couple of allocations rather than one per entry (keys
+    /// are prefix-compressed on disk and cannot point into the block itself).
     fn load(&mut self, start: Option<&InternalKey>) -> Result<()> {
         self.buf.clear();
         let Some(h) = self.blocks.get(self.blk).map(|e| e.handle) else { return Ok(()) };
@@ -131,19 +152,38 @@ impl<R: RandomRead> TableCursor<R> {
             _ => it.advance(),
         }
         .map_err(|k| table.corrupt(h, k))?;
+        let mut arena = core::mem::take(&mut self.key_arena);
+        let mut staged = core::mem::take(&mut self.staged);
+        arena.clear();
+        staged.clear();
         while more {
             let key = KeyRef::parse(it.key()).map_err(|k| table.corrupt(h, k))?;
             if !self.forward && target.is_some_and(|t| key.cmp_key(&t) == Ordering::Greater) {
                 break;
             }
-            let owned = key.to_owned_key().map_err(|k| table.corrupt(h, k))?;
-            if self.forward {
-                self.buf.push_back((owned, it.value()));
-            } else {
-                self.buf.push_front((owned, it.value()));
-            }
+            let kind = key.kind().map_err(|k| table.corrupt(h, k))?;
+            let at = arena.len();
+            arena.extend_from_slice(key.user_key);
+            staged.push(Staged {
+                key: at..arena.len(),
+                ts: key.ts,
+                seq: key.seq(),
+                kind,
+                value: it.value(),
+            });
             more = it.advance().map_err(|k| table.corrupt(h, k))?;
         }
+        let keys = Bytes::copy_from_slice(&arena);
+        for e in staged.drain(..) {
+            let owned = (InternalKey::new(keys.slice(e.key), e.ts, e.seq, e.kind), e.value);
+            if self.forward {
+                self.buf.push_back(owned);
+            } else {
+                self.buf.push_front(owned);
+            }
+        }
+        self.key_arena = arena;
+        self.staged = staged;
         Ok(())
     }
 

@@ -71,7 +71,7 @@ impl Default for TableOptions {
             block_size: 4096,
             compression: true,
             bloom_bits_per_key: 10,
-            restart_interval: 16,
+            restart_interval: 4,
         }
     }
 }
