@@ -40,11 +40,7 @@ pub fn write(dir: &Path, results: &Results) -> Result<()> {
             relative_chart(&dir.join(format!("peers-{profile}.svg")), &title, &sel, &engines)?;
         }
     }
-    let sel: Vec<Row> = rss
-        .iter()
-        .filter(|r| r.profile == "default")
-        .cloned()
-        .collect();
+    let sel: Vec<Row> = rss.iter().filter(|r| r.profile == "default").cloned().collect();
     if !sel.is_empty() {
         relative_chart(
             &dir.join("peers-rss.svg"),
@@ -101,7 +97,10 @@ fn relative_chart(path: &Path, title: &str, rows: &[Row], engines: &[String]) ->
                 let rel = row.relative(engine)?;
                 let slot = slot_of(band, e);
                 Some(Rectangle::new(
-                    [(0.0, SegmentValue::Exact(slot)), (rel.min(1.05), SegmentValue::Exact(slot + 1))],
+                    [
+                        (0.0, SegmentValue::Exact(slot)),
+                        (rel.min(1.05), SegmentValue::Exact(slot + 1)),
+                    ],
                     color.filled(),
                 ))
             })

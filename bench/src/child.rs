@@ -167,7 +167,13 @@ fn fill(
     Ok(())
 }
 
-fn fill_sync(db: &dyn Engine, task: &Task, threads: usize, ops: u64, out: &mut Outcome) -> Result<()> {
+fn fill_sync(
+    db: &dyn Engine,
+    task: &Task,
+    threads: usize,
+    ops: u64,
+    out: &mut Outcome,
+) -> Result<()> {
     let per_thread = ops / threads as u64;
     let value_size = task.value_size;
     let (secs, done) = parallel(threads, |t| {
@@ -306,7 +312,13 @@ fn scan(db: &dyn Engine, task: &Task, ops: u64, length: usize, out: &mut Outcome
     Ok(())
 }
 
-fn tt_fill(db: &dyn Engine, task: &Task, versions: u32, batch: usize, out: &mut Outcome) -> Result<()> {
+fn tt_fill(
+    db: &dyn Engine,
+    task: &Task,
+    versions: u32,
+    batch: usize,
+    out: &mut Outcome,
+) -> Result<()> {
     let mut keys: Vec<[u8; data::KEY_LEN]> = vec![[0; data::KEY_LEN]; batch];
     let mut values: Vec<Vec<u8>> = vec![Vec::new(); batch];
     let started = Instant::now();

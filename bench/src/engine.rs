@@ -101,8 +101,9 @@ pub trait Reader {
 }
 
 /// Which engines this build has, by name, in the order runs rotate through.
+#[allow(clippy::vec_init_then_push)] // each push is behind its own feature
 pub fn compiled_engines() -> Vec<&'static str> {
-    #[allow(unused_mut)]
+    #[allow(unused_mut)] // a build with no engine pushes nothing
     let mut v = Vec::new();
     #[cfg(feature = "strata")]
     v.push("strata");

@@ -113,9 +113,9 @@ fn parse_args() -> Result<Args> {
             return Err(format!("unknown group {g:?} (have {:?})", plan::GROUPS).into());
         }
     }
-    let out = take("--out")?.map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("results")
-    });
+    let out = take("--out")?
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("results"));
     let charts = take("--charts")?.map(PathBuf::from);
     let scratch = take("--scratch")?
         .map(PathBuf::from)

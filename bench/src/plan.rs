@@ -192,47 +192,82 @@ impl Runner<'_> {
             value_size: VALUE,
             step: Step::Open { count: false },
         };
-        let fill = |order, seed, batch, version, hold| Step::Fill { order, seed, batch, version, hold };
+        let fill =
+            |order, seed, batch, version, hold| Step::Fill { order, seed, batch, version, hold };
         let rate = Figure::Rate("ops/s");
         let mut steps: Vec<(String, Task, Figure)> = Vec::new();
         let mut with =
             |workload: &str, task: Task, figure| steps.push((workload.to_string(), task, figure));
         match group {
-            "fillseq" => {
-                with("fillseq", Task { step: fill(Order::Sequential, 0, 1, 0, false), ..base }, rate)
-            }
+            "fillseq" => with(
+                "fillseq",
+                Task { step: fill(Order::Sequential, 0, 1, 0, false), ..base },
+                rate,
+            ),
             "crash" => {
                 with(
                     "fillbatch",
                     Task { step: fill(Order::Sequential, 0, BATCH, 0, true), ..base.clone() },
                     rate,
                 );
-                with("open_after_crash", Task { step: Step::Open { count: true }, ..base }, Figure::Seconds);
+                with(
+                    "open_after_crash",
+                    Task { step: Step::Open { count: true }, ..base },
+                    Figure::Seconds,
+                );
             }
             "random" => {
-                with("fillrandom", Task { step: fill(Order::Random, 1, BATCH, 0, false), ..base.clone() }, rate);
-                with("open_after_close", Task { step: Step::Open { count: false }, ..base.clone() }, Figure::Seconds);
+                with(
+                    "fillrandom",
+                    Task { step: fill(Order::Random, 1, BATCH, 0, false), ..base.clone() },
+                    rate,
+                );
+                with(
+                    "open_after_close",
+                    Task { step: Step::Open { count: false }, ..base.clone() },
+                    Figure::Seconds,
+                );
                 let read = |threads| Step::ReadRandom { threads, ops: a.reads, version: 0 };
                 with("readrandom", Task { step: read(1), ..base.clone() }, rate);
                 with("readrandom_4t", Task { step: read(4), ..base.clone() }, rate);
-                with("readseq", Task { step: Step::ReadSeq { threads: 1 }, ..base.clone() }, Figure::Rate("keys/s"));
-                with("readseq_4t", Task { step: Step::ReadSeq { threads: 4 }, ..base.clone() }, Figure::Rate("keys/s"));
+                with(
+                    "readseq",
+                    Task { step: Step::ReadSeq { threads: 1 }, ..base.clone() },
+                    Figure::Rate("keys/s"),
+                );
+                with(
+                    "readseq_4t",
+                    Task { step: Step::ReadSeq { threads: 4 }, ..base.clone() },
+                    Figure::Rate("keys/s"),
+                );
                 with(
                     "scan100",
                     Task { step: Step::Scan { ops: a.scans, length: 100 }, ..base.clone() },
                     Figure::Rate("scans/s"),
                 );
-                with("overwrite", Task { step: fill(Order::Random, 2, BATCH, 1, false), ..base }, rate);
+                with(
+                    "overwrite",
+                    Task { step: fill(Order::Random, 2, BATCH, 1, false), ..base },
+                    rate,
+                );
             }
             "sync" => {
                 // Two fresh directories: each fillsync starts from an empty database.
                 let ops = a.sync_ops;
                 let mut one = base.clone();
                 one.dir = dir.join("one");
-                with("fillsync_1", Task { step: Step::FillSync { threads: 1, ops }, ..one }, Figure::Rate("commits/s"));
+                with(
+                    "fillsync_1",
+                    Task { step: Step::FillSync { threads: 1, ops }, ..one },
+                    Figure::Rate("commits/s"),
+                );
                 let mut many = base;
                 many.dir = dir.join("many");
-                with("fillsync_64", Task { step: Step::FillSync { threads: 64, ops }, ..many }, Figure::Rate("commits/s"));
+                with(
+                    "fillsync_64",
+                    Task { step: Step::FillSync { threads: 64, ops }, ..many },
+                    Figure::Rate("commits/s"),
+                );
             }
             "8k" | "64k" => {
                 let (num, value_size, batch) = if group == "8k" {
@@ -242,19 +277,41 @@ impl Runner<'_> {
                 };
                 let large = Task { num, value_size, large_values: true, ..base };
                 let name = |w: &str| format!("{w}_{group}");
-                with(&name("fillrandom"), Task { step: fill(Order::Random, 1, batch, 0, false), ..large.clone() }, rate);
+                with(
+                    &name("fillrandom"),
+                    Task { step: fill(Order::Random, 1, batch, 0, false), ..large.clone() },
+                    rate,
+                );
                 let reads = (a.reads * num / a.num).max(100);
-                with(&name("readrandom"), Task { step: Step::ReadRandom { threads: 1, ops: reads, version: 0 }, ..large.clone() }, rate);
-                with(&name("overwrite"), Task { step: fill(Order::Random, 2, batch, 1, false), ..large }, rate);
+                with(
+                    &name("readrandom"),
+                    Task {
+                        step: Step::ReadRandom { threads: 1, ops: reads, version: 0 },
+                        ..large.clone()
+                    },
+                    rate,
+                );
+                with(
+                    &name("overwrite"),
+                    Task { step: fill(Order::Random, 2, batch, 1, false), ..large },
+                    rate,
+                );
             }
             "timetravel" => {
                 let tt = Task { num: a.tt_num, versioned: true, ..base };
                 with(
                     "tt_fill",
-                    Task { step: Step::TimeTravelFill { versions: TT_VERSIONS, batch: BATCH }, ..tt.clone() },
+                    Task {
+                        step: Step::TimeTravelFill { versions: TT_VERSIONS, batch: BATCH },
+                        ..tt.clone()
+                    },
                     Figure::Rate("versions/s"),
                 );
-                with("tt_read", Task { step: Step::TimeTravelRead { ops: a.tt_reads, version: 1 }, ..tt }, rate);
+                with(
+                    "tt_read",
+                    Task { step: Step::TimeTravelRead { ops: a.tt_reads, version: 1 }, ..tt },
+                    rate,
+                );
             }
             other => return Err(format!("unknown group {other}").into()),
         }

@@ -98,8 +98,9 @@ fn order_of(workload: &str) -> usize {
 
 /// Medians of every (profile, workload), in table order; `figure` picks what is compared.
 pub fn rows(samples: &[Sample], figure: impl Fn(&Sample) -> Option<f64>) -> Vec<Row> {
-    let mut groups: BTreeMap<(String, usize, String), (Row, BTreeMap<String, Vec<f64>>)> =
-        BTreeMap::new();
+    /// (profile, position in `ORDER`, workload) -> the row and each engine's samples.
+    type Groups = BTreeMap<(String, usize, String), (Row, BTreeMap<String, Vec<f64>>)>;
+    let mut groups: Groups = BTreeMap::new();
     for s in samples.iter().filter(|s| s.error.is_none()) {
         let Some(v) = figure(s) else { continue };
         let key = (s.profile.clone(), order_of(&s.workload), s.workload.clone());
@@ -131,9 +132,7 @@ pub fn rows(samples: &[Sample], figure: impl Fn(&Sample) -> Option<f64>) -> Vec<
 
 /// Peak RSS rows: the same samples, comparing MiB (lower is better).
 pub fn rss_rows(samples: &[Sample]) -> Vec<Row> {
-    let mut rows = rows(samples, |s| {
-        (s.peak_rss_kib > 0).then(|| s.peak_rss_kib as f64 / 1024.0)
-    });
+    let mut rows = rows(samples, |s| (s.peak_rss_kib > 0).then(|| s.peak_rss_kib as f64 / 1024.0));
     for r in &mut rows {
         r.unit = "MiB".into();
         r.higher_is_better = false;
@@ -246,7 +245,10 @@ pub fn summary(args: &Args, results: &Results) -> String {
         m.started_utc, m.finished_utc, m.wall_secs
     );
     let _ = writeln!(s, "- sizes: {}", results.sizes);
-    let _ = writeln!(s, "\nRatios: above 1 means Strata is ahead of the best peer (Strata / peer for rates, peer / Strata for times, bytes and RSS).\n");
+    let _ = writeln!(
+        s,
+        "\nRatios: above 1 means Strata is ahead of the best peer (Strata / peer for rates, peer / Strata for times, bytes and RSS).\n"
+    );
     let all = rows(&results.samples, |s| Some(s.value));
     for profile in ["default", "cache64"] {
         let sel: Vec<Row> = all.iter().filter(|r| r.profile == profile).cloned().collect();

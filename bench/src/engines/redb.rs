@@ -3,9 +3,7 @@
 
 use std::path::Path;
 
-use redb::{
-    Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable, TableDefinition,
-};
+use redb::{Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::engine::{Engine, OpenSpec, Reader, Result};
 

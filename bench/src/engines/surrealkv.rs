@@ -17,7 +17,8 @@ pub struct SurrealEngine {
 
 impl SurrealEngine {
     pub fn open(dir: &Path, spec: OpenSpec) -> Result<Self> {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let rt =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
         let _entered = rt.enter();
         let mut builder = TreeBuilder::new().with_path(dir.to_path_buf());
         if let Some(bytes) = spec.profile.cache_bytes() {
