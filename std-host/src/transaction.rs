@@ -127,7 +127,8 @@ impl Transaction {
         Ok(KeysIter(iter))
     }
 
-    /// Key-value pairs as `options` describe (bounds, limit, timestamp).
+    /// Key-value pairs as `options` describe (bounds, limit, timestamp; a keys-only flag is
+    /// ignored: use [`keys_with_options`](Transaction::keys_with_options) for keys alone).
     pub fn range_with_options(&self, options: &ReadOptions) -> Result<RangeIter> {
         self.range_options(options, false)
     }
@@ -146,7 +147,7 @@ impl Transaction {
         self.core.range(&self.inner.engine, range, options.timestamp, options.limit, keys_only)
     }
 
-    /// Keys as `options` describe. Never reads the value log.
+    /// Keys as `options` describe (bounds, limit, timestamp). Never reads the value log.
     pub fn keys_with_options(&self, options: &ReadOptions) -> Result<KeysIter> {
         Ok(KeysIter(self.range_options(options, true)?))
     }
