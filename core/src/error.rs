@@ -57,10 +57,12 @@ pub enum CorruptionKind {
     SequenceGap,
     /// A file the database needs is missing.
     MissingFile,
-    /// A log segment's header contradicts its neighbours (wrong chain link or length).
+    /// A log segment's header contradicts its neighbours (wrong chain link or length), or the
+    /// manifest's clean-close length of the last segment is not the segment's length.
     BadChain,
-    /// A value pointer names bytes the value log does not hold (beyond a file's end, or not
-    /// a record of the key that points at it).
+    /// A value pointer does not decode (trailing bytes, an offset inside the file header, a
+    /// record length outside what a record can be) or names bytes the value log does not
+    /// hold (beyond a file's end, or not a record of the key that points at it).
     BadPointer,
 }
 
@@ -127,8 +129,9 @@ pub enum Error {
     /// An earlier write or sync failed, so durability can no longer be promised; reads still
     /// work, writes fail until the database is reopened.
     Poisoned,
-    /// Another transaction committed a write to a key this one writes, after this one began.
-    /// Nothing of this transaction was written; retry it.
+    /// Another transaction committed a write to a key this one writes, after this one began
+    /// (under [`Isolation::Serializable`](crate::Isolation::Serializable), also to a key or
+    /// range this one read). Nothing of this transaction was written; retry it.
     TransactionConflict,
     /// A write was attempted in a read-only transaction.
     TransactionReadOnly,
@@ -207,9 +210,10 @@ impl fmt::Display for Error {
             Error::Poisoned => f.write_str(
                 "database is poisoned by an earlier write failure; reopen it to write again",
             ),
-            Error::TransactionConflict => {
-                f.write_str("transaction conflict: a key it writes was committed after it began")
-            }
+            Error::TransactionConflict => f.write_str(
+                "transaction conflict: a key it writes (under Serializable, also one it read) \
+                 was written by a transaction that committed after it began",
+            ),
             Error::TransactionReadOnly => f.write_str("transaction is read-only"),
             Error::TransactionWriteOnly => f.write_str("transaction is write-only"),
             Error::TransactionClosed => {

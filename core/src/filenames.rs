@@ -11,8 +11,8 @@
 //! | `*.tmp`            | scratch file, renamed into place or removed (`CURRENT.tmp`) |
 //!
 //! Numbers are decimal, zero-padded to six digits (wider numbers simply grow). WAL segments,
-//! tables and manifests share one number space (`next_file_number` in the manifest), so a
-//! number names at most one file.
+//! tables, value log files and manifests share one number space (`next_file_number` in the
+//! manifest), so a number names at most one file.
 
 use alloc::format;
 use alloc::string::String;

@@ -1,14 +1,18 @@
 //! # strata-core
 //!
 //! Strata's engine, independent of any operating system: the on-disk formats, the memtable,
-//! MVCC visibility and transactions, recovery, and (in later layers) the LSM tree. It runs
-//! against the [`strata_vfs::Vfs`] trait and needs only `alloc`.
+//! MVCC visibility and transactions (snapshot and serializable), recovery, the LSM tree
+//! (flush, leveled compaction, caches), the value log with its garbage collection,
+//! versioning, checkpoints and verification. It runs against the [`strata_vfs::Vfs`] trait
+//! and needs only `alloc`; it never starts a thread ([`Engine::maintenance_step`] runs
+//! background work on the caller's).
 //!
 //! The host crate (`strata`) adds real files, threads for group commit and background work,
 //! and the user-facing async API.
 
 #![no_std]
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 extern crate alloc;
 #[cfg(feature = "std")]

@@ -18,6 +18,8 @@
 //! Building and using a [`Tree`] needs no async runtime: `commit()` completes under any
 //! executor, and [`Transaction::commit_blocking`] serves synchronous code.
 
+#![warn(missing_docs)]
+
 mod background;
 mod clock;
 mod committer;

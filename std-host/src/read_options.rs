@@ -36,7 +36,11 @@ impl ReadOptions {
         self
     }
 
-    /// Return keys only; values are not fetched (with the value log, they are not read).
+    /// Marks a keys-only read. [`Transaction::keys_with_options`](crate::Transaction::keys_with_options)
+    /// reads keys only whatever this says (with the value log, values are never read);
+    /// [`Transaction::range_with_options`](crate::Transaction::range_with_options) always
+    /// returns values and ignores it. Kept so code written for the guide's `ReadOptions`
+    /// compiles unchanged.
     pub fn with_keys_only(mut self, keys_only: bool) -> Self {
         self.keys_only = keys_only;
         self

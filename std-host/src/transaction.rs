@@ -127,7 +127,8 @@ impl Transaction {
         Ok(KeysIter(iter))
     }
 
-    /// Key-value pairs as `options` describe (bounds, limit, timestamp).
+    /// Key-value pairs as `options` describe (bounds, limit, timestamp; a keys-only flag is
+    /// ignored: use [`keys_with_options`](Transaction::keys_with_options) for keys alone).
     pub fn range_with_options(&self, options: &ReadOptions) -> Result<RangeIter> {
         self.range_options(options, false)
     }
@@ -146,7 +147,7 @@ impl Transaction {
         self.core.range(&self.inner.engine, range, options.timestamp, options.limit, keys_only)
     }
 
-    /// Keys as `options` describe. Never reads the value log.
+    /// Keys as `options` describe (bounds, limit, timestamp). Never reads the value log.
     pub fn keys_with_options(&self, options: &ReadOptions) -> Result<KeysIter> {
         Ok(KeysIter(self.range_options(options, true)?))
     }
@@ -158,12 +159,16 @@ impl Transaction {
         self.core.set_at(&self.inner.engine, key, value, ts)
     }
 
-    /// The value `key` had at timestamp `ts` (requires versioning).
+    /// The value `key` had at timestamp `ts` (requires versioning). Reads committed history
+    /// only: this transaction's own pending writes are not seen. A `ts` older than the
+    /// retention horizon fails with [`Error::TimestampExpired`].
     pub fn get_at_version(&self, key: &[u8], ts: u64) -> Result<Option<Value>> {
         self.core.get_at(&self.inner.engine, key, ts)
     }
 
-    /// Key-value pairs with `start <= key < end` as they were at timestamp `ts`.
+    /// Key-value pairs with `start <= key < end` as they were at timestamp `ts` (requires
+    /// versioning). Like [`get_at_version`](Transaction::get_at_version), committed history
+    /// only.
     pub fn range_at_version(
         &self,
         start: &[u8],
@@ -190,7 +195,8 @@ impl Transaction {
     /// Every retained version of every key with `start <= key < end`, as
     /// `(key, value, timestamp, is_tombstone)`: keys ascending, and for each key the newest
     /// timestamp first. A second write at an existing (key, timestamp) replaces the first, so
-    /// only it is listed. At most `limit` versions.
+    /// only it is listed. At most `limit` versions. Committed history only (requires
+    /// versioning): this transaction's pending writes are not listed.
     pub fn scan_all_versions(
         &self,
         start: &[u8],

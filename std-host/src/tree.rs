@@ -94,8 +94,8 @@ impl Drop for Handle {
 ///
 /// `Tree` is a handle: clones share one database, and it is `Send + Sync`. The database
 /// closes when [`close`](Tree::close) is called or the last clone is dropped: queued commits
-/// are finished, the WAL is synced, the commit thread is joined and the directory lock is
-/// released, so the directory can be opened again at once. Transactions still open then get
+/// are finished, the value log head and the WAL are synced, the commit and background threads
+/// are joined and the directory lock is released, so the directory can be opened again at once. Transactions still open then get
 /// [`Error::Closed`].
 #[derive(Clone)]
 pub struct Tree {
@@ -230,12 +230,13 @@ impl Tree {
     }
 
     /// Closes the database now (see the type's docs). Every clone sees it closed. Returns an
-    /// error if the final WAL sync failed.
+    /// error if a final sync (value log head, WAL) or the closing manifest record failed.
     pub fn close(&self) -> Result<()> {
         self.inner().shutdown()
     }
 
-    /// `true` once a WAL write or sync failed: writes are refused until the database is
+    /// `true` once a write or sync failed (the WAL, the value log, a flush, a compaction or a
+    /// manifest edit): writes are refused with [`Error::Poisoned`] until the database is
     /// reopened; reads keep working.
     pub fn is_poisoned(&self) -> bool {
         self.inner().engine.is_poisoned()
@@ -286,8 +287,10 @@ impl Tree {
     }
 
     /// Runs flushes and compactions on the calling thread until none is left (or `budget`
-    /// jobs ran), returning how many ran. The background threads do this on their own; this
-    /// is for tests and for callers that want the tree compact now.
+    /// jobs ran), then collects value log files whose discard statistics pass
+    /// `vlog_gc_discard_ratio`, returning how many jobs ran. The background threads do this
+    /// on their own; this is for trees built with `with_background_threads(false)`, tests, and
+    /// callers that want the tree compact now.
     pub fn maintenance_step(&self, budget: usize) -> Result<usize> {
         self.check_writable()?;
         self.inner().engine.maintenance_step(budget)
@@ -316,8 +319,8 @@ pub type VlogGcReport = strata_core::engine::GcReport;
 impl Tree {
     /// Writes a consistent checkpoint of the database into `dir` (created if absent; it must
     /// be empty) while transactions keep committing. Memtables are flushed first, so the
-    /// checkpoint is the table files (hard-linked when `dir` is on the same filesystem, copied
-    /// otherwise), a manifest, and a `CHECKPOINT` metadata file written last: a checkpoint
+    /// checkpoint is the table and value log files (hard-linked when `dir` is on the same
+    /// filesystem, copied otherwise), a manifest, and a `CHECKPOINT` metadata file written last: a checkpoint
     /// interrupted by a crash has none and is refused by
     /// [`restore_from_checkpoint`](Tree::restore_from_checkpoint). The directory also opens
     /// as an ordinary database with the same builder.
@@ -438,7 +441,8 @@ pub struct Stats {
     pub wal_bytes: u64,
     /// Commits refused with a write-write conflict.
     pub conflicts: u64,
-    /// Bytes of committed batches (keys, values and their framing).
+    /// Bytes of committed batches (keys, values and their framing, before large values move
+    /// to the value log; garbage collection's relocations count too).
     pub user_bytes: u64,
     /// Memtables flushed.
     pub flushes: u64,
@@ -464,8 +468,9 @@ pub struct Stats {
     pub vlog_files: usize,
     /// Their bytes on disk.
     pub vlog_disk_bytes: u64,
-    /// Bytes of their records known dead (discard statistics: versions compaction dropped),
-    /// which background garbage collection goes by.
+    /// Bytes of their records known dead from discard statistics (versions compaction
+    /// dropped). Background garbage collection goes by the larger of this and what its
+    /// sampling found dead, which lives in memory and is not counted here.
     pub vlog_dead_bytes: u64,
     /// Files garbage collection rewrote.
     pub vlog_gc_files: u64,

@@ -2,7 +2,9 @@
 //!
 //! The virtual filesystem Strata's core is written against, and the filesystems that make it
 //! testable: [`MemFs`] (an in-memory crash simulator), [`FaultFs`] (error injection around any
-//! [`Vfs`]) and a [`conformance`] suite every implementation must pass.
+//! [`Vfs`]) and a [`conformance`] suite every implementation must pass. With feature
+//! `encryption`, `EncryptedFs` encrypts any `Vfs` at rest; with feature `flash`, `FlashFs` is a
+//! filesystem over a NOR flash (`embedded-storage`) for devices without one.
 //!
 //! The trait is synchronous, like LevelDB's `Env` or SQLite's VFS: async belongs to the host.
 //! A database is one flat directory; files are named by `&str`, never by path.
@@ -15,10 +17,13 @@
 //! - after a crash, the unsynced tail of a file may be missing, kept, torn at any sector
 //!   boundary, or filled with garbage; nothing about write order holds without a sync;
 //! - a rename replaces its target atomically: after a crash, the target names either the old or
-//!   the new file.
+//!   the new file;
+//! - a sync that fails leaves the unsynced bytes in an unknown state, for ever: retrying cannot
+//!   make them durable (the engine poisons itself instead).
 
 #![no_std]
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 extern crate alloc;
 #[cfg(feature = "std")]

@@ -14,7 +14,7 @@
 //!   [`KeyValueDB::io_stats`];
 //! - [`error`] turns a Strata error into an [`std::io::Error`] that still carries it.
 //!
-//! The tree's durability setting applies: `write` commits with [`Durability::Eventual`] unless
+//! Durability is chosen per transaction: `write` commits with [`Durability::Eventual`] unless
 //! [`StrataKvdb::with_durability`] asks for `Immediate`. `write` blocks its thread until the
 //! commit is done, so (like any synchronous kvdb) it must not be called from an async
 //! runtime's worker thread.

@@ -82,7 +82,8 @@ pub struct EngineStats {
     pub wal_bytes: AtomicU64,
     /// Commits refused with a conflict.
     pub conflicts: AtomicU64,
-    /// User bytes (keys and values) committed.
+    /// Bytes of committed write batches (keys, values and their framing, before large values
+    /// move to the value log); garbage collection's relocations count too.
     pub user_bytes: AtomicU64,
     /// Memtables flushed to tables.
     pub flushes: AtomicU64,
@@ -170,7 +171,7 @@ pub struct Engine<V: EngineFs> {
     view: RwLock<Arc<ReadView>>,
     commit: Mutex<CommitState<V::Write>>,
     lsm: Mutex<LsmState<V::Write>>,
-    /// Next number for any new file (WAL segment, table, manifest).
+    /// Next number for any new file (WAL segment, table, value log file, manifest).
     next_file: AtomicU64,
     /// Newest commit timestamp, for manifest edits.
     last_ts: AtomicU64,
@@ -306,7 +307,10 @@ impl<V: EngineFs> Engine<V> {
     }
 
     /// Runs background jobs on the calling thread until there is nothing left to do or
-    /// `budget` jobs ran. For hosts without threads. Returns the number of jobs run.
+    /// `budget` jobs ran: flushes, compactions, then, with the tree settled, collection of a
+    /// value log file whose known dead fraction reaches `vlog_gc_discard_ratio`
+    /// ([`Engine::gc_step`]; no sampling). For hosts without threads. Returns the number of
+    /// jobs run.
     pub fn maintenance_step(&self, budget: usize) -> Result<usize> {
         let mut done = 0;
         while done < budget {

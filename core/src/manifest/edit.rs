@@ -45,7 +45,8 @@ const KEY_SUFFIX_LEN: usize = 16;
 
 impl VersionEdit {
     /// Appends the encoded edit to `out`: the scalars present in tag order, then the
-    /// compaction pointers, deleted files and added files, each in vector order.
+    /// compaction pointers, the deleted files, `VERSIONING`, `WAL_CLOSED`, the value log edits
+    /// and the added files, each list in vector order (`docs/format/manifest.md`).
     pub fn encode(&self, out: &mut Vec<u8>) {
         let scalars = [
             (tag::LOG_NUMBER, self.log_number),

@@ -37,9 +37,12 @@ const fn usize_of(bytes: u64) -> usize {
 /// How values read from the value log are verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub enum VLogChecksumLevel {
-    /// Trust the value log (records are still checksummed when written).
+    /// Trust the value log on reads: only a record's framing and key are checked. Records
+    /// are still checksummed when written, and recovery, garbage collection and verification
+    /// always check them.
     Disabled,
-    /// Verify every value read from the value log.
+    /// Verify the checksum of every value read from the value log; a mismatch is
+    /// `Error::Corruption` naming the file and offset.
     #[default]
     Full,
 }
