@@ -59,8 +59,8 @@ impl Rng {
 
 fn value(rng: &mut Rng) -> [u8; 100] {
     let mut v = [0u8; 100];
-    for i in 0..50 {
-        v[i] = rng.next() as u8;
+    for byte in &mut v[..50] {
+        *byte = rng.next() as u8;
     }
     let (a, b) = v.split_at_mut(50);
     b.copy_from_slice(a);
