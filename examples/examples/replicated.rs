@@ -212,14 +212,16 @@ impl Cluster {
     async fn start(&mut self, id: u64, initialize: bool) -> Result<Option<u64>, Error> {
         let peers: Vec<String> =
             self.addrs.iter().map(|(id, addr)| format!("{id}={addr}")).collect();
+        let dir = self.dirs.get(&id).ok_or_else(|| format!("no directory for node {id}"))?;
+        let addr = self.addrs.get(&id).ok_or_else(|| format!("no address for node {id}"))?;
         let mut command = Command::new(&self.exe);
         command
             .arg("--node")
             .arg(id.to_string())
             .arg("--dir")
-            .arg(&self.dirs[&id])
+            .arg(dir)
             .arg("--listen")
-            .arg(&self.addrs[&id])
+            .arg(addr)
             .arg("--peers")
             .arg(peers.join(","));
         if initialize {
