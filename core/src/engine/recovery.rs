@@ -77,6 +77,8 @@ impl<V: EngineFs> Engine<V> {
         // Step 2: the manifest.
         let recovered = manifest::recover(&vfs, opts.level_count)?;
         let wal_closed = recovered.as_ref().and_then(|r| r.wal_closed);
+        let recorded_versioning = recovered.as_ref().and_then(|r| r.versioning);
+        let live_manifest_no = recovered.as_ref().map(|r| r.manifest_file_no);
         if recovered.as_ref().and_then(|r| r.versioning) == Some(true) && !opts.versioning {
             return Err(Error::invalid(
                 "versioning",
@@ -106,6 +108,8 @@ impl<V: EngineFs> Engine<V> {
             };
         let mut vlog_files = vlog_files;
         let vlog_lengths = check_vlog_files(&vfs, &mut vlog_files)?;
+        // A head file walked (not sealed by a clean close) gets its seal in the new manifest.
+        let head_walked = vlog_lengths.values().any(|&(_, walked)| walked);
         if version.level_count() != opts.level_count {
             return Err(Error::invalid(
                 "level_count",
@@ -194,31 +198,60 @@ impl<V: EngineFs> Engine<V> {
             vfs.sync_dir().map_err(|e| Error::io(IoOp::SyncDir, "", e))?;
         }
 
-        // Step 5.
-        let new_segment = next_file.fetch_add(1, Ordering::Relaxed);
-        let (prev_segment, prev_valid_len) = outcome.last.unwrap_or((0, 0));
-        let header = SegmentHeader { segment: new_segment, prev_segment, prev_valid_len };
-        let wal = create_segment(&vfs, header)?;
-        // Replay at the next open must start at the first segment whose records are not in a
-        // table: the first one replayed now, or the new one if none was.
-        let log_number = if outcome.last.is_some() { first_segment } else { new_segment };
-
-        // Step 6.
-        let mut snapshot: VersionEdit = version.snapshot_edit();
-        for (level, p) in pointers.iter().enumerate() {
-            if let (Some(p), Ok(level)) = (p, u8::try_from(level)) {
-                snapshot.compaction_pointers.push((level, p.clone()));
+        // After a clean close whose files recovery found exactly as the manifest describes
+        // them, there is nothing to make durable: steps 5 and 6 are deferred to the first
+        // write (the WAL segment) and the first manifest edit (the snapshot).
+        let kept = match (wal_closed, live_manifest_no) {
+            (Some(mark), Some(file_no))
+                if !removed
+                    && replayed.dangling.is_none()
+                    && outcome.last == Some(mark)
+                    && recorded_versioning == Some(opts.versioning)
+                    && !head_walked
+                    && !any_unreferenced(
+                        &names,
+                        &version,
+                        &vlog_files,
+                        manifest_log_number,
+                        file_no,
+                    ) =>
+            {
+                Some(super::DeferredManifest { file_no, wal_closed: mark })
             }
-        }
-        snapshot.log_number = Some(log_number);
-        snapshot.versioning = Some(opts.versioning);
-        snapshot.vlog = manifest::vlog_snapshot(&vlog_files);
-        snapshot.last_seq = Some(base_seq);
-        snapshot.last_ts = Some(base_ts);
-        let manifest_no = next_file.fetch_add(1, Ordering::Relaxed);
-        snapshot.next_file_number = Some(next_file.load(Ordering::Relaxed));
-        let manifest = ManifestWriter::create(&vfs, manifest_no, &snapshot)?;
-        remove_unreferenced(&vfs, &names, &version, &vlog_files, log_number, manifest_no)?;
+            _ => None,
+        };
+
+        let (wal, wal_pending, manifest, log_number) = match kept {
+            Some(kept) => (None, Some(kept.wal_closed), None, manifest_log_number),
+            None => {
+                // Step 5.
+                let new_segment = next_file.fetch_add(1, Ordering::Relaxed);
+                let (prev_segment, prev_valid_len) = outcome.last.unwrap_or((0, 0));
+                let header = SegmentHeader { segment: new_segment, prev_segment, prev_valid_len };
+                let wal = create_segment(&vfs, header)?;
+                // Replay at the next open must start at the first segment whose records are
+                // not in a table: the first one replayed now, or the new one if none was.
+                let log_number = if outcome.last.is_some() { first_segment } else { new_segment };
+
+                // Step 6.
+                let mut snapshot: VersionEdit = version.snapshot_edit();
+                for (level, p) in pointers.iter().enumerate() {
+                    if let (Some(p), Ok(level)) = (p, u8::try_from(level)) {
+                        snapshot.compaction_pointers.push((level, p.clone()));
+                    }
+                }
+                snapshot.log_number = Some(log_number);
+                snapshot.versioning = Some(opts.versioning);
+                snapshot.vlog = manifest::vlog_snapshot(&vlog_files);
+                snapshot.last_seq = Some(base_seq);
+                snapshot.last_ts = Some(base_ts);
+                let manifest_no = next_file.fetch_add(1, Ordering::Relaxed);
+                snapshot.next_file_number = Some(next_file.load(Ordering::Relaxed));
+                let manifest = ManifestWriter::create(&vfs, manifest_no, &snapshot)?;
+                remove_unreferenced(&vfs, &names, &version, &vlog_files, log_number, manifest_no)?;
+                (Some(wal), None, Some(manifest), log_number)
+            }
+        };
 
         let store = Arc::new(TableStore::new(
             vfs,
@@ -253,7 +286,8 @@ impl<V: EngineFs> Engine<V> {
                 version: Arc::new(version),
             })),
             commit: Mutex::new(CommitState {
-                wal: Some(wal),
+                wal,
+                wal_pending,
                 vlog_head: None,
                 last_seq: replayed.last_seq,
                 // The commit path stamps max(now, last_ts + 1), so timestamps keep increasing
@@ -263,7 +297,8 @@ impl<V: EngineFs> Engine<V> {
                 write_log: crate::serializable::WriteLog::new(),
             }),
             lsm: Mutex::new(LsmState {
-                manifest: Some(manifest),
+                manifest,
+                manifest_deferred: kept,
                 pointers,
                 busy: alloc::collections::BTreeSet::new(),
                 flushing: false,
@@ -292,6 +327,48 @@ impl<V: EngineFs> Engine<V> {
     }
 }
 
+/// Whether `name` is a file the recovered database does not name: a WAL segment below
+/// `log_number`, a table no level holds, a value log file the manifest does not list, a
+/// manifest other than `manifest_no`, or a temp file.
+fn is_unreferenced(
+    name: &str,
+    live_tables: &alloc::collections::BTreeSet<u64>,
+    live_vlogs: &alloc::collections::BTreeSet<u64>,
+    log_number: u64,
+    manifest_no: u64,
+) -> bool {
+    match filenames::parse(name) {
+        Some(FileName::Wal(n)) => n < log_number,
+        Some(FileName::Table(n)) => !live_tables.contains(&n),
+        Some(FileName::ValueLog(n)) => !live_vlogs.contains(&n),
+        Some(FileName::Manifest(n)) => n != manifest_no,
+        Some(FileName::Temp) => true,
+        _ => false,
+    }
+}
+
+fn live_sets(
+    version: &Version,
+    vlog_files: &manifest::VlogFiles,
+) -> (alloc::collections::BTreeSet<u64>, alloc::collections::BTreeSet<u64>) {
+    (
+        version.all_files().map(|(_, f)| f.file_no).collect(),
+        vlog_files.values().map(|m| m.file_no).collect(),
+    )
+}
+
+/// Whether any of `names` is a file the recovered database does not name.
+fn any_unreferenced(
+    names: &[alloc::string::String],
+    version: &Version,
+    vlog_files: &manifest::VlogFiles,
+    log_number: u64,
+    manifest_no: u64,
+) -> bool {
+    let (tables, vlogs) = live_sets(version, vlog_files);
+    names.iter().any(|name| is_unreferenced(name, &tables, &vlogs, log_number, manifest_no))
+}
+
 /// Removes files the recovered database does not name. A remove that fails is left for a
 /// later open; a failed directory sync is reported (a failed sync is never ignored).
 fn remove_unreferenced<V: EngineFs>(
@@ -302,20 +379,9 @@ fn remove_unreferenced<V: EngineFs>(
     log_number: u64,
     manifest_no: u64,
 ) -> Result<()> {
-    let live_tables: alloc::collections::BTreeSet<u64> =
-        version.all_files().map(|(_, f)| f.file_no).collect();
-    let live_vlogs: alloc::collections::BTreeSet<u64> =
-        vlog_files.values().map(|m| m.file_no).collect();
+    let (tables, vlogs) = live_sets(version, vlog_files);
     for name in names {
-        let obsolete = match filenames::parse(name) {
-            Some(FileName::Wal(n)) => n < log_number,
-            Some(FileName::Table(n)) => !live_tables.contains(&n),
-            Some(FileName::ValueLog(n)) => !live_vlogs.contains(&n),
-            Some(FileName::Manifest(n)) => n != manifest_no,
-            Some(FileName::Temp) => true,
-            _ => false,
-        };
-        if obsolete {
+        if is_unreferenced(name, &tables, &vlogs, log_number, manifest_no) {
             let _ = vfs.remove(name);
         }
     }
