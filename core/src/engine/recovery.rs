@@ -13,6 +13,12 @@
 //! 6. Write a fresh manifest from the recovered version (this switches `CURRENT`), then remove
 //!    every file the database does not name: obsolete WAL segments, tables no version names
 //!    (a flush or compaction that crashed before its manifest edit), old manifests, temp files.
+//!
+//! After a clean close with nothing to repair (the manifest ends with the clean-close mark, the
+//! log ends where it says, nothing was discarded or walked, nothing is left to remove), steps
+//! 5 and 6 are deferred: the open writes nothing. The first write creates the segment
+//! (`CommitState::wal_pending`), the first manifest edit the snapshot
+//! (`LsmState::manifest_deferred`).
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
