@@ -4,7 +4,7 @@
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
-use super::recovery::{create_segment, insert_op};
+use super::recovery::{SharedBatch, create_segment, insert_op};
 use alloc::sync::Arc;
 
 use super::{CommitState, Engine, EngineFs, ReadView};
@@ -164,8 +164,10 @@ impl<V: EngineFs> Engine<V> {
         if let Some(mem) = view.memtables.first() {
             for &(i, seq, ts) in &accepted {
                 let Some(req) = requests.get(i) else { continue };
+                // One copy of the batch for all its keys and values (see `SharedBatch`).
+                let shared = SharedBatch::copy_of(req.batch.as_bytes());
                 for op in req.batch.ops().flatten() {
-                    insert_op(mem, &op, seq, ts);
+                    insert_op(mem, &shared, &op, seq, ts);
                 }
             }
             self.stats.user_bytes.fetch_add(user_bytes, Ordering::Relaxed);

@@ -505,9 +505,10 @@ fn apply_record(r: &mut Replayed, payload: &[u8], pos: wal::RecordPos) -> Result
             }
         }
     }
+    let shared = SharedBatch::copy_of(payload);
     for op in batch.ops() {
         let op = op.map_err(|_| Error::corruption(&file, pos.offset, CorruptionKind::BadBatch))?;
-        insert_op(&r.memtable, &op, batch.seq, batch.commit_ts);
+        insert_op(&r.memtable, &shared, &op, batch.seq, batch.commit_ts);
     }
     r.last_seq = batch.seq;
     r.last_ts = r.last_ts.max(batch.commit_ts);
@@ -555,13 +556,47 @@ fn check_head_torn_not_damaged<V: EngineFs>(
     Ok(())
 }
 
-/// Inserts one batch op as a version in `mem`.
-pub(super) fn insert_op(mem: &Memtable, op: &BatchOp<'_>, seq: SeqNo, commit_ts: Timestamp) {
+/// An encoded batch and one shared copy of it: the keys and values of its ops (slices of the
+/// batch) become slices of the copy rather than copies of their own, so inserting a batch
+/// costs one allocation and copy, not two per op. The memtable holds every version until it
+/// is flushed, so sharing keeps nothing alive longer there; a key or value a reader takes from
+/// the memtable keeps its batch's buffer alive while the reader holds it.
+pub(super) struct SharedBatch<'a> {
+    origin: &'a [u8],
+    copy: Bytes,
+}
+
+impl<'a> SharedBatch<'a> {
+    pub(super) fn copy_of(origin: &'a [u8]) -> Self {
+        SharedBatch { origin, copy: Bytes::copy_from_slice(origin) }
+    }
+
+    /// `part` (a slice of the batch) as the same range of the copy; a copy of its own if it
+    /// is empty or not inside the batch.
+    fn share(&self, part: &[u8]) -> Bytes {
+        let start = (part.as_ptr() as usize).checked_sub(self.origin.as_ptr() as usize);
+        match start {
+            Some(start) if !part.is_empty() && start + part.len() <= self.origin.len() => {
+                self.copy.slice(start..start + part.len())
+            }
+            _ => Bytes::copy_from_slice(part),
+        }
+    }
+}
+
+/// Inserts one op of `batch` as a version in `mem`.
+pub(super) fn insert_op(
+    mem: &Memtable,
+    batch: &SharedBatch<'_>,
+    op: &BatchOp<'_>,
+    seq: SeqNo,
+    commit_ts: Timestamp,
+) {
     let (key, value, ts, kind) = match *op {
         BatchOp::Set { key, value, ts } => (key, value, ts, ValueKind::Set),
         BatchOp::Delete { key, ts } => (key, &[][..], ts, ValueKind::Delete),
         BatchOp::SetPointer { key, pointer, ts } => (key, pointer, ts, ValueKind::Pointer),
     };
-    let ikey = InternalKey::new(Bytes::copy_from_slice(key), ts.unwrap_or(commit_ts), seq, kind);
-    mem.insert(ikey, Bytes::copy_from_slice(value));
+    let ikey = InternalKey::new(batch.share(key), ts.unwrap_or(commit_ts), seq, kind);
+    mem.insert(ikey, batch.share(value));
 }
