@@ -126,7 +126,7 @@ mod tests {
             Vec::new(),
             vec![7; KEY_LEN - 1],
             vec![7; KEY_LEN + 1],
-            HEX[..62].as_bytes().to_vec(),
+            HEX.as_bytes()[..62].to_vec(),
             format!("{HEX}\n\n").into_bytes(),
             format!(" {HEX}").into_bytes(),
             format!("{HEX}00").into_bytes(),
