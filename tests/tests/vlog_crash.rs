@@ -204,17 +204,31 @@ fn run_workload(stack: Stack, mem: &MemFs, txns: &[TxnSpec], ctx: &str) -> (Acke
 
 #[test]
 fn power_cut_before_every_durability_call_of_a_vlog_workload_plain() {
-    power_cut_before_every_durability_call_of_a_vlog_workload(Stack::Plain, scaled(2));
+    power_cut_before_every_durability_call_of_a_vlog_workload(
+        Stack::Plain,
+        scaled(2),
+        RecoveryCuts::Every,
+    );
 }
 
-/// One crash seed per random policy instead of two on the encrypted stack (CI time); every
-/// crash point and every check still runs.
+/// The same on `EncryptedFs<MemFs>`. To keep the added CI time modest (the encrypted run
+/// took about three times as long), one crash seed per random policy instead of two, and the
+/// recovery of each image cut before one random durability call instead of each of them
+/// (`STRATA_SOAK` cuts every one); every crash point and every check still runs.
 #[test]
 fn power_cut_before_every_durability_call_of_a_vlog_workload_encrypted() {
-    power_cut_before_every_durability_call_of_a_vlog_workload(Stack::Encrypted, scaled(1));
+    power_cut_before_every_durability_call_of_a_vlog_workload(
+        Stack::Encrypted,
+        scaled(1),
+        if strata_tests::is_soak() { RecoveryCuts::Every } else { RecoveryCuts::One },
+    );
 }
 
-fn power_cut_before_every_durability_call_of_a_vlog_workload(stack: Stack, random_seeds: u64) {
+fn power_cut_before_every_durability_call_of_a_vlog_workload(
+    stack: Stack,
+    random_seeds: u64,
+    recovery: RecoveryCuts,
+) {
     let seed = test_seed(&format!(
         "vlog power_cut_before_every_durability_call_of_a_vlog_workload_{}",
         stack.name()
@@ -263,14 +277,8 @@ fn power_cut_before_every_durability_call_of_a_vlog_workload(stack: Stack, rando
             let tree = must_open(stack, &image, &ctx);
             let p = recovered_prefix(&tree, &states, lo, hi, &ctx);
             keeps_working(stack, tree, &image, &states[p], &ctx);
-            recovery_cuts += power_cut_during_recovery(
-                stack,
-                &pristine,
-                &states[p],
-                RecoveryCuts::Every,
-                &mut rng,
-                &ctx,
-            );
+            recovery_cuts +=
+                power_cut_during_recovery(stack, &pristine, &states[p], recovery, &mut rng, &ctx);
             prefixes.insert(p);
             images += 1;
         }
@@ -360,15 +368,21 @@ fn gc_setup(stack: Stack, seed: u64, close: bool) -> (MemFs, Model) {
 
 #[test]
 fn power_cut_before_every_durability_call_of_vlog_gc_plain() {
-    power_cut_before_every_durability_call_of_vlog_gc(Stack::Plain);
+    power_cut_before_every_durability_call_of_vlog_gc(Stack::Plain, RecoveryCuts::Every);
 }
+
+/// The recovery of each image cut before one random durability call instead of each of them
+/// (CI time, as for the write workload; `STRATA_SOAK` cuts every one).
 
 #[test]
 fn power_cut_before_every_durability_call_of_vlog_gc_encrypted() {
-    power_cut_before_every_durability_call_of_vlog_gc(Stack::Encrypted);
+    power_cut_before_every_durability_call_of_vlog_gc(
+        Stack::Encrypted,
+        if strata_tests::is_soak() { RecoveryCuts::Every } else { RecoveryCuts::One },
+    );
 }
 
-fn power_cut_before_every_durability_call_of_vlog_gc(stack: Stack) {
+fn power_cut_before_every_durability_call_of_vlog_gc(stack: Stack, recovery: RecoveryCuts) {
     let seed = test_seed(&format!(
         "vlog power_cut_before_every_durability_call_of_vlog_gc_{}",
         stack.name()
@@ -422,14 +436,8 @@ fn power_cut_before_every_durability_call_of_vlog_gc(stack: Stack) {
             }
             for (policy, crash_seed, image) in power_cut_images(&img, random_seeds, &mut rng) {
                 let ctx = format!("{ctx}, {policy:?} seed {crash_seed}");
-                recovery_cuts += power_cut_during_recovery(
-                    stack,
-                    &image,
-                    &model,
-                    RecoveryCuts::Every,
-                    &mut rng,
-                    &ctx,
-                );
+                recovery_cuts +=
+                    power_cut_during_recovery(stack, &image, &model, recovery, &mut rng, &ctx);
                 let tree = must_open_gc(stack, &image, &ctx);
                 let got = read_back(&tree, &ctx);
                 assert!(got == model, "{ctx}: after the cut: {}", diff(&model, &got));
