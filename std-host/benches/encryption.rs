@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use strata::fs::StdFs;
-use strata::vfs::{AppendWrite, EncryptedFs, FileKind, RandomRead, StaticKey, Vfs};
+use strata::vfs::{AppendWrite, EncryptedFs, ErrorKind, FileKind, RandomRead, StaticKey, Vfs};
 use strata::{Mode, OsRandom, ReadOptions, Tree, TreeBuilder};
 use support::{SplitMix64, benchmarking, key, value_at};
 use tempfile::TempDir;
@@ -193,13 +193,22 @@ fn raw_fs_bench<V: Vfs>(c: &mut Criterion, name: &str, fs: &V, pool: &[u8]) {
     group_times(&mut group);
     group.throughput(Throughput::Bytes(len as u64));
     group.bench_function(name, |b| {
-        b.iter(|| {
-            let mut w = fs.create("000001.sst", FileKind::Table).expect("create");
-            for _ in 0..len / PIECE {
-                w.append(data).expect("append");
-            }
-            w.flush().expect("flush");
-        });
+        b.iter_batched(
+            // The file of the previous iteration goes first, untimed: `create` makes a new one.
+            || match fs.remove("000001.sst") {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => panic!("remove: {e}"),
+            },
+            |()| {
+                let mut w = fs.create("000001.sst", FileKind::Table).expect("create");
+                for _ in 0..len / PIECE {
+                    w.append(data).expect("append");
+                }
+                w.flush().expect("flush");
+            },
+            BatchSize::PerIteration,
+        );
     });
     group.finish();
 

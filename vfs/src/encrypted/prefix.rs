@@ -164,7 +164,7 @@ pub enum FileState {
 /// magic (a bad sector, a bit flipped on the way from the disk), refused as a damaged
 /// prefix, not garbage to pass through. Passing it through would hand the engine the whole
 /// file as ciphertext, which it takes for a torn tail: a synced WAL segment would be dropped
-/// with the acknowledged commits in it (the encrypted `bit_flip_on_read_during_recovery`
+/// with the acknowledged commits in it (`bit_flip_on_read_during_recovery_encrypted`
 /// test found this). Garbage left by a power cut lands this close to the magic with
 /// probability below 2^-44.
 pub const MAGIC_DAMAGE_BITS: u32 = 4;
