@@ -16,6 +16,12 @@ pub struct Cli {
     #[arg(short = 'd', long = "db", global = true, value_name = "DIR")]
     pub db: Option<PathBuf>,
 
+    /// The key of an encrypted database: a file holding exactly 32 raw bytes, or 64 hex
+    /// digits and an optional newline. Needed by every command that reads an encrypted
+    /// database or its files; with `put --create`, the new database is encrypted with it.
+    #[arg(long = "key-file", global = true, value_name = "PATH", env = "STRATA_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+
     /// Print one JSON document instead of text.
     #[arg(long, global = true)]
     pub json: bool,

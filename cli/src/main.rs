@@ -2,7 +2,8 @@
 //!
 //! A command's path: the arguments are parsed ([`args`]; a mistake is one line on stderr and
 //! exit code 2), keys and values given as text or `hex:` are decoded ([`bytes`]), the database
-//! is opened ([`db`]: read-only for commands that only read, never created unless asked), the
+//! is opened ([`db`]: read-only for commands that only read, never created unless asked; an
+//! encrypted one with the key of `--key-file`, read and checked by [`key`]), the
 //! command runs ([`cmd`]) and prints as text or, with `--json`, one JSON document
 //! ([`output`]). Long operations draw a progress bar on stderr when it is a terminal
 //! ([`progress`]). Every failure ends as one line on stderr and a non-zero exit code
@@ -13,6 +14,7 @@ mod bytes;
 mod cmd;
 mod db;
 mod error;
+mod key;
 mod output;
 mod progress;
 

@@ -14,8 +14,16 @@ const USAGE: i32 = 2;
 const DAMAGED: i32 = 3;
 const NOT_FOUND: i32 = 4;
 
+/// The binary, with `STRATA_KEY_FILE` removed from its environment (a key set in the
+/// environment of the test run must not change what the tests see).
+fn command() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_strata"));
+    c.env_remove("STRATA_KEY_FILE");
+    c
+}
+
 fn strata(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_strata")).args(args).output().expect("spawn strata")
+    command().args(args).output().expect("spawn strata")
 }
 
 /// Runs `strata --db DIR args...`.
@@ -441,4 +449,299 @@ fn a_reader_that_goes_away_ends_the_output_quietly() {
     let o = child.wait_with_output().expect("wait");
     assert_eq!(code(&o), OK, "{}", stderr(&o));
     assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}
+
+// ---- encrypted databases ----
+
+const KEY: [u8; 32] = *b"a key for the cli tests: 32 b..!";
+const OTHER_KEY: [u8; 32] = [0x3C; 32];
+/// A value looked for in the files: an encrypted database must not show it anywhere.
+const CANARY: &str = "CLI-PLAINTEXT-CANARY-5d21";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `key` into `dir/name` as 64 hex digits and a newline; returns the path.
+fn hex_key_file(dir: &Path, name: &str, key: &[u8; 32]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{}\n", hex(key))).expect("write key file");
+    path
+}
+
+/// Runs `strata --db DB --key-file KEY args...`.
+fn on_with_key(db: &Path, key: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["--key-file", key.to_str().expect("utf-8 path")];
+    all.extend_from_slice(args);
+    on(db, &all)
+}
+
+/// Files of `dir` whose bytes hold [`CANARY`].
+fn leaking(dir: &Path) -> Vec<String> {
+    contents(dir)
+        .into_iter()
+        .filter(|(_, bytes)| bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()))
+        .map(|(name, _)| name)
+        .collect()
+}
+
+fn canary_value(i: u32) -> String {
+    format!("{CANARY}-{i:04}-{}", "z".repeat(150))
+}
+
+/// An encrypted database made with the library: tables, value log files (values over 64
+/// bytes), and a last write left in the WAL only.
+fn build_encrypted_db(dir: &Path, key: [u8; 32]) {
+    let tree = TreeBuilder::new()
+        .with_path(dir.to_path_buf())
+        .with_encryption_key(key)
+        .with_enable_vlog(true)
+        .with_vlog_value_threshold(64)
+        .with_compression(false)
+        .build()
+        .expect("build");
+    for i in 0..100u32 {
+        let mut txn = tree.begin().expect("begin");
+        txn.set(format!("key{i:04}").as_bytes(), canary_value(i).as_bytes()).expect("set");
+        txn.set(format!("small{i:04}").as_bytes(), format!("{CANARY}-s").as_bytes()).expect("set");
+        txn.commit_blocking().expect("commit");
+    }
+    tree.flush().expect("flush");
+    let mut txn = tree.begin().expect("begin");
+    txn.set(b"wal-only", CANARY.as_bytes()).expect("set");
+    txn.commit_blocking().expect("commit");
+    tree.close().expect("close");
+}
+
+#[test]
+fn an_encrypted_database_is_created_and_used_through_its_key_file() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let db = tmp.path().join("db");
+    let key = hex_key_file(tmp.path(), "db.key", &KEY);
+    let o = on_with_key(&db, &key, &["put", "--create", "greeting", CANARY]);
+    assert_eq!(code(&o), OK, "{}", stderr(&o));
+    assert!(db.join("ENCRYPTION").is_file(), "created encrypted");
+    for i in 0..20 {
+        let o = on_with_key(&db, &key, &["put", &format!("k{i:02}"), &canary_value(i)]);
+        assert_eq!(code(&o), OK, "{}", stderr(&o));
+    }
+    assert_eq!(code(&on_with_key(&db, &key, &["delete", "k05"])), OK);
+
+    assert_eq!(stdout(&on_with_key(&db, &key, &["get", "greeting"])), format!("{CANARY}\n"));
+    let o = on_with_key(&db, &key, &["scan", "--from", "k00", "--to", "k10", "--keys-only"]);
+    assert_eq!(stdout(&o), "k00\nk01\nk02\nk03\nk04\nk06\nk07\nk08\nk09\n", "{}", stderr(&o));
+    let o = on_with_key(&db, &key, &["verify"]);
+    assert_eq!(code(&o), OK, "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("OK: "), "{}", stdout(&o));
+    let o = on_with_key(&db, &key, &["compact"]);
+    assert_eq!(code(&o), OK, "{}", stderr(&o));
+    assert!(!files_with(&db, "sst").is_empty());
+    let o = on_with_key(&db, &key, &["stats"]);
+    assert_eq!(code(&o), OK, "{}", stderr(&o));
+    let o = on_with_key(&db, &key, &["vlog-gc"]);
+    assert_eq!(code(&o), OK, "{}", stderr(&o));
+    let o = on_with_key(&db, &key, &["verify"]);
+    assert_eq!(code(&o), OK, "after compaction: {}", stdout(&o));
+    assert!(leaking(&db).is_empty(), "plaintext in {:?}", leaking(&db));
+
+    // The same key as 32 raw bytes, and through STRATA_KEY_FILE.
+    let raw = tmp.path().join("raw.key");
+    std::fs::write(&raw, KEY).expect("write raw key");
+    assert_eq!(stdout(&on_with_key(&db, &raw, &["get", "k03"])), format!("{}\n", canary_value(3)));
+    let o = command()
+        .env("STRATA_KEY_FILE", &key)
+        .args(["--db", db.to_str().expect("utf-8"), "get", "greeting"])
+        .output()
+        .expect("spawn");
+    assert_eq!(stdout(&o), format!("{CANARY}\n"), "{}", stderr(&o));
+    // --key-file wins over the environment.
+    let wrong = hex_key_file(tmp.path(), "wrong.key", &OTHER_KEY);
+    let o = command()
+        .env("STRATA_KEY_FILE", &wrong)
+        .args(["--db", db.to_str().expect("utf-8"), "--key-file", key.to_str().expect("utf-8")])
+        .args(["get", "greeting"])
+        .output()
+        .expect("spawn");
+    assert_eq!(code(&o), OK, "{}", stderr(&o));
+
+    // What the tool wrote, the library reads with the same key.
+    let tree = TreeBuilder::new()
+        .with_path(db.clone())
+        .with_encryption_key(KEY)
+        .build_read_only()
+        .expect("library opens it");
+    let txn = tree.begin_with_mode(strata::Mode::ReadOnly).expect("begin");
+    assert_eq!(txn.get(b"k19").expect("get").as_deref(), Some(canary_value(19).as_bytes()));
+    assert_eq!(txn.get(b"k05").expect("get"), None);
+}
+
+#[test]
+fn an_encrypted_database_without_its_key_or_with_another_is_refused_and_unchanged() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let db = tmp.path().join("db");
+    build_encrypted_db(&db, KEY);
+    let before = contents(&db);
+    let wrong = hex_key_file(tmp.path(), "wrong.key", &OTHER_KEY);
+    let cp = tmp.path().join("cp");
+    let cp = cp.to_str().expect("utf-8");
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["get", "key0001"],
+        vec!["put", "k", "v"],
+        vec!["put", "--create", "k", "v"],
+        vec!["delete", "key0001"],
+        vec!["scan"],
+        vec!["history", "key0001"],
+        vec!["stats"],
+        vec!["verify"],
+        vec!["compact"],
+        vec!["vlog-gc"],
+        vec!["checkpoint", cp],
+        vec!["restore", cp],
+        vec!["dump-manifest"],
+    ];
+    for args in &commands {
+        let o = on(&db, args);
+        assert_fails(&o, FAILED, "is encrypted: pass its key with --key-file");
+        let o = on_with_key(&db, &wrong, args);
+        assert_fails(&o, FAILED, "wrong encryption key");
+        assert!(!stderr(&o).contains(&hex(&OTHER_KEY)), "the key is never printed");
+        assert_unchanged(&db, &before, &format!("{args:?}"));
+        assert!(!Path::new(cp).exists(), "{args:?} created the checkpoint directory");
+    }
+    for (cmd, ext) in [("dump-wal", "wal"), ("dump-sst", "sst"), ("dump-vlog", "vlog")] {
+        let file = files_with(&db, ext)[0].clone();
+        let file = file.to_str().expect("utf-8");
+        assert_fails(&strata(&[cmd, file]), FAILED, "is encrypted: pass its key with --key-file");
+        assert_fails(&on_with_key(&db, &wrong, &[cmd, file]), FAILED, "wrong encryption key");
+    }
+    assert_unchanged(&db, &before, "dumps");
+
+    // A key for an unencrypted database is refused too: it would not be read as ciphertext.
+    let plain = tmp.path().join("plain");
+    build_db(&plain);
+    let before = contents(&plain);
+    let key = hex_key_file(tmp.path(), "db.key", &KEY);
+    for args in [&["get", "key0001"][..], &["put", "k", "v"], &["verify"]] {
+        assert_fails(&on_with_key(&plain, &key, args), FAILED, "is not encrypted");
+    }
+    assert_unchanged(&plain, &before, "a key for a plain database");
+}
+
+#[test]
+fn malformed_key_files_are_refused_with_one_line_that_never_shows_them() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let db = tmp.path().join("db");
+    let hex_key = hex(&KEY);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("31 raw bytes", KEY[..31].to_vec()),
+        ("33 raw bytes", [&KEY[..], b"!"].concat()),
+        ("63 hex digits", hex_key.as_bytes()[..63].to_vec()),
+        ("64 characters, not hex", format!("{}qq", &hex_key[..62]).into_bytes()),
+        ("two newlines", format!("{hex_key}\n\n").into_bytes()),
+        ("leading space", format!(" {hex_key}").into_bytes()),
+        ("a large file", vec![b'7'; 1 << 20]),
+    ];
+    for (what, bytes) in cases {
+        let path = tmp.path().join("bad.key");
+        std::fs::write(&path, &bytes).expect("write");
+        let o = on_with_key(&db, &path, &["put", "--create", "k", "v"]);
+        assert_fails(&o, FAILED, "bad key file");
+        assert!(stderr(&o).contains("32 raw bytes or 64 hex digits"), "{what}: {}", stderr(&o));
+        assert!(!stderr(&o).contains(&hex_key[..16]), "{what}: the contents are never printed");
+        assert!(!db.exists(), "{what}: nothing created");
+    }
+    let o = on_with_key(&db, &tmp.path().join("missing.key"), &["put", "--create", "k", "v"]);
+    assert_fails(&o, FAILED, "cannot read key file");
+    assert!(!db.exists());
+}
+
+#[test]
+fn a_checkpoint_of_an_encrypted_database_stays_encrypted_and_restores_with_the_key() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let db = tmp.path().join("db");
+    build_encrypted_db(&db, KEY);
+    assert!(leaking(&db).is_empty(), "plaintext in {:?}", leaking(&db));
+    let key = hex_key_file(tmp.path(), "db.key", &KEY);
+    let cp = tmp.path().join("cp");
+    let cp_arg = cp.to_str().expect("utf-8");
+    let o = on_with_key(&db, &key, &["checkpoint", cp_arg]);
+    assert_eq!(code(&o), OK, "{}", stderr(&o));
+    assert!(cp.join("ENCRYPTION").is_file(), "the checkpoint carries the key check marker");
+    assert!(contents(&cp).len() > 3, "{:?}", contents(&cp).keys().collect::<Vec<_>>());
+    assert!(leaking(&cp).is_empty(), "plaintext in the checkpoint: {:?}", leaking(&cp));
+    // The WAL-only write was flushed into the checkpoint, encrypted.
+    assert_eq!(stdout(&on_with_key(&cp, &key, &["get", "wal-only"])), format!("{CANARY}\n"));
+    assert_fails(&on(&cp, &["get", "wal-only"]), FAILED, "is encrypted");
+
+    assert_eq!(code(&on_with_key(&db, &key, &["put", "key0001", "changed"])), OK);
+    let o = on_with_key(&db, &key, &["restore", cp_arg]);
+    assert_eq!(code(&o), OK, "{}", stderr(&o));
+    assert_eq!(
+        stdout(&on_with_key(&db, &key, &["get", "key0001"])),
+        format!("{}\n", canary_value(1))
+    );
+    assert!(leaking(&db).is_empty(), "plaintext after restore: {:?}", leaking(&db));
+
+    // A checkpoint of another database (unencrypted, or under another key) is refused before
+    // the database is opened.
+    let before = contents(&db);
+    let plain = tmp.path().join("plain");
+    build_db(&plain);
+    let plain_cp = tmp.path().join("plain-cp");
+    assert_eq!(code(&on(&plain, &["checkpoint", plain_cp.to_str().expect("utf-8")])), OK);
+    let o = on_with_key(&db, &key, &["restore", plain_cp.to_str().expect("utf-8")]);
+    assert_fails(&o, FAILED, "checkpoint at");
+    assert!(stderr(&o).contains("is not encrypted"), "{}", stderr(&o));
+    let other = tmp.path().join("other");
+    build_encrypted_db(&other, OTHER_KEY);
+    let other_key = hex_key_file(tmp.path(), "other.key", &OTHER_KEY);
+    let other_cp = tmp.path().join("other-cp");
+    assert_eq!(
+        code(&on_with_key(&other, &other_key, &["checkpoint", other_cp.to_str().expect("utf-8")])),
+        OK
+    );
+    let o = on_with_key(&db, &key, &["restore", other_cp.to_str().expect("utf-8")]);
+    assert_fails(&o, FAILED, "wrong encryption key for the checkpoint");
+    assert_unchanged(&db, &before, "a refused restore");
+}
+
+#[test]
+fn dumps_of_encrypted_files_decrypt_with_the_key() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let db = tmp.path().join("db");
+    build_encrypted_db(&db, KEY);
+    let key = hex_key_file(tmp.path(), "db.key", &KEY);
+    // The last write is in the newest WAL segment; the first value log file and table hold
+    // the first keys.
+    let newest_wal = files_with(&db, "wal").pop().expect("a WAL segment");
+    let first_sst = files_with(&db, "sst")[0].clone();
+    let first_vlog = files_with(&db, "vlog")[0].clone();
+    for (cmd, file, shows) in [
+        ("dump-wal", &newest_wal, "set wal-only = CLI-PLAINTEXT-CANARY"),
+        ("dump-sst", &first_sst, "= CLI-PLAINTEXT-CANARY-5d21-s"),
+        ("dump-vlog", &first_vlog, ": key0000 = CLI-PLAINTEXT-CANARY-5d21-0000-"),
+    ] {
+        let o = on_with_key(&db, &key, &[cmd, file.to_str().expect("utf-8")]);
+        assert_eq!(code(&o), OK, "{cmd}: {}", stderr(&o));
+        assert!(stdout(&o).contains(shows), "{cmd}: {}", stdout(&o));
+    }
+    let o = on_with_key(&db, &key, &["dump-manifest"]);
+    assert_eq!(code(&o), OK, "{}", stderr(&o));
+    assert!(stdout(&o).contains("add L0 table"), "{}", stdout(&o));
+    // A copied file away from its directory's key check marker is refused, not guessed at.
+    let lone = tmp.path().join("lone");
+    std::fs::create_dir(&lone).expect("mkdir");
+    let sst = files_with(&db, "sst")[0].clone();
+    let copy = lone.join(sst.file_name().expect("name"));
+    std::fs::copy(&sst, &copy).expect("copy");
+    let o = on_with_key(&db, &key, &["dump-sst", copy.to_str().expect("utf-8")]);
+    assert_fails(&o, FAILED, "no ENCRYPTION file");
+
+    // verify decrypts and checks every block: a flipped ciphertext byte is damage.
+    assert_eq!(code(&on_with_key(&db, &key, &["verify"])), OK);
+    flip(&first_sst, 48 + 10);
+    let o = on_with_key(&db, &key, &["verify"]);
+    assert_eq!(code(&o), DAMAGED, "{}", stdout(&o));
+    assert!(stdout(&o).contains("DAMAGED"), "{}", stdout(&o));
 }

@@ -31,6 +31,16 @@ pub trait Cursor: Send {
     /// Moves to the next entry in this cursor's direction.
     fn advance(&mut self) -> Result<()>;
 
+    /// The current entry, owned, and a step past it: what [`peek`](Self::peek) then
+    /// [`advance`](Self::advance) give, without cloning the entry when the source holds it
+    /// by value (a table cursor's decoded block), so a scan hands each key and value out
+    /// without touching their reference counts.
+    fn take(&mut self) -> Result<Option<(InternalKey, Bytes)>> {
+        let entry = self.peek().cloned();
+        self.advance()?;
+        Ok(entry)
+    }
+
     /// Forward cursors only: moves to the first entry `>= target`, never backwards. The
     /// default steps; sources override it with a real seek.
     fn seek(&mut self, target: &InternalKey) -> Result<()> {
@@ -119,6 +129,16 @@ impl MergeCursor {
         }
         self.pick();
         Ok(())
+    }
+
+    /// The current entry, owned, and a step past it (see [`Cursor::take`]).
+    pub fn take(&mut self) -> Result<Option<(InternalKey, Bytes)>> {
+        let Some(source) = self.current.and_then(|i| self.sources.get_mut(i)) else {
+            return Ok(None);
+        };
+        let entry = source.take()?;
+        self.pick();
+        Ok(entry)
     }
 
     /// Moves past the current entry.
@@ -283,9 +303,11 @@ pub struct VisibleIter {
     forward: bool,
     vis: Visibility,
     range: KeyRange,
-    /// Forward: the key already decided (its older versions are skipped).
     /// Backward: the key whose versions are being collected.
     current: Option<Bytes>,
+    /// Forward: the key already decided (its older versions are skipped), if any; a copy
+    /// kept in a reused buffer, so deciding a key costs no reference count.
+    decided: Option<Vec<u8>>,
     /// Backward: the newest visible version of `current` so far.
     candidate: Option<(ValueKind, Bytes)>,
     fetch: ValueFetch,
@@ -301,6 +323,7 @@ impl VisibleIter {
             vis,
             range,
             current: None,
+            decided: None,
             candidate: None,
             fetch: ValueFetch::NoLog,
             done: false,
@@ -337,11 +360,11 @@ impl VisibleIter {
         let mut run = 0usize;
         let mut run_key: Option<Bytes> = None;
         loop {
-            let Some((key, value)) = self.merged.peek() else { return Ok(None) };
+            let Some((key, _)) = self.merged.peek() else { return Ok(None) };
             if self.range.past_end(&key.user_key, true) {
                 return Ok(None);
             }
-            let decided = self.current.as_deref() == Some(key.user_key.as_ref());
+            let decided = self.decided.as_deref() == Some(key.user_key.as_ref());
             let skip = !self.range.contains(&key.user_key) || decided || !self.vis.sees(key);
             if skip {
                 if run_key.as_ref() == Some(&key.user_key) {
@@ -371,14 +394,17 @@ impl VisibleIter {
                 self.merged.advance()?;
                 continue;
             }
-            self.current = Some(key.user_key.clone());
-            let out = self
-                .fetch
-                .value(&key.user_key, key.kind, value)?
-                .map(|v| (key.user_key.clone(), v));
-            self.merged.advance()?;
-            if let Some(kv) = out {
-                return Ok(Some(kv));
+            // The entry decides its key: take it from the cursor rather than clone it.
+            let Some((key, stored)) = self.merged.take()? else { return Ok(None) };
+            let buf = self.decided.get_or_insert_with(Vec::new);
+            buf.clear();
+            buf.extend_from_slice(&key.user_key);
+            let value = match key.kind {
+                ValueKind::Set => Some(stored),
+                kind => self.fetch.value(&key.user_key, kind, &stored)?,
+            };
+            if let Some(v) = value {
+                return Ok(Some((key.user_key, v)));
             }
         }
     }

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use strata::{Durability, Error, Mode, ReadOptions, Result, Tree, TreeBuilder};
-use strata_vfs::{CrashPolicy, MemFs, Vfs};
+use strata_vfs::{CrashPolicy, EncryptedFs, MemFs, StaticKey, Vfs};
 
 /// Multiplier `STRATA_SOAK=1` applies to iteration counts.
 pub const DEFAULT_SOAK_FACTOR: u64 = 20;
@@ -150,6 +150,86 @@ pub fn test_seeds(test: &str, count: u64) -> Vec<u64> {
         return vec![test_seed(test)];
     }
     (0..count.max(1)).map(|_| test_seed(test)).collect()
+}
+
+/// The filesystem stack a suite runs on, over the `MemFs` (or `FaultFs<MemFs>`) the test
+/// crashes or faults: the engine straight on it, or through encryption at rest
+/// (`EncryptedFs` over it, with [`TEST_KEY`], as [`TreeBuilder::with_encryption_key`] stacks
+/// it). Power cuts and injected faults happen underneath the encryption layer, where a real
+/// disk would fail; the suites' checks are the same on both stacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stack {
+    /// The engine on the filesystem directly.
+    Plain,
+    /// The engine on `EncryptedFs` over the filesystem.
+    Encrypted,
+}
+
+/// The fixed key of [`Stack::Encrypted`].
+pub const TEST_KEY: [u8; 32] = *b"strata test suites' fixed key..!";
+
+impl Stack {
+    /// Both stacks.
+    pub const ALL: [Stack; 2] = [Stack::Plain, Stack::Encrypted];
+
+    /// `"plain"` or `"encrypted"`, for test names and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stack::Plain => "plain",
+            Stack::Encrypted => "encrypted",
+        }
+    }
+
+    /// `builder` as this stack runs it: unchanged, or encrypting with [`TEST_KEY`].
+    pub fn apply(self, builder: TreeBuilder) -> TreeBuilder {
+        match self {
+            Stack::Plain => builder,
+            Stack::Encrypted => builder.with_encryption_key(TEST_KEY),
+        }
+    }
+
+    /// [`builder_on`] on this stack.
+    pub fn builder_on<V>(self, fs: V) -> TreeBuilder
+    where
+        V: Vfs + Send + Sync + 'static,
+        V::Read: Send + Sync + 'static,
+        V::Write: Send + 'static,
+        V::Lock: Send + 'static,
+    {
+        self.apply(builder_on(fs))
+    }
+
+    /// [`open_mem`] on this stack.
+    pub fn open_mem(self, mem: &MemFs) -> Result<Tree> {
+        self.builder_on(mem.clone()).build()
+    }
+
+    /// The files of `fs` as the engine sees them (decrypted on the encrypted stack), for tests
+    /// that read or measure files directly.
+    pub fn view<V>(self, fs: V) -> strata::DynFs
+    where
+        V: Vfs + Send + Sync + 'static,
+        V::Read: Send + Sync + 'static,
+        V::Write: Send + 'static,
+        V::Lock: Send + 'static,
+    {
+        match self {
+            Stack::Plain => strata::DynFs::new(fs),
+            Stack::Encrypted => strata::DynFs::new(
+                EncryptedFs::open(fs, &StaticKey::new(TEST_KEY), strata::OsRandom)
+                    .expect("open the encrypted view"),
+            ),
+        }
+    }
+
+    /// Bytes the stack stores in front of each file's data on the medium: a byte at data
+    /// offset `o` sits at file offset `o + prefix_len()`.
+    pub fn prefix_len(self) -> u64 {
+        match self {
+            Stack::Plain => 0,
+            Stack::Encrypted => strata_vfs::encrypted::PREFIX_LEN as u64,
+        }
+    }
 }
 
 /// A builder on `fs` with a 64 KiB WAL segment (so rotations happen in small tests).

@@ -12,6 +12,9 @@
 //! The workloads are fixed (`WORKLOAD_SEEDS`; `STRATA_WORKLOAD_SEED=<seed>` runs another one);
 //! the crash policies' seeds are random and printed (`STRATA_SEED=<seed>` replays them).
 //! `STRATA_SOAK=1` runs more crash seeds per point and extra random workloads.
+//!
+//! Every test runs on both filesystem stacks ([`Stack`]): `_plain` on `MemFs`, `_encrypted`
+//! on `EncryptedFs<MemFs>` with the power cut in the `MemFs` underneath the encryption.
 
 #![allow(clippy::unwrap_used)]
 
@@ -23,7 +26,7 @@ use strata_tests::crash::{
     run_until_power_cut,
 };
 use strata_tests::{
-    MARKER_KEY, Model, Rng, TxnSpec, copy_fs, diff, dump, is_soak, open_mem, prefix_states, scaled,
+    MARKER_KEY, Model, Rng, Stack, TxnSpec, copy_fs, diff, dump, is_soak, prefix_states, scaled,
     tagged_value, test_seed, wal_segments,
 };
 use strata_vfs::{CrashPolicy, MemFs};
@@ -104,6 +107,7 @@ fn policy_seeds(extra_seeds: u64, rng: &mut Rng) -> Vec<(CrashPolicy, u64)> {
 /// `lo <= p <= hi`; then that it takes a write, survives close and reopen, and survives a
 /// second crash. Returns `p`.
 fn check_image(
+    stack: Stack,
     image: &MemFs,
     states: &[Model],
     lo: usize,
@@ -111,8 +115,9 @@ fn check_image(
     rng: &mut Rng,
     ctx: &str,
 ) -> usize {
-    let tree =
-        open_mem(image).unwrap_or_else(|e| panic!("{ctx}: the database does not open: {e:?}"));
+    let tree = stack
+        .open_mem(image)
+        .unwrap_or_else(|e| panic!("{ctx}: the database does not open: {e:?}"));
     let got = dump(&tree).unwrap_or_else(|e| panic!("{ctx}: reading it fails: {e:?}"));
     let p = check_prefix(&got, states, lo, hi, ctx);
 
@@ -129,7 +134,8 @@ fn check_image(
     tree.close().unwrap_or_else(|e| panic!("{ctx}: close after recovery failed: {e:?}"));
     drop(tree);
     for (what, fs) in [("reopen", image), ("second crash", &second)] {
-        let tree = open_mem(fs).unwrap_or_else(|e| panic!("{ctx}: {what} after recovery: {e:?}"));
+        let tree =
+            stack.open_mem(fs).unwrap_or_else(|e| panic!("{ctx}: {what} after recovery: {e:?}"));
         let got = dump(&tree).unwrap();
         assert!(got == want, "{ctx}: {what} after recovery ({policy:?}): {}", diff(&want, &got));
         tree.close().unwrap();
@@ -141,14 +147,16 @@ fn check_image(
 /// policy): the next recovery must give the same prefix `p` the uninterrupted one gave, since
 /// recovery never rewrites what it replays. Returns the number of cuts tried.
 fn crash_during_recovery(
+    stack: Stack,
     image: &MemFs,
     states: &[Model],
     p: usize,
     rng: &mut Rng,
     ctx: &str,
 ) -> u64 {
-    power_cut_during_recovery(image, open_mem, RecoveryCuts::Every, rng, ctx, |cut, ctx| {
-        let tree = open_mem(cut).unwrap_or_else(|e| panic!("{ctx}: does not open: {e:?}"));
+    let open = |m: &MemFs| stack.open_mem(m);
+    power_cut_during_recovery(image, open, RecoveryCuts::Every, rng, ctx, |cut, ctx| {
+        let tree = stack.open_mem(cut).unwrap_or_else(|e| panic!("{ctx}: does not open: {e:?}"));
         let got = dump(&tree).unwrap();
         assert!(got == states[p], "{ctx}: recovered differently: {}", diff(&states[p], &got));
         tree.close().unwrap();
@@ -158,8 +166,8 @@ fn crash_during_recovery(
 /// Opens a tree on `mem` and runs the workload on it until the first error (which must come
 /// from the armed power cut and poison the tree), then closes it. Returns what was
 /// acknowledged.
-fn run_until_error(mem: &MemFs, txns: &[TxnSpec], ctx: &str) -> Acked {
-    let tree = match open_mem(mem) {
+fn run_until_error(stack: Stack, mem: &MemFs, txns: &[TxnSpec], ctx: &str) -> Acked {
+    let tree = match stack.open_mem(mem) {
         Ok(t) => t,
         Err(e) => {
             assert!(mem.is_crashed(), "{ctx}: open failed without a crash: {e:?}");
@@ -188,6 +196,7 @@ struct Totals {
 }
 
 fn crash_at_every_sync_point(
+    stack: Stack,
     workload_seed: u64,
     sector: u32,
     crash_seeds: u64,
@@ -198,7 +207,7 @@ fn crash_at_every_sync_point(
 
     // The un-crashed run: how many durability calls, and a check of the premises.
     let mem = MemFs::with_sector_size(sector);
-    let tree = open_mem(&mem).unwrap();
+    let tree = stack.open_mem(&mem).unwrap();
     let clean = run_until_power_cut(&mem, &tree, &txns, |_, _| Ok(()), "clean run");
     assert_eq!(clean.acked, txns.len());
     // Counted before the close, whose flush deletes the segments of the flushed memtables.
@@ -207,7 +216,7 @@ fn crash_at_every_sync_point(
     tree.close().unwrap();
     drop(tree);
     let total_syncs = mem.sync_count();
-    let tree = open_mem(&mem).unwrap();
+    let tree = stack.open_mem(&mem).unwrap();
     assert_eq!(dump(&tree).unwrap(), states[txns.len()], "clean run");
     drop(tree);
 
@@ -217,12 +226,13 @@ fn crash_at_every_sync_point(
         totals.points += 1;
         for (policy, seed) in policy_seeds(crash_seeds, rng) {
             let ctx = format!(
-                "workload {workload_seed:#x}, sector {sector}, crash before durability call {n} \
-                 of {total_syncs}, {policy:?} seed {seed}"
+                "{} stack, workload {workload_seed:#x}, sector {sector}, crash before durability \
+                 call {n} of {total_syncs}, {policy:?} seed {seed}",
+                stack.name()
             );
             let mem = MemFs::with_sector_size(sector);
             mem.arm_crash(n, policy, seed);
-            let out = run_until_error(&mem, &txns, &ctx);
+            let out = run_until_error(stack, &mem, &txns, &ctx);
             let image = match mem.take_crash_image() {
                 Some(image) => image,
                 None => {
@@ -234,8 +244,9 @@ fn crash_at_every_sync_point(
             // Unsynced data that survives is everything written: every acknowledged commit.
             let (lo, hi) = out.bounds(policy);
             let pristine = copy_fs(&image);
-            let p = check_image(&image, &states, lo, hi, rng, &ctx);
-            totals.recovery_crashes += crash_during_recovery(&pristine, &states, p, rng, &ctx);
+            let p = check_image(stack, &image, &states, lo, hi, rng, &ctx);
+            totals.recovery_crashes +=
+                crash_during_recovery(stack, &pristine, &states, p, rng, &ctx);
             if n > total_syncs {
                 assert_eq!(p, txns.len(), "{ctx}: after a clean close everything is durable");
             }
@@ -257,14 +268,29 @@ fn crash_at_every_sync_point(
 }
 
 #[test]
-fn power_cut_before_every_durability_call() {
-    let seed = test_seed("power_cut_before_every_durability_call (crash seeds)");
+fn power_cut_before_every_durability_call_plain() {
+    power_cut_before_every_durability_call(Stack::Plain, if is_soak() { 10 } else { 3 });
+}
+
+/// The same on `EncryptedFs<MemFs>`, with the power cut in the `MemFs` underneath. One seed
+/// per random policy instead of three keeps the added CI time modest; every crash point,
+/// both workloads and both sector sizes still run.
+#[test]
+fn power_cut_before_every_durability_call_encrypted() {
+    power_cut_before_every_durability_call(Stack::Encrypted, if is_soak() { 10 } else { 1 });
+}
+
+fn power_cut_before_every_durability_call(stack: Stack, seeds_per_policy: u64) {
+    let seed = test_seed(&format!(
+        "power_cut_before_every_durability_call_{} (crash seeds)",
+        stack.name()
+    ));
     let mut rng = Rng::new(seed);
-    let seeds_per_policy = if is_soak() { 10 } else { 3 };
     let (mut points, mut images, mut recovery_crashes) = (0, 0, 0);
     for workload_seed in workload_seeds(&mut rng) {
         for sector in [512, 4096] {
-            let t = crash_at_every_sync_point(workload_seed, sector, seeds_per_policy, &mut rng);
+            let t =
+                crash_at_every_sync_point(stack, workload_seed, sector, seeds_per_policy, &mut rng);
             // Crashes land between syncs, so many different prefixes must have been recovered.
             assert!(t.prefixes.len() > 10, "too few distinct outcomes: {:?}", t.prefixes);
             points += t.points;
@@ -277,7 +303,7 @@ fn power_cut_before_every_durability_call() {
          recovery"
     );
     report_crash_states(
-        "crash_every_sync_point: before every durability call",
+        &format!("crash_every_sync_point: before every durability call, {} stack", stack.name()),
         images + recovery_crashes,
     );
 }
@@ -285,23 +311,44 @@ fn power_cut_before_every_durability_call() {
 /// A power cut while the tree is open, right after each commit returns (no close, no armed
 /// crash): every policy, several seeds.
 #[test]
-fn power_cut_after_every_commit_while_open() {
-    let seed = test_seed("power_cut_after_every_commit_while_open (crash seeds)");
-    let mut rng = Rng::new(seed);
-    let seeds_per_policy = if is_soak() { 10 } else { 3 };
-    let mut images = 0u64;
-    for workload_seed in workload_seeds(&mut rng) {
-        images += power_cut_after_every_commit(workload_seed, seeds_per_policy, &mut rng);
-    }
-    eprintln!("checked {images} crash images taken while the tree was open");
-    report_crash_states("crash_every_sync_point: after every commit while open", images);
+fn power_cut_after_every_commit_while_open_plain() {
+    power_cut_after_every_commit_while_open(Stack::Plain, if is_soak() { 10 } else { 3 });
 }
 
-fn power_cut_after_every_commit(workload_seed: u64, seeds_per_policy: u64, rng: &mut Rng) -> u64 {
+/// The same on `EncryptedFs<MemFs>`; one seed per random policy (see
+/// `power_cut_before_every_durability_call_encrypted`).
+#[test]
+fn power_cut_after_every_commit_while_open_encrypted() {
+    power_cut_after_every_commit_while_open(Stack::Encrypted, if is_soak() { 10 } else { 1 });
+}
+
+fn power_cut_after_every_commit_while_open(stack: Stack, seeds_per_policy: u64) {
+    let seed = test_seed(&format!(
+        "power_cut_after_every_commit_while_open_{} (crash seeds)",
+        stack.name()
+    ));
+    let mut rng = Rng::new(seed);
+    let mut images = 0u64;
+    for workload_seed in workload_seeds(&mut rng) {
+        images += power_cut_after_every_commit(stack, workload_seed, seeds_per_policy, &mut rng);
+    }
+    eprintln!("checked {images} crash images taken while the tree was open");
+    report_crash_states(
+        &format!("crash_every_sync_point: after every commit while open, {} stack", stack.name()),
+        images,
+    );
+}
+
+fn power_cut_after_every_commit(
+    stack: Stack,
+    workload_seed: u64,
+    seeds_per_policy: u64,
+    rng: &mut Rng,
+) -> u64 {
     let txns = workload(workload_seed, 40);
     let states = prefix_states(&txns);
     let mem = MemFs::new();
-    let tree = open_mem(&mem).unwrap();
+    let tree = stack.open_mem(&mem).unwrap();
     let mut images = 0u64;
     let mut prefixes = BTreeSet::new();
     let mut durable = 0;
@@ -320,11 +367,13 @@ fn power_cut_after_every_commit(workload_seed: u64, seeds_per_policy: u64, rng: 
         }
         for (policy, seed) in policy_seeds(seeds_per_policy, rng) {
             let ctx = format!(
-                "workload {workload_seed:#x}, power cut after commit {i}, {policy:?} seed {seed}"
+                "{} stack, workload {workload_seed:#x}, power cut after commit {i}, {policy:?} \
+                 seed {seed}",
+                stack.name()
             );
             let image = mem.crash(policy, seed);
             let lo = if policy == CrashPolicy::KeepUnsynced { i + 1 } else { durable };
-            let p = check_image(&image, &states, lo, i + 1, rng, &ctx);
+            let p = check_image(stack, &image, &states, lo, i + 1, rng, &ctx);
             if policy == CrashPolicy::DropUnsynced {
                 assert_eq!(p, synced, "{ctx}: exactly the synced commits survive");
             }
@@ -347,26 +396,37 @@ fn power_cut_after_every_commit(workload_seed: u64, seeds_per_policy: u64, rng: 
 /// prefix of its sequence holding every commit acknowledged as Immediate (every acknowledged
 /// one if unsynced data survived), each commit whole.
 #[test]
-fn power_cut_under_concurrent_group_commits() {
+fn power_cut_under_concurrent_group_commits_plain() {
+    power_cut_under_concurrent_group_commits(Stack::Plain, scaled(60));
+}
+
+/// The same on `EncryptedFs<MemFs>`, with 20 runs instead of 60 (CI time).
+#[test]
+fn power_cut_under_concurrent_group_commits_encrypted() {
+    power_cut_under_concurrent_group_commits(Stack::Encrypted, scaled(20));
+}
+
+fn power_cut_under_concurrent_group_commits(stack: Stack, runs: u64) {
     const THREADS: usize = 4;
-    let seed = test_seed("power_cut_under_concurrent_group_commits");
+    let seed = test_seed(&format!("power_cut_under_concurrent_group_commits_{}", stack.name()));
     let mut rng = Rng::new(seed);
     let per_thread = 25usize;
     let value =
         |t: usize, j: usize| tagged_value((t * 1000 + j) as u64, (t * 7919 + j * 104_729) % 9000);
     let immediate = |t: usize, j: usize| (t + j).is_multiple_of(3);
-    let runs = scaled(60);
     let mut fired = 0;
     for run in 0..runs {
         let n = rng.range(1, 70);
         let policy = *rng.pick(&CrashPolicy::ALL);
         let crash_seed = rng.next_u64();
         let ctx = format!(
-            "run {run}: power cut before durability call {n}, {policy:?} seed {crash_seed}"
+            "{} stack, run {run}: power cut before durability call {n}, {policy:?} seed \
+             {crash_seed}",
+            stack.name()
         );
         let mem = MemFs::new();
         mem.arm_crash(n, policy, crash_seed);
-        let Ok(tree) = open_mem(&mem) else {
+        let Ok(tree) = stack.open_mem(&mem) else {
             assert!(mem.is_crashed(), "{ctx}");
             fired += 1;
             continue;
@@ -408,7 +468,7 @@ fn power_cut_under_concurrent_group_commits() {
             }
             None => mem.crash(policy, crash_seed),
         };
-        let tree = open_mem(&image).unwrap_or_else(|e| panic!("{ctx}: does not open: {e:?}"));
+        let tree = stack.open_mem(&image).unwrap_or_else(|e| panic!("{ctx}: does not open: {e:?}"));
         let got = dump(&tree).unwrap();
         for (t, &(acked, durable)) in acked.iter().enumerate() {
             let last = got
@@ -440,5 +500,8 @@ fn power_cut_under_concurrent_group_commits() {
         }
     }
     eprintln!("{runs} concurrent runs, {fired} power cuts fired during the workload");
-    report_crash_states("crash_every_sync_point: concurrent group commits", runs);
+    report_crash_states(
+        &format!("crash_every_sync_point: concurrent group commits, {} stack", stack.name()),
+        runs,
+    );
 }

@@ -7,21 +7,29 @@
 //! policy), and the recovery after that must give the same prefix.
 //!
 //! `STRATA_SOAK` runs more crash seeds per crash point and policy.
+//!
+//! Every test runs on both filesystem stacks ([`Stack`]): `_plain` on `MemFs`, `_encrypted`
+//! on `EncryptedFs<MemFs>` with the power cut in the `MemFs` underneath the encryption.
 
 use strata::{Durability, Tree, TreeBuilder};
 use strata_tests::crash::{
     Acked, RecoveryCuts, check_prefix, for_each_armed_power_cut, power_cut_during_recovery,
     report_crash_states, run_commits_until_power_cut, run_until_power_cut,
 };
-use strata_tests::{MARKER_KEY, Rng, TxnSpec, copy_fs, diff, dump, prefix_states, tagged_value};
+use strata_tests::{
+    MARKER_KEY, Rng, Stack, TxnSpec, copy_fs, diff, dump, prefix_states, tagged_value,
+};
 use strata_vfs::MemFs;
 
-fn open(mem: &MemFs) -> strata::Result<Tree> {
-    TreeBuilder::new()
-        .with_vfs(mem.clone())
-        .with_wal_segment_size(64 * 1024)
-        .with_max_memtable_size(64 * 1024)
-        .with_background_threads(false)
+fn open(stack: Stack, mem: &MemFs) -> strata::Result<Tree> {
+    stack
+        .apply(
+            TreeBuilder::new()
+                .with_vfs(mem.clone())
+                .with_wal_segment_size(64 * 1024)
+                .with_max_memtable_size(64 * 1024)
+                .with_background_threads(false),
+        )
         .build()
 }
 
@@ -50,24 +58,33 @@ fn workload(seed: u64, count: usize) -> Vec<TxnSpec> {
 
 /// Opens the database on `mem` and runs the workload until the first error, then closes it.
 /// Nothing is acknowledged if the open fails.
-fn run(mem: &MemFs, txns: &[TxnSpec], ctx: &str) -> Acked {
-    let Ok(tree) = open(mem) else { return Acked::default() };
+fn run(stack: Stack, mem: &MemFs, txns: &[TxnSpec], ctx: &str) -> Acked {
+    let Ok(tree) = open(stack, mem) else { return Acked::default() };
     let out = run_until_power_cut(mem, &tree, txns, |_, _| Ok(()), ctx);
     let _ = tree.close();
     out
 }
 
 #[test]
-fn power_cut_before_every_durability_call_of_flushes_and_compactions() {
-    let seed = strata_tests::test_seed("crash_lsm_flush_compaction");
+fn power_cut_before_every_durability_call_of_flushes_and_compactions_plain() {
+    power_cut_before_every_durability_call_of_flushes_and_compactions(Stack::Plain);
+}
+
+#[test]
+fn power_cut_before_every_durability_call_of_flushes_and_compactions_encrypted() {
+    power_cut_before_every_durability_call_of_flushes_and_compactions(Stack::Encrypted);
+}
+
+fn power_cut_before_every_durability_call_of_flushes_and_compactions(stack: Stack) {
+    let seed = strata_tests::test_seed(&format!("crash_lsm_flush_compaction_{}", stack.name()));
     let txns = workload(seed, 70);
     let states = prefix_states(&txns);
 
     let mem = MemFs::new();
-    let clean = run(&mem, &txns, &format!("seed {seed}, clean run"));
+    let clean = run(stack, &mem, &txns, &format!("seed {seed}, clean run"));
     assert_eq!(clean.acked, txns.len());
     let total_syncs = mem.sync_count();
-    let tree = open(&mem).expect("clean reopen");
+    let tree = open(stack, &mem).expect("clean reopen");
     let stats = tree.stats();
     assert_eq!(dump(&tree).expect("dump"), states[txns.len()]);
     drop(tree);
@@ -81,15 +98,15 @@ fn power_cut_before_every_durability_call_of_flushes_and_compactions() {
     let seeds_per_policy = strata_tests::scaled(1) as usize;
     let mut recovery_cuts = 0u64;
     let totals = for_each_armed_power_cut(
-        &format!("seed {seed}"),
+        &format!("{} stack, seed {seed}", stack.name()),
         total_syncs,
         seeds_per_policy,
         &mut rng,
-        |mem, ctx| run(mem, &txns, ctx),
+        |mem, ctx| run(stack, mem, &txns, ctx),
         |rng, cut, ctx| {
             let image = &cut.image;
             let pristine = copy_fs(image);
-            let tree = match open(image) {
+            let tree = match open(stack, image) {
                 Ok(t) => t,
                 Err(e) => panic!("{ctx}: the database must open after a crash: {e}"),
             };
@@ -100,16 +117,17 @@ fn power_cut_before_every_durability_call_of_flushes_and_compactions() {
             txns[0].run(&tree).unwrap_or_else(|e| panic!("{ctx}: write after recovery: {e}"));
             tree.close().expect("close");
             drop(tree);
-            open(image).unwrap_or_else(|e| panic!("{ctx}: second reopen: {e}"));
+            open(stack, image).unwrap_or_else(|e| panic!("{ctx}: second reopen: {e}"));
             // Recovery never rewrites what it replays: cut anywhere, it recovers the same.
             recovery_cuts += power_cut_during_recovery(
                 &pristine,
-                open,
+                |m| open(stack, m),
                 RecoveryCuts::Every,
                 rng,
                 ctx,
                 |cut, ctx| {
-                    let tree = open(cut).unwrap_or_else(|e| panic!("{ctx}: does not open: {e}"));
+                    let tree =
+                        open(stack, cut).unwrap_or_else(|e| panic!("{ctx}: does not open: {e}"));
                     let got = dump(&tree).unwrap_or_else(|e| panic!("{ctx}: read: {e}"));
                     assert!(
                         got == states[p],
@@ -121,8 +139,11 @@ fn power_cut_before_every_durability_call_of_flushes_and_compactions() {
             p
         },
     );
-    totals.check_spread("LSM crash test", total_syncs);
-    report_crash_states("crash_lsm_flush_compaction", totals.images + recovery_cuts);
+    totals.check_spread(&format!("LSM crash test, {} stack", stack.name()), total_syncs);
+    report_crash_states(
+        &format!("crash_lsm_flush_compaction, {} stack", stack.name()),
+        totals.images + recovery_cuts,
+    );
 }
 
 /// The same workload with the flush and compaction threads on, so the power often goes in a
@@ -134,17 +155,36 @@ fn power_cut_before_every_durability_call_of_flushes_and_compactions() {
 /// Background timing varies, so the number of durability calls of a run does too; the cuts
 /// are armed over the clean run's count and a little beyond.
 #[test]
-fn commit_acknowledged_while_a_background_flush_hits_the_power_cut_is_kept() {
-    let seed = strata_tests::test_seed("commit_acknowledged_while_a_background_flush_hits_the_cut");
+fn commit_acknowledged_while_a_background_flush_hits_the_power_cut_is_kept_plain() {
+    commit_acknowledged_while_a_background_flush_hits_the_power_cut_is_kept(Stack::Plain, 2);
+}
+
+/// One seed per random policy instead of two on the encrypted stack (CI time).
+#[test]
+fn commit_acknowledged_while_a_background_flush_hits_the_power_cut_is_kept_encrypted() {
+    commit_acknowledged_while_a_background_flush_hits_the_power_cut_is_kept(Stack::Encrypted, 1);
+}
+
+fn commit_acknowledged_while_a_background_flush_hits_the_power_cut_is_kept(
+    stack: Stack,
+    seeds_per_policy: usize,
+) {
+    let seed = strata_tests::test_seed(&format!(
+        "commit_acknowledged_while_a_background_flush_hits_the_cut_{}",
+        stack.name()
+    ));
     let txns = workload(seed, 70);
     let states = prefix_states(&txns);
     let raced = std::cell::Cell::new(0u64);
     let open_bg = |mem: &MemFs| {
-        TreeBuilder::new()
-            .with_vfs(mem.clone())
-            .with_wal_segment_size(64 * 1024)
-            .with_max_memtable_size(64 * 1024)
-            .with_background_threads(true)
+        stack
+            .apply(
+                TreeBuilder::new()
+                    .with_vfs(mem.clone())
+                    .with_wal_segment_size(64 * 1024)
+                    .with_max_memtable_size(64 * 1024)
+                    .with_background_threads(true),
+            )
             .build()
     };
     let run_bg = |mem: &MemFs, ctx: &str| -> Acked {
@@ -164,9 +204,9 @@ fn commit_acknowledged_while_a_background_flush_hits_the_power_cut_is_kept() {
     let total_syncs = mem.sync_count();
     let mut rng = Rng::new(seed ^ 0xb6);
     let totals = for_each_armed_power_cut(
-        &format!("seed {seed}, background threads"),
+        &format!("{} stack, seed {seed}, background threads", stack.name()),
         total_syncs,
-        2,
+        seeds_per_policy,
         &mut rng,
         |mem, ctx| run_bg(mem, ctx),
         |_, cut, ctx| {
@@ -178,5 +218,8 @@ fn commit_acknowledged_while_a_background_flush_hits_the_power_cut_is_kept() {
         },
     );
     eprintln!("{} commits acknowledged after a background thread hit the cut", raced.get());
-    totals.check_spread("LSM crash test, background threads", total_syncs);
+    totals.check_spread(
+        &format!("LSM crash test, background threads, {} stack", stack.name()),
+        total_syncs,
+    );
 }

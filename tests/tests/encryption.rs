@@ -1,20 +1,20 @@
 //! Encryption at rest through the public API: no plaintext in any database file (on a real
 //! directory and on `MemFs`), a wrong key refused at open, encrypted checkpoints (and a move to
-//! a new key through one), and the crash and fault suites' checks on `EncryptedFs<MemFs>`.
+//! a new key through one).
+//!
+//! The crash, model and fault suites run on `EncryptedFs<MemFs>` themselves (their `_encrypted`
+//! tests: `crash_every_sync_point`, `crash_lsm_flush_compaction`, `fault_io_errors`,
+//! `model_random_txns`, `vlog_crash`), so the power-cut and fault tests that used to live here
+//! went there.
 
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 
 use strata::fs::StdFs;
-use strata::vfs::{
-    CrashPolicy, EncryptedFs, ErrorKind, FaultFs, FaultOp, FaultRule, MemFs, StaticKey, Vfs,
-};
-use strata::{Durability, Error, OsRandom, Tree, TreeBuilder};
-use strata_tests::crash::{check_prefix, for_each_armed_power_cut, run_until_power_cut};
-use strata_tests::{
-    MARKER_KEY, Model, Rng, TxnSpec, dump, prefix_states, tagged_value, test_seed, which_prefix,
-};
+use strata::vfs::{EncryptedFs, ErrorKind, MemFs, StaticKey, Vfs};
+use strata::{Error, OsRandom, Tree, TreeBuilder};
+use strata_tests::{Model, dump, tagged_value};
 
 const KEY: [u8; 32] = *b"an example key of 32 bytes, hi!!";
 const OTHER_KEY: [u8; 32] = [0x5A; 32];
@@ -227,143 +227,4 @@ fn checkpoint_is_encrypted_restores_with_the_key_and_moves_to_a_new_key() {
         .build()
         .expect_err("old key on the rotated copy");
     assert_eq!(wrong_key_kind(&err), Some(ErrorKind::WrongKey));
-}
-
-/// 24 transactions, mixed durability, values up to 40 KiB (the 64 KiB WAL segment rotates).
-fn workload() -> Vec<TxnSpec> {
-    (0..24usize)
-        .map(|i| {
-            let len = match i {
-                5 => 40 * 1024,
-                13 => 30 * 1024,
-                _ if i % 4 == 1 => 2 * 1024,
-                _ => 10 + 11 * i,
-            };
-            let mut writes =
-                vec![(format!("k{}", i % 6).into_bytes(), Some(tagged_value(i as u64, len)))];
-            if i % 5 == 4 {
-                writes.push((format!("k{}", (i + 3) % 6).into_bytes(), None));
-            }
-            writes.push((MARKER_KEY.to_vec(), Some(i.to_string().into_bytes())));
-            let durability = if i % 3 == 0 { Durability::Immediate } else { Durability::Eventual };
-            TxnSpec { writes, durability }
-        })
-        .collect()
-}
-
-fn encrypted_on<V>(fs: V) -> TreeBuilder
-where
-    V: Vfs + Send + Sync + 'static,
-    V::Read: Send + Sync + 'static,
-    V::Write: Send + 'static,
-    V::Lock: Send + 'static,
-{
-    // Small memtables flushed on the commit path (no background threads), so tables and
-    // manifest edits are written, and every sync belongs to a commit the run can attribute.
-    strata_tests::builder_on(fs)
-        .with_encryption_key(KEY)
-        .with_max_memtable_size(64 * 1024)
-        .with_background_threads(false)
-}
-
-/// A power cut before every durability call of a workload on an encrypted `MemFs` (the
-/// marker's creation included), under every policy: the database opens with the key and holds
-/// a prefix of the commits within the acknowledged bounds.
-#[test]
-fn power_cut_at_every_sync_point_on_encrypted_memfs() {
-    let txns = workload();
-    let states = prefix_states(&txns);
-    let clean = MemFs::new();
-    {
-        let tree = encrypted_on(clean.clone()).build().unwrap();
-        for t in &txns {
-            t.run(&tree).unwrap();
-        }
-        tree.close().unwrap();
-    }
-    let total = clean.sync_count();
-    let seed = test_seed("power_cut_at_every_sync_point_on_encrypted_memfs");
-    let mut rng = Rng::new(seed);
-    let totals = for_each_armed_power_cut(
-        "encrypted",
-        total,
-        1,
-        &mut rng,
-        |mem, ctx| match encrypted_on(mem.clone()).build() {
-            Ok(tree) => run_until_power_cut(mem, &tree, &txns, |_, _| Ok(()), ctx),
-            Err(_) => Default::default(),
-        },
-        |_, cut, ctx| {
-            let (lo, hi) = cut.bounds();
-            let tree = encrypted_on(cut.image.clone())
-                .build()
-                .unwrap_or_else(|e| panic!("{ctx}: does not open: {e:?}"));
-            let got = dump(&tree).unwrap_or_else(|e| panic!("{ctx}: {e:?}"));
-            check_prefix(&got, &states, lo, hi, ctx)
-        },
-    );
-    totals.check_spread("encrypted power cuts", total);
-}
-
-/// Faults under the encryption layer: a failed WAL sync poisons the tree and loses nothing
-/// acknowledged; a flipped bit in any WAL read during recovery is caught by the checksums
-/// (an error or a prefix of the commits), never returned as data.
-#[test]
-fn faults_under_encryption_are_caught() {
-    let mem = MemFs::new();
-    let fs = FaultFs::new(mem.clone());
-    let tree = encrypted_on(fs.clone()).build().unwrap();
-    let txns = workload();
-    let states = prefix_states(&txns);
-    for t in &txns[..10] {
-        t.run(&tree).unwrap();
-    }
-    fs.add_rule(FaultRule::fail(FaultOp::Sync).on_name(".wal").nth(0));
-    let failed = TxnSpec { durability: Durability::Immediate, ..txns[10].clone() }.run(&tree);
-    assert!(matches!(failed, Err(Error::Io { .. })), "{failed:?}");
-    assert!(tree.is_poisoned());
-    drop(tree);
-    fs.clear_rules();
-    let tree = encrypted_on(fs.clone()).build().unwrap();
-    let p = which_prefix(&states, &dump(&tree).unwrap()).expect("a prefix");
-    assert!(p >= 10, "acknowledged commits kept ({p})");
-    for t in &txns[p..] {
-        t.run(&tree).unwrap();
-    }
-    tree.close().unwrap();
-    drop(tree);
-
-    let probe = FaultFs::new(mem.clone());
-    drop(encrypted_on(probe.clone()).build().unwrap());
-    let reads = probe.op_count(FaultOp::Read);
-    let mut rng = Rng::new(test_seed("faults_under_encryption_are_caught"));
-    let (mut detected, mut clean) = (0, 0);
-    for n in 0..reads {
-        let img = mem.crash(CrashPolicy::KeepUnsynced, 0);
-        let fs = FaultFs::new(img);
-        fs.add_rule(FaultRule::flip_bit_on_read(".wal").nth(n).seed(rng.next_u64()));
-        match encrypted_on(fs).build() {
-            Err(Error::Corruption { .. }) => detected += 1,
-            // A flip in a WAL file's 48-byte prefix (past the magic) makes the encrypted fs
-            // refuse that file: the nonce or key check value fails the key check (WrongKey),
-            // the version or cipher id is unknown (Unsupported), a reserved byte is not zero
-            // (Other). Recovery stops with an error naming the damaged WAL file, and nothing
-            // is served from it. Only reads are faulted here, so any other I/O error is a bug.
-            Err(Error::Io { file, source, .. })
-                if file.ends_with(".wal") && source.note().starts_with("encrypted fs:") =>
-            {
-                detected += 1
-            }
-            Err(e) => panic!("read {n}: {e:?}"),
-            Ok(tree) => {
-                let got = dump(&tree).unwrap();
-                let p =
-                    which_prefix(&states, &got).unwrap_or_else(|| panic!("read {n}: no prefix"));
-                assert!(p <= txns.len());
-                clean += 1;
-            }
-        }
-    }
-    eprintln!("bit flips in {reads} recovery reads: {detected} detected, {clean} gave a prefix");
-    assert!(detected > 0, "some flips land in WAL records and must be detected");
 }

@@ -8,12 +8,16 @@
 //! else. A power cut after the failure keeps every acknowledged Immediate commit.
 //!
 //! `STRATA_SOAK=1` tries every space limit instead of a sample.
+//!
+//! Every test runs on both filesystem stacks ([`Stack`]): `_plain` with the engine on
+//! `FaultFs<MemFs>`, `_encrypted` on `EncryptedFs<FaultFs<MemFs>>`, so every fault is
+//! injected underneath the encryption layer, where the disk would fail.
 
 #![allow(clippy::unwrap_used)]
 
 use strata::{Durability, Error, IoOp, Tree};
 use strata_tests::{
-    MARKER_KEY, Model, Rng, TxnSpec, builder_on, copy_fs, diff, dump, is_io_error, is_soak,
+    MARKER_KEY, Model, Rng, Stack, TxnSpec, copy_fs, diff, dump, is_io_error, is_soak,
     prefix_states, tagged_value, test_seed, which_prefix,
 };
 use strata_vfs::{CrashPolicy, FaultFs, FaultOp, FaultRule, MemFs};
@@ -65,9 +69,15 @@ impl Run {
 }
 
 /// Runs the workload on `fs`, checking the poisoning rules as it goes.
-fn run_workload(fs: &FaultFs<MemFs>, txns: &[TxnSpec], states: &[Model], ctx: &str) -> Run {
+fn run_workload(
+    stack: Stack,
+    fs: &FaultFs<MemFs>,
+    txns: &[TxnSpec],
+    states: &[Model],
+    ctx: &str,
+) -> Run {
     let mut run = Run::default();
-    let tree = match builder_on(fs.clone()).build() {
+    let tree = match stack.builder_on(fs.clone()).build() {
         Ok(t) => t,
         Err(e) => {
             assert!(is_io_error(&e), "{ctx}: open failed with {e:?}");
@@ -120,10 +130,12 @@ fn run_workload(fs: &FaultFs<MemFs>, txns: &[TxnSpec], states: &[Model], ctx: &s
 
 /// Checks what the filesystem holds after a faulty run: a reopen without faults, and a power
 /// cut image taken before it.
-fn check_after(mem: &MemFs, run: &Run, states: &[Model], ctx: &str) {
+fn check_after(stack: Stack, mem: &MemFs, run: &Run, states: &[Model], ctx: &str) {
     let cut = mem.crash(CrashPolicy::DropUnsynced, 0);
-    let tree =
-        builder_on(mem.clone()).build().unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e:?}"));
+    let tree = stack
+        .builder_on(mem.clone())
+        .build()
+        .unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e:?}"));
     let got = dump(&tree).unwrap();
     let p =
         which_prefix(states, &got).unwrap_or_else(|| panic!("{ctx}: reopened state is no prefix"));
@@ -142,8 +154,10 @@ fn check_after(mem: &MemFs, run: &Run, states: &[Model], ctx: &str) {
     tree.close().unwrap();
     drop(tree);
 
-    let tree =
-        builder_on(cut).build().unwrap_or_else(|e| panic!("{ctx}: open after a power cut: {e:?}"));
+    let tree = stack
+        .builder_on(cut)
+        .build()
+        .unwrap_or_else(|e| panic!("{ctx}: open after a power cut: {e:?}"));
     let got = dump(&tree).unwrap();
     let p = which_prefix(states, &got)
         .unwrap_or_else(|| panic!("{ctx}: state after a power cut is no prefix"));
@@ -156,10 +170,10 @@ fn check_after(mem: &MemFs, run: &Run, states: &[Model], ctx: &str) {
 }
 
 /// Counts calls of each operation in a clean run.
-fn clean_counts(txns: &[TxnSpec], states: &[Model]) -> (FaultFs<MemFs>, MemFs) {
+fn clean_counts(stack: Stack, txns: &[TxnSpec], states: &[Model]) -> (FaultFs<MemFs>, MemFs) {
     let mem = MemFs::new();
     let fs = FaultFs::new(mem.clone());
-    let run = run_workload(&fs, txns, states, "clean run");
+    let run = run_workload(stack, &fs, txns, states, "clean run");
     assert_eq!(run.acked, txns.len());
     assert!(!run.error_surfaced());
     (fs, mem)
@@ -168,10 +182,19 @@ fn clean_counts(txns: &[TxnSpec], states: &[Model]) -> (FaultFs<MemFs>, MemFs) {
 /// Fails the `n`-th call of each operation (and, separately, that call and every later one),
 /// for every `n` the workload reaches.
 #[test]
-fn every_failing_call_is_reported_and_nothing_acknowledged_is_lost() {
+fn every_failing_call_is_reported_and_nothing_acknowledged_is_lost_plain() {
+    every_failing_call_is_reported_and_nothing_acknowledged_is_lost(Stack::Plain);
+}
+
+#[test]
+fn every_failing_call_is_reported_and_nothing_acknowledged_is_lost_encrypted() {
+    every_failing_call_is_reported_and_nothing_acknowledged_is_lost(Stack::Encrypted);
+}
+
+fn every_failing_call_is_reported_and_nothing_acknowledged_is_lost(stack: Stack) {
     let txns = workload();
     let states = prefix_states(&txns);
-    let (_, mem) = clean_counts(&txns, &states);
+    let (_, mem) = clean_counts(stack, &txns, &states);
     assert!(strata_tests::wal_segments(&mem).len() >= 2, "the workload must rotate the WAL");
     let mut total = 0;
     // (operation, file-name filter, whether every failure must surface as an error). Calls on
@@ -211,7 +234,7 @@ fn every_failing_call_is_reported_and_nothing_acknowledged_is_lost() {
                     rule = rule.persistent();
                 }
                 fs.add_rule(rule);
-                let run = run_workload(&fs, &txns, &states, &ctx);
+                let run = run_workload(stack, &fs, &txns, &states, &ctx);
                 if fs.injected() == 0 {
                     break;
                 }
@@ -219,7 +242,7 @@ fn every_failing_call_is_reported_and_nothing_acknowledged_is_lost() {
                     assert!(!must_surface, "{ctx}: an injected failure went unreported: {run:?}");
                     tolerated += 1;
                 }
-                check_after(&mem, &run, &states, &ctx);
+                check_after(stack, &mem, &run, &states, &ctx);
                 total += 1;
                 if !persistent {
                     sites += 1;
@@ -237,10 +260,19 @@ fn every_failing_call_is_reported_and_nothing_acknowledged_is_lost() {
 
 /// An Immediate commit whose WAL sync fails.
 #[test]
-fn failed_wal_sync_poisons_the_tree() {
+fn failed_wal_sync_poisons_the_tree_plain() {
+    failed_wal_sync_poisons_the_tree(Stack::Plain);
+}
+
+#[test]
+fn failed_wal_sync_poisons_the_tree_encrypted() {
+    failed_wal_sync_poisons_the_tree(Stack::Encrypted);
+}
+
+fn failed_wal_sync_poisons_the_tree(stack: Stack) {
     let mem = MemFs::new();
     let fs = FaultFs::new(mem.clone());
-    let tree = builder_on(fs.clone()).build().unwrap();
+    let tree = stack.builder_on(fs.clone()).build().unwrap();
     let put = |tree: &Tree, k: &str, d: Durability| {
         let mut t = tree.begin().unwrap();
         t.set(k.as_bytes(), k.as_bytes()).unwrap();
@@ -268,7 +300,7 @@ fn failed_wal_sync_poisons_the_tree() {
     drop((tree, reader));
     // The fault is gone after a restart.
     fs.clear_rules();
-    let tree = builder_on(fs.clone()).build().unwrap();
+    let tree = stack.builder_on(fs.clone()).build().unwrap();
     let got = dump(&tree).unwrap();
     assert!(got.contains_key(&b"a"[..]) && got.contains_key(&b"b"[..]), "{got:?}");
     assert!(!got.contains_key(&b"d"[..]) && !got.contains_key(&b"e"[..]));
@@ -280,10 +312,19 @@ fn failed_wal_sync_poisons_the_tree() {
 /// A WAL append fails in the middle of a record (its fragment header went out, its payload
 /// did not).
 #[test]
-fn failed_wal_append_poisons_the_tree() {
+fn failed_wal_append_poisons_the_tree_plain() {
+    failed_wal_append_poisons_the_tree(Stack::Plain);
+}
+
+#[test]
+fn failed_wal_append_poisons_the_tree_encrypted() {
+    failed_wal_append_poisons_the_tree(Stack::Encrypted);
+}
+
+fn failed_wal_append_poisons_the_tree(stack: Stack) {
     let mem = MemFs::new();
     let fs = FaultFs::new(mem.clone());
-    let tree = builder_on(fs.clone()).build().unwrap();
+    let tree = stack.builder_on(fs.clone()).build().unwrap();
     let txns = workload();
     let states = prefix_states(&txns);
     for t in &txns[..3] {
@@ -299,16 +340,25 @@ fn failed_wal_append_poisons_the_tree() {
     drop(tree);
     // Of transactions 0..3 only 0 is Immediate.
     let run = Run { acked: 3, durable: 1, failed_at: Some(3), ..Run::default() };
-    check_after(&mem, &run, &states, "append failure");
+    check_after(stack, &mem, &run, &states, "append failure");
 }
 
 /// The disk fills up: the commit fails with `NoSpace`, nothing acknowledged is lost, and the
 /// database opens again once there is room (not before: a new segment needs its header).
 #[test]
-fn disk_full_poisons_the_tree_and_loses_nothing_acknowledged() {
+fn disk_full_poisons_the_tree_and_loses_nothing_acknowledged_plain() {
+    disk_full_poisons_the_tree_and_loses_nothing_acknowledged(Stack::Plain);
+}
+
+#[test]
+fn disk_full_poisons_the_tree_and_loses_nothing_acknowledged_encrypted() {
+    disk_full_poisons_the_tree_and_loses_nothing_acknowledged(Stack::Encrypted);
+}
+
+fn disk_full_poisons_the_tree_and_loses_nothing_acknowledged(stack: Stack) {
     let mem = MemFs::new();
     let fs = FaultFs::new(mem.clone());
-    let tree = builder_on(fs.clone()).build().unwrap();
+    let tree = stack.builder_on(fs.clone()).build().unwrap();
     let txns = workload();
     let states = prefix_states(&txns);
     for t in &txns[..4] {
@@ -329,20 +379,29 @@ fn disk_full_poisons_the_tree_and_loses_nothing_acknowledged() {
     drop(tree);
 
     fs.set_space_limit(Some(0));
-    let r = builder_on(fs.clone()).build();
+    let r = stack.builder_on(fs.clone()).build();
     assert!(matches!(r, Err(Error::NoSpace { .. })), "open on a full disk: {r:?}");
     fs.set_space_limit(None);
     let run = Run { acked: 4, durable: 4, failed_at: Some(4), ..Run::default() };
-    check_after(&mem, &run, &states, "disk full");
+    check_after(stack, &mem, &run, &states, "disk full");
 }
 
 /// Every space limit from an empty disk to one that holds the whole workload (sampled; every
 /// byte when soaking).
 #[test]
-fn every_space_limit() {
+fn every_space_limit_plain() {
+    every_space_limit(Stack::Plain);
+}
+
+#[test]
+fn every_space_limit_encrypted() {
+    every_space_limit(Stack::Encrypted);
+}
+
+fn every_space_limit(stack: Stack) {
     let txns = workload();
     let states = prefix_states(&txns);
-    let (_, mem) = clean_counts(&txns, &states);
+    let (_, mem) = clean_counts(stack, &txns, &states);
     let total = mem.total_bytes();
     let limits: Vec<u64> = (0..=total + 1)
         .filter(|&l| is_soak() || l <= 200 || l % 97 == 0 || l + 200 >= total)
@@ -353,7 +412,7 @@ fn every_space_limit() {
         let mem = MemFs::new();
         let fs = FaultFs::new(mem.clone());
         fs.set_space_limit(Some(limit));
-        let run = run_workload(&fs, &txns, &states, &ctx);
+        let run = run_workload(stack, &fs, &txns, &states, &ctx);
         if limit < total {
             // The disk fills at open, at a commit, or at close (which records the clean
             // shutdown in the manifest); wherever it does, the failure is reported.
@@ -365,7 +424,7 @@ fn every_space_limit() {
         } else {
             assert_eq!(run.acked, txns.len(), "{ctx}");
         }
-        check_after(&mem, &run, &states, &ctx);
+        check_after(stack, &mem, &run, &states, &ctx);
     }
     eprintln!("checked {} space limits ({no_space} of them filled the disk)", limits.len());
 }
@@ -374,15 +433,24 @@ fn every_space_limit() {
 /// give a Corruption error or the right data, never a panic or data from nowhere. Reported:
 /// how often the default mode takes it for a torn tail and drops acknowledged commits.
 #[test]
-fn bit_flip_on_read_during_recovery() {
+fn bit_flip_on_read_during_recovery_plain() {
+    bit_flip_on_read_during_recovery(Stack::Plain);
+}
+
+#[test]
+fn bit_flip_on_read_during_recovery_encrypted() {
+    bit_flip_on_read_during_recovery(Stack::Encrypted);
+}
+
+fn bit_flip_on_read_during_recovery(stack: Stack) {
     let txns = workload();
     let states = prefix_states(&txns);
-    let (_, mem) = clean_counts(&txns, &states);
-    let seed = test_seed("bit_flip_on_read_during_recovery");
+    let (_, mem) = clean_counts(stack, &txns, &states);
+    let seed = test_seed(&format!("bit_flip_on_read_during_recovery_{}", stack.name()));
     let mut rng = Rng::new(seed);
     // Reads one clean recovery makes.
     let probe = FaultFs::new(copy_fs(&mem));
-    drop(builder_on(probe.clone()).build().unwrap());
+    drop(stack.builder_on(probe.clone()).build().unwrap());
     let reads = probe.op_count(FaultOp::Read);
     let (mut detected, mut exact, mut lossy, mut lossy_persisted, mut lost_durable) =
         (0, 0, 0, 0, 0);
@@ -392,9 +460,20 @@ fn bit_flip_on_read_during_recovery() {
         let img = copy_fs(&mem);
         let fs = FaultFs::new(img.clone());
         fs.add_rule(FaultRule::flip_bit_on_read(".wal").nth(n).seed(rng.next_u64()));
-        match builder_on(fs.clone()).build() {
+        match stack.builder_on(fs.clone()).build() {
             Err(Error::Corruption { file, .. }) => {
                 assert!(file.ends_with(".wal"), "{ctx}: {file}");
+                detected += 1;
+            }
+            // On the encrypted stack, a flip in a WAL file's 48-byte prefix (past the magic)
+            // makes the encrypted fs refuse the file: the nonce or key check value fails the
+            // key check, the version or cipher id is unknown, a reserved byte is not zero.
+            // Recovery stops with an error naming the WAL file, and nothing is served from it.
+            Err(Error::Io { file, source, .. })
+                if stack == Stack::Encrypted
+                    && file.ends_with(".wal")
+                    && source.note().starts_with("encrypted fs:") =>
+            {
                 detected += 1;
             }
             Err(e) => panic!("{ctx}: {e:?}"),
@@ -412,10 +491,14 @@ fn bit_flip_on_read_during_recovery() {
                         .rposition(|t| t.durability == Durability::Immediate)
                         .map_or(0, |i| i + 1);
                     if p < durable {
+                        eprintln!(
+                            "{ctx}: recovered prefix {p} of {}, durable {durable}",
+                            txns.len()
+                        );
                         lost_durable += 1;
                     }
                     // Does the loss outlive the transient fault?
-                    let tree = builder_on(img).build().unwrap();
+                    let tree = stack.builder_on(img).build().unwrap();
                     if dump(&tree).unwrap() != states[txns.len()] {
                         lossy_persisted += 1;
                     }
@@ -424,7 +507,7 @@ fn bit_flip_on_read_during_recovery() {
         }
     }
     eprintln!(
-        "{reads} WAL reads x {per_read} bits flipped: {detected} Corruption, {exact} full data, {lossy} \
+        "{reads} WAL reads x {per_read} bits flipped: {detected} detected, {exact} full data, {lossy} \
          recovered a shorter prefix ({lost_durable} of them missing Immediate commits; \
          {lossy_persisted} still short after a clean reopen)"
     );

@@ -10,13 +10,16 @@
 //!
 //! Replay a run with `STRATA_SEED=<seed>`. `STRATA_SOAK=1` runs more seeds (not longer runs:
 //! the memtable keeps every version, so a run's cost per step grows with its length).
+//!
+//! Every test runs on both filesystem stacks ([`Stack`]): `_plain` on `MemFs` (or the host
+//! filesystem), `_encrypted` through `EncryptedFs` over it.
 
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 
 use strata::{Durability, Error, Mode, RangeIter, ReadOptions, Transaction, Tree, TreeBuilder};
-use strata_tests::{Model, Rng, builder_on, dump, scaled, show, test_seeds};
+use strata_tests::{Model, Rng, Stack, dump, scaled, show, test_seeds};
 use strata_vfs::MemFs;
 
 /// Keys: prefixes of each other, the empty key, 0xff bytes, so ordering edge cases show up.
@@ -499,11 +502,21 @@ fn check_refused_after_close(t: &mut ModelTxn, step: u64) {
 }
 
 #[test]
-fn random_transactions_on_memfs() {
-    let seeds = test_seeds("random_transactions_on_memfs", scaled(3));
+fn random_transactions_on_memfs_plain() {
+    random_transactions_on_memfs(Stack::Plain, scaled(3));
+}
+
+/// One seed instead of three on the encrypted stack (CI time); the same checks.
+#[test]
+fn random_transactions_on_memfs_encrypted() {
+    random_transactions_on_memfs(Stack::Encrypted, scaled(1));
+}
+
+fn random_transactions_on_memfs(stack: Stack, seeds: u64) {
+    let seeds = test_seeds(&format!("random_transactions_on_memfs_{}", stack.name()), seeds);
     for seed in seeds {
         let mem = MemFs::new();
-        let open = || builder_on(mem.clone()).build().unwrap();
+        let open = || stack.builder_on(mem.clone()).build().unwrap();
         let s = run_model(seed, 20_000, &open, true, 5);
         eprintln!(
             "seed {seed}: {} commits, {} conflicts, {} rollbacks, {} reopens, {} reads checked",
@@ -520,13 +533,26 @@ fn random_transactions_on_memfs() {
 /// (on background threads, and inline through `maintenance_step`) while transactions are
 /// open; once with background threads and once without.
 #[test]
-fn random_transactions_with_flushes_and_compactions() {
-    let seeds = test_seeds("random_transactions_with_flushes_and_compactions", scaled(2));
+fn random_transactions_with_flushes_and_compactions_plain() {
+    random_transactions_with_flushes_and_compactions(Stack::Plain);
+}
+
+#[test]
+fn random_transactions_with_flushes_and_compactions_encrypted() {
+    random_transactions_with_flushes_and_compactions(Stack::Encrypted);
+}
+
+fn random_transactions_with_flushes_and_compactions(stack: Stack) {
+    let seeds = test_seeds(
+        &format!("random_transactions_with_flushes_and_compactions_{}", stack.name()),
+        scaled(2),
+    );
     for (i, seed) in seeds.into_iter().enumerate() {
         let background = i % 2 == 0;
         let mem = MemFs::new();
         let open = || {
-            builder_on(mem.clone())
+            stack
+                .builder_on(mem.clone())
                 .with_max_memtable_size(64 * 1024)
                 .with_background_threads(background)
                 .build()
@@ -543,14 +569,22 @@ fn random_transactions_with_flushes_and_compactions() {
 }
 
 #[test]
-fn random_transactions_on_std_fs() {
-    for seed in test_seeds("random_transactions_on_std_fs", scaled(1)) {
+fn random_transactions_on_std_fs_plain() {
+    random_transactions_on_std_fs(Stack::Plain);
+}
+
+#[test]
+fn random_transactions_on_std_fs_encrypted() {
+    random_transactions_on_std_fs(Stack::Encrypted);
+}
+
+fn random_transactions_on_std_fs(stack: Stack) {
+    for seed in test_seeds(&format!("random_transactions_on_std_fs_{}", stack.name()), scaled(1)) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         let open = || {
-            TreeBuilder::new()
-                .with_path(path.clone())
-                .with_wal_segment_size(64 * 1024)
+            stack
+                .apply(TreeBuilder::new().with_path(path.clone()).with_wal_segment_size(64 * 1024))
                 .build()
                 .unwrap()
         };
@@ -569,9 +603,18 @@ fn random_transactions_on_std_fs() {
 /// T1 and T2 both begin; T1 writes k and commits; T2 still reads its snapshot, writes k, and
 /// its commit fails with a conflict, writing nothing.
 #[test]
-fn interleaved_write_write_conflict() {
+fn interleaved_write_write_conflict_plain() {
+    interleaved_write_write_conflict(Stack::Plain);
+}
+
+#[test]
+fn interleaved_write_write_conflict_encrypted() {
+    interleaved_write_write_conflict(Stack::Encrypted);
+}
+
+fn interleaved_write_write_conflict(stack: Stack) {
     let mem = MemFs::new();
-    let tree = builder_on(mem.clone()).build().unwrap();
+    let tree = stack.builder_on(mem.clone()).build().unwrap();
     let mut t0 = tree.begin().unwrap();
     t0.set(b"k", b"v0").unwrap();
     t0.set(b"other", b"o0").unwrap();
@@ -623,7 +666,7 @@ fn interleaved_write_write_conflict() {
 
     tree.close().unwrap();
     drop(tree);
-    let tree = builder_on(mem).build().unwrap();
+    let tree = stack.builder_on(mem).build().unwrap();
     assert_eq!(dump(&tree).unwrap(), want, "after reopen");
 }
 
@@ -631,8 +674,17 @@ fn interleaved_write_write_conflict() {
 /// must still conflict with a write committed after it began, however many keys were
 /// committed since.
 #[test]
-fn long_lived_transaction_conflicts_after_oracle_pruning() {
-    let tree = builder_on(MemFs::new()).build().unwrap();
+fn long_lived_transaction_conflicts_after_oracle_pruning_plain() {
+    long_lived_transaction_conflicts_after_oracle_pruning(Stack::Plain);
+}
+
+#[test]
+fn long_lived_transaction_conflicts_after_oracle_pruning_encrypted() {
+    long_lived_transaction_conflicts_after_oracle_pruning(Stack::Encrypted);
+}
+
+fn long_lived_transaction_conflicts_after_oracle_pruning(stack: Stack) {
+    let tree = stack.builder_on(MemFs::new()).build().unwrap();
     let mut old = tree.begin().unwrap();
     let mut first = tree.begin().unwrap();
     first.set(b"hot", b"1").unwrap();
@@ -656,9 +708,18 @@ fn long_lived_transaction_conflicts_after_oracle_pruning() {
 
 /// Transactions still open when the tree closes are refused, and leave no trace.
 #[test]
-fn open_transactions_are_refused_after_close() {
+fn open_transactions_are_refused_after_close_plain() {
+    open_transactions_are_refused_after_close(Stack::Plain);
+}
+
+#[test]
+fn open_transactions_are_refused_after_close_encrypted() {
+    open_transactions_are_refused_after_close(Stack::Encrypted);
+}
+
+fn open_transactions_are_refused_after_close(stack: Stack) {
     let mem = MemFs::new();
-    let tree = builder_on(mem.clone()).build().unwrap();
+    let tree = stack.builder_on(mem.clone()).build().unwrap();
     let mut t = tree.begin().unwrap();
     t.set(b"a", b"1").unwrap();
     t.commit_blocking().unwrap();
@@ -672,7 +733,7 @@ fn open_transactions_are_refused_after_close() {
     assert!(matches!(pending.commit_blocking(), Err(Error::Closed)));
     tree.close().unwrap(); // idempotent
     drop((tree, reader, pending));
-    let tree = builder_on(mem).build().unwrap();
+    let tree = stack.builder_on(mem).build().unwrap();
     let mut want = Model::new();
     want.insert(b"a".to_vec(), b"1".to_vec());
     assert_eq!(dump(&tree).unwrap(), want);
@@ -680,11 +741,21 @@ fn open_transactions_are_refused_after_close() {
 
 /// The async commit path agrees with the model too, with commits racing in one group.
 #[test]
-fn concurrent_async_commits_match_the_model() {
-    let seed = test_seeds("concurrent_async_commits_match_the_model", 1)[0];
+fn concurrent_async_commits_match_the_model_plain() {
+    concurrent_async_commits_match_the_model(Stack::Plain);
+}
+
+#[test]
+fn concurrent_async_commits_match_the_model_encrypted() {
+    concurrent_async_commits_match_the_model(Stack::Encrypted);
+}
+
+fn concurrent_async_commits_match_the_model(stack: Stack) {
+    let seed =
+        test_seeds(&format!("concurrent_async_commits_match_the_model_{}", stack.name()), 1)[0];
     let mut rng = Rng::new(seed);
     let mem = MemFs::new();
-    let tree = builder_on(mem.clone()).build().unwrap();
+    let tree = stack.builder_on(mem.clone()).build().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
     let rounds = scaled(30);
     let mut model = Model::new();
@@ -741,6 +812,6 @@ fn concurrent_async_commits_match_the_model() {
     }
     tree.close().unwrap();
     drop(tree);
-    let tree = builder_on(mem).build().unwrap();
+    let tree = stack.builder_on(mem).build().unwrap();
     assert_eq!(dump(&tree).unwrap(), model);
 }

@@ -18,6 +18,10 @@
 //!
 //! Crash seeds are random and printed (`STRATA_SEED=<seed>` replays); workloads derive from the
 //! same seed. `STRATA_SOAK` runs more seeds.
+//!
+//! Every test runs on both filesystem stacks ([`Stack`]): `_plain` on `MemFs`, `_encrypted`
+//! on `EncryptedFs<MemFs>`. Power cuts, cuts and flipped bytes hit the `MemFs` underneath the
+//! encryption; offsets into files are shifted by the encrypted prefix there.
 
 #![allow(clippy::unwrap_used)]
 
@@ -29,8 +33,8 @@ use strata_tests::crash::{
     run_until_power_cut,
 };
 use strata_tests::{
-    MARKER_KEY, Model, Rng, TxnSpec, builder_on, copy_fs, diff, prefix_states, scaled,
-    tagged_value, test_seed, wal_segments,
+    MARKER_KEY, Model, Rng, Stack, TxnSpec, copy_fs, diff, prefix_states, scaled, tagged_value,
+    test_seed, wal_segments,
 };
 use strata_vfs::{CrashPolicy, MemFs, Vfs};
 
@@ -41,8 +45,9 @@ const VLOG_FILE_SIZE: u64 = 1024 * 1024;
 /// Length of a value log file's header.
 const VLOG_HEADER: u64 = 16;
 
-fn builder(mem: &MemFs) -> TreeBuilder {
-    builder_on(mem.clone())
+fn builder(stack: Stack, mem: &MemFs) -> TreeBuilder {
+    stack
+        .builder_on(mem.clone())
         .with_enable_vlog(true)
         .with_vlog_value_threshold(THRESHOLD)
         .with_vlog_max_file_size(VLOG_FILE_SIZE)
@@ -50,8 +55,8 @@ fn builder(mem: &MemFs) -> TreeBuilder {
         .with_background_threads(false)
 }
 
-fn open(mem: &MemFs) -> Result<Tree> {
-    builder(mem).build()
+fn open(stack: Stack, mem: &MemFs) -> Result<Tree> {
+    builder(stack, mem).build()
 }
 
 fn vlog_files<V: Vfs>(fs: &V) -> Vec<String> {
@@ -81,8 +86,8 @@ fn record_len(key: &[u8], value_len: usize) -> u64 {
 }
 
 /// Opens `image`, and fails with `ctx` if it does not open.
-fn must_open(image: &MemFs, ctx: &str) -> Tree {
-    open(image).unwrap_or_else(|e| panic!("{ctx}: the database does not open: {e:?}"))
+fn must_open(stack: Stack, image: &MemFs, ctx: &str) -> Tree {
+    open(stack, image).unwrap_or_else(|e| panic!("{ctx}: the database does not open: {e:?}"))
 }
 
 /// A power cut before each durability call of the recovery of `image` (a pristine copy), or
@@ -90,23 +95,31 @@ fn must_open(image: &MemFs, ctx: &str) -> Tree {
 /// after it must give `want` again (recovery never rewrites what it replays). Returns the
 /// number of cuts.
 fn power_cut_during_recovery(
+    stack: Stack,
     image: &MemFs,
     want: &Model,
     cuts: RecoveryCuts,
     rng: &mut Rng,
     ctx: &str,
 ) -> u64 {
-    crash::power_cut_during_recovery(image, open, cuts, rng, ctx, |cut, ctx| {
-        let tree = must_open(cut, ctx);
-        let got = read_back(&tree, ctx);
-        assert!(&got == want, "{ctx}: recovered differently: {}", diff(want, &got));
-        tree.close().unwrap_or_else(|e| panic!("{ctx}: close: {e:?}"));
-    })
+    crash::power_cut_during_recovery(
+        image,
+        |m| open(stack, m),
+        cuts,
+        rng,
+        ctx,
+        |cut, ctx| {
+            let tree = must_open(stack, cut, ctx);
+            let got = read_back(&tree, ctx);
+            assert!(&got == want, "{ctx}: recovered differently: {}", diff(want, &got));
+            tree.close().unwrap_or_else(|e| panic!("{ctx}: close: {e:?}"));
+        },
+    )
 }
 
 /// After recovery to `want`: a large and a small durable write, maintenance, garbage
 /// collection, a clean close and a reopen all work and keep the data.
-fn keeps_working(tree: Tree, image: &MemFs, want: &Model, ctx: &str) {
+fn keeps_working(stack: Stack, tree: Tree, image: &MemFs, want: &Model, ctx: &str) {
     let extra = TxnSpec {
         writes: vec![
             (b"after-crash/large".to_vec(), Some(tagged_value(u64::MAX, THRESHOLD + 100))),
@@ -124,7 +137,7 @@ fn keeps_working(tree: Tree, image: &MemFs, want: &Model, ctx: &str) {
     assert!(got == want, "{ctx}: after recovery, writes and GC: {}", diff(&want, &got));
     tree.close().unwrap_or_else(|e| panic!("{ctx}: close after recovery: {e:?}"));
     drop(tree);
-    let tree = must_open(image, &format!("{ctx}: reopen"));
+    let tree = must_open(stack, image, &format!("{ctx}: reopen"));
     let got = read_back(&tree, ctx);
     assert!(got == want, "{ctx}: reopen after recovery: {}", diff(&want, &got));
     tree.close().unwrap();
@@ -179,8 +192,8 @@ fn maintenance(tree: &Tree, i: usize) -> Result<()> {
 }
 
 /// Opens the database on `mem` (armed or not) and runs the workload until the power cut.
-fn run_workload(mem: &MemFs, txns: &[TxnSpec], ctx: &str) -> (Acked, Option<Tree>) {
-    match open(mem) {
+fn run_workload(stack: Stack, mem: &MemFs, txns: &[TxnSpec], ctx: &str) -> (Acked, Option<Tree>) {
+    match open(stack, mem) {
         Ok(tree) => (run_until_power_cut(mem, &tree, txns, maintenance, ctx), Some(tree)),
         Err(e) => {
             assert!(mem.is_crashed(), "{ctx}: open failed without a power cut: {e:?}");
@@ -190,15 +203,43 @@ fn run_workload(mem: &MemFs, txns: &[TxnSpec], ctx: &str) -> (Acked, Option<Tree
 }
 
 #[test]
-fn power_cut_before_every_durability_call_of_a_vlog_workload() {
-    let seed = test_seed("vlog power_cut_before_every_durability_call_of_a_vlog_workload");
+fn power_cut_before_every_durability_call_of_a_vlog_workload_plain() {
+    power_cut_before_every_durability_call_of_a_vlog_workload(
+        Stack::Plain,
+        scaled(2),
+        RecoveryCuts::Every,
+    );
+}
+
+/// The same on `EncryptedFs<MemFs>`. To keep the added CI time modest (the encrypted run
+/// took about three times as long), one crash seed per random policy instead of two, and the
+/// recovery of each image cut before one random durability call instead of each of them
+/// (`STRATA_SOAK` cuts every one); every crash point and every check still runs.
+#[test]
+fn power_cut_before_every_durability_call_of_a_vlog_workload_encrypted() {
+    power_cut_before_every_durability_call_of_a_vlog_workload(
+        Stack::Encrypted,
+        scaled(1),
+        if strata_tests::is_soak() { RecoveryCuts::Every } else { RecoveryCuts::One },
+    );
+}
+
+fn power_cut_before_every_durability_call_of_a_vlog_workload(
+    stack: Stack,
+    random_seeds: u64,
+    recovery: RecoveryCuts,
+) {
+    let seed = test_seed(&format!(
+        "vlog power_cut_before_every_durability_call_of_a_vlog_workload_{}",
+        stack.name()
+    ));
     let mut rng = Rng::new(seed);
     let txns = write_workload(seed, 200);
     let states = prefix_states(&txns);
 
     // The uninterrupted run: how many durability calls, and the premises.
     let mem = MemFs::new();
-    let (clean, tree) = run_workload(&mem, &txns, "clean run");
+    let (clean, tree) = run_workload(stack, &mem, &txns, "clean run");
     let tree = tree.unwrap();
     assert_eq!(clean.acked, txns.len());
     let total_syncs = mem.sync_count();
@@ -215,32 +256,29 @@ fn power_cut_before_every_durability_call_of_a_vlog_workload() {
         stats.flushes, stats.compactions, stats.vlog_bytes, stats.vlog_gc_files
     );
 
-    let random_seeds = scaled(2);
     let mut prefixes = BTreeSet::new();
     let mut images = 0u64;
     let mut recovery_cuts = 0u64;
     // n = total_syncs + 1: no cut during the workload; the images are taken with the tree
     // still open.
     for n in 1..=total_syncs + 1 {
-        let ctx = format!("seed {seed}, power cut before durability call {n} of {total_syncs}");
+        let ctx = format!(
+            "{} stack, seed {seed}, power cut before durability call {n} of {total_syncs}",
+            stack.name()
+        );
         let mem = MemFs::new();
         mem.arm_crash(n, CrashPolicy::DropUnsynced, 0);
-        let (acked, tree) = run_workload(&mem, &txns, &ctx);
+        let (acked, tree) = run_workload(stack, &mem, &txns, &ctx);
         assert_eq!(mem.is_crashed(), n <= total_syncs, "{ctx}: the armed cut must fire");
         for (policy, crash_seed, image) in power_cut_images(&mem, random_seeds, &mut rng) {
             let ctx = format!("{ctx}, {policy:?} seed {crash_seed} ({acked:?})");
             let pristine = copy_fs(&image);
             let (lo, hi) = acked.bounds(policy);
-            let tree = must_open(&image, &ctx);
+            let tree = must_open(stack, &image, &ctx);
             let p = recovered_prefix(&tree, &states, lo, hi, &ctx);
-            keeps_working(tree, &image, &states[p], &ctx);
-            recovery_cuts += power_cut_during_recovery(
-                &pristine,
-                &states[p],
-                RecoveryCuts::Every,
-                &mut rng,
-                &ctx,
-            );
+            keeps_working(stack, tree, &image, &states[p], &ctx);
+            recovery_cuts +=
+                power_cut_during_recovery(stack, &pristine, &states[p], recovery, &mut rng, &ctx);
             prefixes.insert(p);
             images += 1;
         }
@@ -252,7 +290,10 @@ fn power_cut_before_every_durability_call_of_a_vlog_workload() {
         prefixes.len()
     );
     assert!(prefixes.len() > 20, "crash points spread over the workload: {prefixes:?}");
-    report_crash_states("vlog_crash: write workload", images + recovery_cuts);
+    report_crash_states(
+        &format!("vlog_crash: write workload, {} stack", stack.name()),
+        images + recovery_cuts,
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -260,12 +301,12 @@ fn power_cut_before_every_durability_call_of_a_vlog_workload() {
 
 /// GC rewrites files a quarter dead, so one run collects several files and relocates more
 /// than a file's worth of live values (the head rotates during the run).
-fn open_gc(mem: &MemFs) -> Result<Tree> {
-    builder(mem).with_vlog_gc_discard_ratio(0.25).build()
+fn open_gc(stack: Stack, mem: &MemFs) -> Result<Tree> {
+    builder(stack, mem).with_vlog_gc_discard_ratio(0.25).build()
 }
 
-fn must_open_gc(image: &MemFs, ctx: &str) -> Tree {
-    open_gc(image).unwrap_or_else(|e| panic!("{ctx}: the database does not open: {e:?}"))
+fn must_open_gc(stack: Stack, image: &MemFs, ctx: &str) -> Tree {
+    open_gc(stack, image).unwrap_or_else(|e| panic!("{ctx}: the database does not open: {e:?}"))
 }
 
 fn gc_key(i: u64) -> Vec<u8> {
@@ -277,10 +318,10 @@ fn gc_key(i: u64) -> Vec<u8> {
 /// again, a few deleted, a few small (about 4 MB of values, four files); everything made
 /// durable by a final Immediate commit.
 /// With `close`, the tree is closed cleanly; otherwise the image is taken with it open.
-fn gc_setup(seed: u64, close: bool) -> (MemFs, Model) {
+fn gc_setup(stack: Stack, seed: u64, close: bool) -> (MemFs, Model) {
     let mut rng = Rng::new(seed);
     let mem = MemFs::new();
-    let tree = open_gc(&mem).unwrap();
+    let tree = open_gc(stack, &mem).unwrap();
     let mut model = Model::new();
     let mut tag = 0u64;
     let mut put_all = |keys: &[u64], model: &mut Model, rng: &mut Rng| {
@@ -326,18 +367,36 @@ fn gc_setup(seed: u64, close: bool) -> (MemFs, Model) {
 }
 
 #[test]
-fn power_cut_before_every_durability_call_of_vlog_gc() {
-    let seed = test_seed("vlog power_cut_before_every_durability_call_of_vlog_gc");
+fn power_cut_before_every_durability_call_of_vlog_gc_plain() {
+    power_cut_before_every_durability_call_of_vlog_gc(Stack::Plain, RecoveryCuts::Every);
+}
+
+/// The recovery of each image cut before one random durability call instead of each of them
+/// (CI time, as for the write workload; `STRATA_SOAK` cuts every one).
+
+#[test]
+fn power_cut_before_every_durability_call_of_vlog_gc_encrypted() {
+    power_cut_before_every_durability_call_of_vlog_gc(
+        Stack::Encrypted,
+        if strata_tests::is_soak() { RecoveryCuts::Every } else { RecoveryCuts::One },
+    );
+}
+
+fn power_cut_before_every_durability_call_of_vlog_gc(stack: Stack, recovery: RecoveryCuts) {
+    let seed = test_seed(&format!(
+        "vlog power_cut_before_every_durability_call_of_vlog_gc_{}",
+        stack.name()
+    ));
     let mut rng = Rng::new(seed);
     let random_seeds = scaled(1);
     let (mut all_images, mut recovery_cuts) = (0u64, 0u64);
     for close in [true, false] {
-        let (base, model) = gc_setup(seed, close);
+        let (base, model) = gc_setup(stack, seed, close);
         let setup = if close { "closed cleanly" } else { "stopped without closing" };
 
         // The uninterrupted collection.
         let probe = copy_fs(&base);
-        let tree = open_gc(&probe).unwrap();
+        let tree = open_gc(stack, &probe).unwrap();
         let opened_at = probe.sync_count();
         let before: BTreeSet<String> = vlog_files(&probe).into_iter().collect();
         let report = tree.run_vlog_gc().unwrap();
@@ -357,11 +416,12 @@ fn power_cut_before_every_durability_call_of_vlog_gc() {
         let mut images = 0;
         for n in 1..=gc_syncs + 1 {
             let ctx = format!(
-                "seed {seed}, setup {setup}, power cut before durability call {n} of {gc_syncs} \
-                 of the GC"
+                "{} stack, seed {seed}, setup {setup}, power cut before durability call {n} of \
+                 {gc_syncs} of the GC",
+                stack.name()
             );
             let img = copy_fs(&base);
-            let tree = must_open_gc(&img, &ctx);
+            let tree = must_open_gc(stack, &img, &ctx);
             assert_eq!(img.sync_count(), opened_at, "{ctx}: recovery is deterministic");
             img.arm_crash(opened_at + n, CrashPolicy::DropUnsynced, 0);
             let gc = tree.run_vlog_gc();
@@ -377,8 +437,8 @@ fn power_cut_before_every_durability_call_of_vlog_gc() {
             for (policy, crash_seed, image) in power_cut_images(&img, random_seeds, &mut rng) {
                 let ctx = format!("{ctx}, {policy:?} seed {crash_seed}");
                 recovery_cuts +=
-                    power_cut_during_recovery(&image, &model, RecoveryCuts::Every, &mut rng, &ctx);
-                let tree = must_open_gc(&image, &ctx);
+                    power_cut_during_recovery(stack, &image, &model, recovery, &mut rng, &ctx);
+                let tree = must_open_gc(stack, &image, &ctx);
                 let got = read_back(&tree, &ctx);
                 assert!(got == model, "{ctx}: after the cut: {}", diff(&model, &got));
                 let again = tree.run_vlog_gc();
@@ -391,7 +451,7 @@ fn power_cut_before_every_durability_call_of_vlog_gc() {
                 }
                 tree.close().unwrap_or_else(|e| panic!("{ctx}: close: {e:?}"));
                 drop(tree);
-                let tree = must_open_gc(&image, &ctx);
+                let tree = must_open_gc(stack, &image, &ctx);
                 let got = read_back(&tree, &ctx);
                 assert!(got == model, "{ctx}: after reopen: {}", diff(&model, &got));
                 tree.close().unwrap();
@@ -402,7 +462,10 @@ fn power_cut_before_every_durability_call_of_vlog_gc() {
         eprintln!("GC ({setup}): checked {images} crash images");
         all_images += images;
     }
-    report_crash_states("vlog_crash: garbage collection", all_images + recovery_cuts);
+    report_crash_states(
+        &format!("vlog_crash: garbage collection, {} stack", stack.name()),
+        all_images + recovery_cuts,
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -451,8 +514,20 @@ fn cut_offsets(layout: &HeadLayout, stride: u64) -> BTreeSet<u64> {
 }
 
 #[test]
-fn head_file_cut_at_every_offset_ends_the_log_at_the_first_lost_value() {
-    let seed = test_seed("vlog head_file_cut_at_every_offset_ends_the_log_at_the_first_lost_value");
+fn head_file_cut_at_every_offset_ends_the_log_at_the_first_lost_value_plain() {
+    head_file_cut_at_every_offset_ends_the_log_at_the_first_lost_value(Stack::Plain);
+}
+
+#[test]
+fn head_file_cut_at_every_offset_ends_the_log_at_the_first_lost_value_encrypted() {
+    head_file_cut_at_every_offset_ends_the_log_at_the_first_lost_value(Stack::Encrypted);
+}
+
+fn head_file_cut_at_every_offset_ends_the_log_at_the_first_lost_value(stack: Stack) {
+    let seed = test_seed(&format!(
+        "vlog head_file_cut_at_every_offset_ends_the_log_at_the_first_lost_value_{}",
+        stack.name()
+    ));
     let mut rng = Rng::new(seed);
     // Before the reopen: a few commits, durable (closed cleanly); their values live in sealed
     // files.
@@ -497,27 +572,33 @@ fn head_file_cut_at_every_offset_ends_the_log_at_the_first_lost_value() {
     let layout = head_layout(&after);
 
     let mem = MemFs::new();
-    let tree = open(&mem).unwrap();
+    let tree = open(stack, &mem).unwrap();
     for t in &before {
         t.run(&tree).unwrap();
     }
     tree.close().unwrap();
     drop(tree);
     let sealed = vlog_files(&mem);
-    let tree = open(&mem).unwrap();
-    let segments = wal_segments(&mem);
+    let tree = open(stack, &mem).unwrap();
+    // A reopen after a clean close creates its WAL segment at the first write; from then on
+    // the WAL must not rotate.
+    let mut segments = None;
     for t in &after {
         t.run(&tree).unwrap();
+        let now = wal_segments(&mem);
+        assert_eq!(segments.get_or_insert_with(|| now.clone()), &now, "the WAL must not rotate");
     }
-    assert_eq!(wal_segments(&mem), segments, "the WAL must not rotate");
     let base = copy_fs(&mem);
     drop(tree);
     let head: Vec<String> = vlog_files(&base).into_iter().filter(|n| !sealed.contains(n)).collect();
     assert_eq!(head.len(), 1, "one new head file: {head:?}");
     let head = &head[0];
-    assert_eq!(base.size(head).unwrap(), layout.len, "the record layout is as computed");
+    // Offsets below are of the data; on the medium, each sits `prefix` bytes further on.
+    let prefix = stack.prefix_len();
+    assert_eq!(base.size(head).unwrap(), prefix + layout.len, "the record layout is as computed");
 
     let cuts = cut_offsets(&layout, (4093 / strata_tests::soak_factor()).max(1));
+    // The bytes on the medium (ciphertext on the encrypted stack), for the zero fill.
     let bytes = base.read_all(head).unwrap();
     // The first commit of `after` whose values did not all survive a cut at `cut` ends the log.
     let want = |cut: u64| {
@@ -531,29 +612,33 @@ fn head_file_cut_at_every_offset_ends_the_log_at_the_first_lost_value() {
     for &cut in &cuts {
         for zero_fill in [false, true] {
             let ctx = format!(
-                "seed {seed}: {head} ({} bytes) cut at {cut}, zero-filled {zero_fill}",
+                "{} stack, seed {seed}: {head} ({} bytes) cut at {cut}, zero-filled {zero_fill}",
+                stack.name(),
                 layout.len
             );
             let img = copy_fs(&base);
-            img.truncate(head, cut).unwrap();
+            img.truncate(head, prefix + cut).unwrap();
             // Zeros written over zeros change nothing: the cut is in effect at the first
-            // byte the fill changed.
+            // byte the fill changed. (On the encrypted stack the zeros are on the medium, so
+            // they read back as keystream garbage, not zeros: a garbage tail.)
             let mut effective = cut;
             if zero_fill {
-                img.truncate(head, layout.len).unwrap();
-                let unchanged = bytes[cut as usize..].iter().take_while(|&&b| b == 0).count();
+                img.truncate(head, prefix + layout.len).unwrap();
+                let unchanged =
+                    bytes[(prefix + cut) as usize..].iter().take_while(|&&b| b == 0).count();
                 effective += unchanged as u64;
             }
             let pristine = copy_fs(&img);
-            let tree = must_open(&img, &ctx);
+            let tree = must_open(stack, &img, &ctx);
             let want_p = want(effective);
             let p = recovered_prefix(&tree, &states, want_p, want_p, &ctx);
             let last = &mut last_p[usize::from(zero_fill)];
             assert!(p >= *last, "{ctx}: a longer head recovered less");
             *last = p;
-            keeps_working(tree, &img, &states[p], &ctx);
+            keeps_working(stack, tree, &img, &states[p], &ctx);
             if checked % 8 == 0 {
                 recovery_cuts += power_cut_during_recovery(
+                    stack,
                     &pristine,
                     &states[p],
                     RecoveryCuts::One,
@@ -566,11 +651,23 @@ fn head_file_cut_at_every_offset_ends_the_log_at_the_first_lost_value() {
     }
     assert_eq!(last_p, [txns.len(); 2], "the whole head recovers everything");
     eprintln!("head of {} bytes: checked {checked} cuts", layout.len);
-    report_crash_states("vlog_crash: head file cut", checked + recovery_cuts);
+    report_crash_states(
+        &format!("vlog_crash: head file cut, {} stack", stack.name()),
+        checked + recovery_cuts,
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
 // 4. A flipped byte in a sealed file.
+
+/// The data of file `name` of `mem` as the engine reads it (decrypted on the encrypted stack).
+fn read_data(stack: Stack, mem: &MemFs, name: &str) -> Vec<u8> {
+    let fs = stack.view(mem.clone());
+    let file = fs.open(name, strata_vfs::FileKind::ValueLog).unwrap();
+    let mut out = vec![0u8; strata_vfs::RandomRead::len(&file).unwrap() as usize];
+    strata_vfs::RandomRead::read_exact_at(&file, 0, &mut out).unwrap();
+    out
+}
 
 /// `(offset, key, value)` of every record of value log file bytes `b`.
 fn parse_records(b: &[u8]) -> Vec<(u64, Vec<u8>, Vec<u8>)> {
@@ -588,11 +685,20 @@ fn parse_records(b: &[u8]) -> Vec<(u64, Vec<u8>, Vec<u8>)> {
 }
 
 #[test]
-fn a_flipped_byte_in_a_sealed_file_is_corruption_for_reads_and_gc() {
+fn a_flipped_byte_in_a_sealed_file_is_corruption_for_reads_and_gc_plain() {
+    a_flipped_byte_in_a_sealed_file_is_corruption_for_reads_and_gc(Stack::Plain);
+}
+
+#[test]
+fn a_flipped_byte_in_a_sealed_file_is_corruption_for_reads_and_gc_encrypted() {
+    a_flipped_byte_in_a_sealed_file_is_corruption_for_reads_and_gc(Stack::Encrypted);
+}
+
+fn a_flipped_byte_in_a_sealed_file_is_corruption_for_reads_and_gc(stack: Stack) {
     // Three files' worth of 6 KiB values; two thirds of the keys overwritten, so the first
     // file is mostly dead (a GC candidate) but keeps live values.
     let mem = MemFs::new();
-    let tree = open(&mem).unwrap();
+    let tree = open(stack, &mem).unwrap();
     let mut model = Model::new();
     for round in 0..2u64 {
         for i in 0..240u64 {
@@ -610,7 +716,7 @@ fn a_flipped_byte_in_a_sealed_file_is_corruption_for_reads_and_gc() {
     tree.close().unwrap();
     drop(tree);
     let first = vlog_files(&mem)[0].clone();
-    let records = parse_records(&mem.read_all(&first).unwrap());
+    let records = parse_records(&read_data(stack, &mem, &first));
     let live = records.iter().find(|(_, k, v)| model.get(k) == Some(v)).unwrap().clone();
     let dead = records.iter().find(|(_, k, v)| model.get(k) != Some(v)).unwrap().clone();
     let files_before = vlog_files(&mem);
@@ -627,8 +733,10 @@ fn a_flipped_byte_in_a_sealed_file_is_corruption_for_reads_and_gc() {
                 strata_tests::show(key)
             );
             let img = copy_fs(&mem);
-            img.flip_byte(&first, offset + delta, 0x40).unwrap();
-            let tree = must_open(&img, &ctx);
+            // On the encrypted stack the byte flipped is ciphertext: the same plaintext bit
+            // flips (a stream cipher), and the checksums must catch it as they do without.
+            img.flip_byte(&first, stack.prefix_len() + offset + delta, 0x40).unwrap();
+            let tree = must_open(stack, &img, &ctx);
             let txn = tree.begin().unwrap();
             let expect_corruption = |r: &Result<_>, how: &str| match r {
                 Err(Error::Corruption { file, .. }) if *file == first => {}
@@ -661,7 +769,7 @@ fn a_flipped_byte_in_a_sealed_file_is_corruption_for_reads_and_gc() {
             tree.close().unwrap();
             drop(tree);
             // And again after a reopen: still reported, still kept.
-            let tree = must_open(&img, &ctx);
+            let tree = must_open(stack, &img, &ctx);
             expect_corruption(&tree.run_vlog_gc().map(|_| ()), "GC after reopen");
             assert!(vlog_files(&img).contains(&first), "{ctx}");
             tree.close().unwrap();
@@ -679,9 +787,18 @@ fn a_flipped_byte_in_a_sealed_file_is_corruption_for_reads_and_gc() {
 /// that torn segment after the one with the dangling record, and must still treat the record
 /// as the torn tail (the torn segment holds nothing).
 #[test]
-fn dangling_pointer_followed_by_a_torn_segment_from_a_cut_recovery() {
+fn dangling_pointer_followed_by_a_torn_segment_from_a_cut_recovery_plain() {
+    dangling_pointer_followed_by_a_torn_segment_from_a_cut_recovery(Stack::Plain);
+}
+
+#[test]
+fn dangling_pointer_followed_by_a_torn_segment_from_a_cut_recovery_encrypted() {
+    dangling_pointer_followed_by_a_torn_segment_from_a_cut_recovery(Stack::Encrypted);
+}
+
+fn dangling_pointer_followed_by_a_torn_segment_from_a_cut_recovery(stack: Stack) {
     let mem = MemFs::new();
-    let tree = open(&mem).unwrap();
+    let tree = open(stack, &mem).unwrap();
     let txns: Vec<TxnSpec> = (0..2u64)
         .map(|i| TxnSpec {
             writes: vec![(format!("k{i}").into_bytes(), Some(tagged_value(i, 5000)))],
@@ -701,13 +818,13 @@ fn dangling_pointer_followed_by_a_torn_segment_from_a_cut_recovery() {
     // creating with a torn header.
     let old_segments = wal_segments(&image);
     image.arm_crash(1, CrashPolicy::KeepUnsynced, 0);
-    assert!(open(&image).is_err());
+    assert!(open(stack, &image).is_err());
     let cut = image.take_crash_image().unwrap();
     let new: Vec<String> =
         wal_segments(&cut).into_iter().filter(|s| !old_segments.contains(s)).collect();
     assert_eq!(new.len(), 1, "recovery was creating a segment: {new:?}");
     cut.truncate(&new[0], 10).unwrap();
-    let tree = open(&cut).unwrap_or_else(|e| panic!("does not open: {e:?}"));
+    let tree = open(stack, &cut).unwrap_or_else(|e| panic!("does not open: {e:?}"));
     let mut want = Model::new();
     txns[0].apply(&mut want);
     assert_eq!(read_back(&tree, "after the torn recovery"), want);

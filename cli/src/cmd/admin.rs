@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use strata::Stats;
 use strata::fs::StdFs;
 
-use crate::db;
+use crate::db::{self, Db};
 use crate::error::{CliError, CliResult, exit};
 use crate::output::Out;
 use crate::progress;
@@ -69,16 +69,16 @@ fn print_stats(out: &mut Out, s: &Stats) -> CliResult<()> {
     Ok(())
 }
 
-pub fn stats(out: &mut Out, dir: &Path) -> CliResult {
-    let tree = db::open_read_only(dir)?;
+pub fn stats(out: &mut Out, db: Db<'_>) -> CliResult {
+    let tree = db.open_read_only()?;
     let s = tree.stats();
     print_stats(out, &s)?;
     out.doc(&stats_json(&s))?;
     Ok(exit::OK)
 }
 
-pub fn compact(out: &mut Out, dir: &Path) -> CliResult {
-    let tree = db::open_writable(dir, None)?;
+pub fn compact(out: &mut Out, db: Db<'_>) -> CliResult {
+    let tree = db.open_writable(None)?;
     let bar = progress::spinner("compacting");
     tree.flush()?;
     let mut jobs = 0usize;
@@ -102,8 +102,8 @@ pub fn compact(out: &mut Out, dir: &Path) -> CliResult {
     Ok(exit::OK)
 }
 
-pub fn vlog_gc(out: &mut Out, dir: &Path) -> CliResult {
-    let tree = db::open_writable(dir, None)?;
+pub fn vlog_gc(out: &mut Out, db: Db<'_>) -> CliResult {
+    let tree = db.open_writable(None)?;
     let bar = progress::spinner("collecting value log garbage");
     let r = tree.run_vlog_gc()?;
     bar.finish_and_clear();
@@ -122,10 +122,10 @@ pub fn vlog_gc(out: &mut Out, dir: &Path) -> CliResult {
     Ok(exit::OK)
 }
 
-pub fn checkpoint(out: &mut Out, dir: &Path, dest: &Path) -> CliResult {
+pub fn checkpoint(out: &mut Out, db: Db<'_>, dest: &Path) -> CliResult {
     // Read-only: the memtable flushed into the checkpoint is flushed in memory, so the
     // database itself does not change.
-    let tree = db::open_read_only(dir)?;
+    let tree = db.open_read_only()?;
     let bar = progress::spinner("writing checkpoint");
     let meta = tree.create_checkpoint(dest)?;
     bar.finish_and_clear();
@@ -146,23 +146,27 @@ pub fn checkpoint(out: &mut Out, dir: &Path, dest: &Path) -> CliResult {
     Ok(exit::OK)
 }
 
-pub fn restore(out: &mut Out, dir: &Path, src: &Path) -> CliResult {
+pub fn restore(out: &mut Out, db: Db<'_>, src: &Path) -> CliResult {
     // Validate the checkpoint before opening the database: opening for writing runs
     // recovery, which writes, and a bad checkpoint must leave the database as it was.
-    let shape = db::shape(dir)?;
+    let shape = db.shape()?;
     let checkpoint = StdFs::open_existing_dir(src).map_err(|e| {
         CliError::failed(format_args!(
             "checkpoint directory '{}' does not exist: {e}",
             src.display()
         ))
     })?;
+    // The library restores with the database's key, so the checkpoint must be encrypted
+    // under the same key (or, for an unencrypted database, not at all).
+    let what = format!("the checkpoint at '{}'", src.display());
+    let checkpoint = db::encrypted_view(checkpoint, src, &what, db.key())?;
     strata_core::checkpoint::validate(&checkpoint, shape.level_count)?;
-    let tree = db::open_writable(dir, None)?;
+    let tree = db.open_writable(None)?;
     let bar = progress::spinner("restoring checkpoint");
     tree.restore_from_checkpoint(src)?;
     bar.finish_and_clear();
     tree.close()?;
-    out.line(format_args!("restored {} from {}", dir.display(), src.display()))?;
+    out.line(format_args!("restored {} from {}", db.dir.display(), src.display()))?;
     out.doc(&json!({ "ok": true }))?;
     Ok(exit::OK)
 }

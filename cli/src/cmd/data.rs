@@ -5,20 +5,18 @@
 //! writes commit with `Durability::Immediate` and close the database before returning, so a
 //! zero exit code means the write is on disk.
 
-use std::path::Path;
-
 use serde_json::json;
 use strata::{Durability, Mode, ReadOptions, Tree};
 
 use crate::args::{CreateArgs, ScanArgs};
 use crate::bytes::{parse, show};
-use crate::db;
+use crate::db::Db;
 use crate::error::{CliError, CliResult, exit};
 use crate::output::Out;
 
-pub fn get(out: &mut Out, dir: &Path, key: &str, at: Option<u64>) -> CliResult {
+pub fn get(out: &mut Out, db: Db<'_>, key: &str, at: Option<u64>) -> CliResult {
     let key = parse(key, "key")?;
-    let tree = db::open_read_only(dir)?;
+    let tree = db.open_read_only()?;
     let txn = tree.begin_with_mode(Mode::ReadOnly)?;
     let value = match at {
         Some(ts) => txn.get_at_version(&key, ts)?,
@@ -42,7 +40,7 @@ pub fn get(out: &mut Out, dir: &Path, key: &str, at: Option<u64>) -> CliResult {
 
 pub fn put(
     out: &mut Out,
-    dir: &Path,
+    db: Db<'_>,
     key: &str,
     value: &str,
     at: Option<u64>,
@@ -51,11 +49,11 @@ pub fn put(
     let key = parse(key, "key")?;
     let value = parse(value, "value")?;
     check_sizes(&key, Some(&value))?;
-    if at.is_some() && !create.versioning && db::shape(dir).is_ok_and(|s| !s.versioning) {
+    if at.is_some() && !create.versioning && db.shape().is_ok_and(|s| !s.versioning) {
         // Refused before opening: an open for writing runs recovery, which writes files.
         return Err(strata::Error::VersioningDisabled.into());
     }
-    let tree = db::open_writable(dir, Some(create))?;
+    let tree = db.open_writable(Some(create))?;
     write(&tree, |txn| match at {
         Some(ts) => txn.set_at_version(&key, &value, ts),
         None => txn.set(&key, &value),
@@ -64,10 +62,10 @@ pub fn put(
     Ok(exit::OK)
 }
 
-pub fn delete(out: &mut Out, dir: &Path, key: &str) -> CliResult {
+pub fn delete(out: &mut Out, db: Db<'_>, key: &str) -> CliResult {
     let key = parse(key, "key")?;
     check_sizes(&key, None)?;
-    let tree = db::open_writable(dir, None)?;
+    let tree = db.open_writable(None)?;
     write(&tree, |txn| txn.delete(&key))?;
     out.doc(&json!({ "ok": true }))?;
     Ok(exit::OK)
@@ -100,10 +98,10 @@ fn write(
     Ok(())
 }
 
-pub fn scan(out: &mut Out, dir: &Path, args: &ScanArgs) -> CliResult {
+pub fn scan(out: &mut Out, db: Db<'_>, args: &ScanArgs) -> CliResult {
     let from = args.from.as_deref().map(|k| parse(k, "--from key")).transpose()?;
     let to = args.to.as_deref().map(|k| parse(k, "--to key")).transpose()?;
-    let tree = db::open_read_only(dir)?;
+    let tree = db.open_read_only()?;
     let txn = tree.begin_with_mode(Mode::ReadOnly)?;
     let opts = ReadOptions::new()
         .with_iterate_lower_bound(from)
@@ -135,9 +133,9 @@ pub fn scan(out: &mut Out, dir: &Path, args: &ScanArgs) -> CliResult {
     Ok(exit::OK)
 }
 
-pub fn history(out: &mut Out, dir: &Path, key: &str, limit: Option<usize>) -> CliResult {
+pub fn history(out: &mut Out, db: Db<'_>, key: &str, limit: Option<usize>) -> CliResult {
     let key = parse(key, "key")?;
-    let tree = db::open_read_only(dir)?;
+    let tree = db.open_read_only()?;
     let txn = tree.begin_with_mode(Mode::ReadOnly)?;
     // The smallest key after `key`: the range holds `key` alone.
     let mut end = key.clone();

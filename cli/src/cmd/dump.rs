@@ -3,13 +3,18 @@
 //! the engine sees). Files are read in place, never opened as a database and never locked.
 //!
 //! Everything that decodes is printed; damage is printed where it is found (with its offset)
-//! and makes the exit code [`exit::DAMAGED`]. In JSON mode the output is one array of objects,
+//! and makes the exit code [`exit::DAMAGED`]. A file of an encrypted database is decrypted
+//! with the `--key-file` key (checked against its directory's marker first); without a key
+//! the dump refuses it with a one-line error instead of decoding ciphertext. In JSON mode the output is one array of objects,
 //! each with a `"type"`: `header`, `record`, `block`, `entry`, `edit`, `damage`, ...
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
+use strata::DynFs;
 use strata::fs::StdFs;
+use strata::vfs::encrypted::{MAGIC, MARKER_NAME};
 use strata_core::batch::{BatchOp, BatchView};
 use strata_core::filenames::{self, FileName};
 use strata_core::inspect;
@@ -21,11 +26,14 @@ use strata_core::{Error, IoOp, key::ValueKind};
 use strata_vfs::{FileKind, RandomRead, Vfs};
 
 use crate::bytes::show;
+use crate::db::{self, Db};
 use crate::error::{CliError, CliResult, exit};
+use crate::key::Key;
 use crate::output::Out;
 
-/// The directory holding `path` and the file's name in it; an error unless it is a file.
-fn locate(path: &Path) -> CliResult<(StdFs, String)> {
+/// The directory holding `path` (as the engine sees it: decrypted with `key` when the file
+/// is encrypted) and the file's name in it; an error unless it is a file.
+fn locate(path: &Path, key: Option<&Key>) -> CliResult<(DynFs, String)> {
     if !path.is_file() {
         return Err(CliError::failed(format_args!("no such file: '{}'", path.display())));
     }
@@ -38,9 +46,33 @@ fn locate(path: &Path) -> CliResult<(StdFs, String)> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let fs = StdFs::open_existing_dir(parent)
+    let fs = StdFs::open_existing_dir(&parent)
         .map_err(|e| CliError::failed(format_args!("cannot open '{}': {e}", path.display())))?;
-    Ok((fs, name))
+    let what = format!("'{}'", path.display());
+    if !is_encrypted(path)? {
+        // Plaintext reads the same with or without a key (a key in STRATA_KEY_FILE is no
+        // reason to refuse a plain file).
+        return Ok((DynFs::new(fs), name));
+    }
+    if key.is_none() {
+        return Err(db::key_needed(what));
+    }
+    if !parent.join(MARKER_NAME).is_file() {
+        return Err(CliError::failed(format_args!(
+            "{what} is encrypted, but its directory has no {MARKER_NAME} file to check the key \
+             against: dump it in its database directory"
+        )));
+    }
+    Ok((db::encrypted_view(fs, &parent, &what, key)?, name))
+}
+
+/// `true` when the file starts with the encrypted-file magic.
+fn is_encrypted(path: &Path) -> CliResult<bool> {
+    let mut head = Vec::with_capacity(MAGIC.len());
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAGIC.len() as u64).read_to_end(&mut head))
+        .map_err(|e| CliError::failed(format_args!("cannot read '{}': {e}", path.display())))?;
+    Ok(head == MAGIC)
 }
 
 /// Prints damage found while decoding; the command then exits with [`exit::DAMAGED`].
@@ -106,8 +138,8 @@ fn batch(payload: &[u8], name: &str, offset: u64) -> Result<(Vec<String>, Value)
     Ok((lines, value))
 }
 
-pub fn wal(out: &mut Out, path: &Path) -> CliResult {
-    let (fs, name) = locate(path)?;
+pub fn wal(out: &mut Out, path: &Path, key: Option<&Key>) -> CliResult {
+    let (fs, name) = locate(path, key)?;
     out.begin_array()?;
     let header = match inspect::read_log_header(&fs, &name) {
         Ok(h) => h,
@@ -197,8 +229,8 @@ fn entry(key: &[u8], value: &[u8]) -> (String, Value) {
     }
 }
 
-pub fn sst(out: &mut Out, path: &Path, blocks_only: bool) -> CliResult {
-    let (fs, name) = locate(path)?;
+pub fn sst(out: &mut Out, path: &Path, key: Option<&Key>, blocks_only: bool) -> CliResult {
+    let (fs, name) = locate(path, key)?;
     let file_no = match filenames::parse(&name) {
         Some(FileName::Table(n)) => n,
         _ => 0,
@@ -355,14 +387,18 @@ fn edit_lines(e: &VersionEdit) -> Vec<String> {
     lines
 }
 
-pub fn manifest(out: &mut Out, db: Option<&PathBuf>, file: Option<&Path>) -> CliResult {
+pub fn manifest(
+    out: &mut Out,
+    db: Option<&PathBuf>,
+    key: Option<&Key>,
+    file: Option<&Path>,
+) -> CliResult {
     let (fs, name) = match file {
-        Some(path) => locate(path)?,
+        Some(path) => locate(path, key)?,
         None => {
-            let dir = crate::db::dir(db)?;
-            let fs = StdFs::open_existing_dir(dir).map_err(|e| {
-                CliError::failed(format_args!("no database at '{}': {e}", dir.display()))
-            })?;
+            let db = Db::new(db, key)?;
+            let dir = db.dir;
+            let fs = db.files()?;
             match manifest::read_current(&fs)? {
                 Some(Ok(n)) => (fs, filenames::manifest(n)),
                 None => {
@@ -423,8 +459,8 @@ pub fn manifest(out: &mut Out, db: Option<&PathBuf>, file: Option<&Path>) -> Cli
 
 // ---- value log ----
 
-pub fn vlog(out: &mut Out, path: &Path) -> CliResult {
-    let (fs, name) = locate(path)?;
+pub fn vlog(out: &mut Out, path: &Path, key: Option<&Key>) -> CliResult {
+    let (fs, name) = locate(path, key)?;
     let file = fs.open(&name, FileKind::ValueLog).map_err(|e| Error::io(IoOp::Open, &name, e))?;
     let size = file.len().map_err(|e| Error::io(IoOp::Size, &name, e))?;
     out.begin_array()?;

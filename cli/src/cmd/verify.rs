@@ -1,28 +1,42 @@
 //! `verify`: every checksum of every file the database depends on ([`strata::verify_dir`]),
 //! with a progress bar over the bytes to read. Each problem is printed with its file and
-//! offset; any problem makes the exit code [`exit::DAMAGED`].
-
-use std::path::Path;
+//! offset; any problem makes the exit code [`exit::DAMAGED`]. An encrypted database is
+//! walked the same way through its decrypted view ([`Db::files`]), under the same shared
+//! lock [`strata::verify_dir`] takes.
 
 use serde_json::json;
 use strata::Error;
+use strata::fs::StdFs;
+use strata_core::{IoOp, filenames};
 
+use crate::db::Db;
 use crate::error::{CliError, CliResult, exit};
 use crate::output::Out;
 use crate::progress;
 
-pub fn verify(out: &mut Out, dir: &Path) -> CliResult {
+pub fn verify(out: &mut Out, db: Db<'_>) -> CliResult {
+    let dir = db.dir;
     if !dir.is_dir() {
         return Err(CliError::failed(format_args!(
             "no database at '{}': the directory does not exist",
             dir.display()
         )));
     }
+    let files = db.files()?;
     let bar = progress::bytes(0, "verifying");
-    let verified = strata::verify_dir(dir, &mut |p| {
+    let mut progress = |p: strata::VerifyProgress| {
         bar.set_length(p.total);
         bar.set_position(p.done);
-    });
+    };
+    let verified = match db.key() {
+        None => strata::verify_dir(dir, &mut progress),
+        // What verify_dir does, on the decrypted view: a shared lock keeps writers out
+        // while the walk runs.
+        Some(_) => StdFs::open_existing_dir(dir)
+            .and_then(|disk| disk.lock_shared(filenames::LOCK))
+            .map_err(|e| Error::io(IoOp::Lock, &dir.display().to_string(), e))
+            .and_then(|_lock| strata_core::verify::verify(&files, &mut progress)),
+    };
     let report = match verified {
         Ok(report) => report,
         // No CURRENT and no manifest: there is no database here to verify.

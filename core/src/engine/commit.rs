@@ -4,7 +4,7 @@
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
-use super::recovery::{create_segment, insert_op};
+use super::recovery::{SharedBatch, create_segment, insert_op};
 use alloc::sync::Arc;
 
 use super::{CommitState, Engine, EngineFs, ReadView};
@@ -164,8 +164,10 @@ impl<V: EngineFs> Engine<V> {
         if let Some(mem) = view.memtables.first() {
             for &(i, seq, ts) in &accepted {
                 let Some(req) = requests.get(i) else { continue };
+                // One copy of the batch for all its keys and values (see `SharedBatch`).
+                let shared = SharedBatch::copy_of(req.batch.as_bytes());
                 for op in req.batch.ops().flatten() {
-                    insert_op(mem, &op, seq, ts);
+                    insert_op(mem, &shared, &op, seq, ts);
                 }
             }
             self.stats.user_bytes.fetch_add(user_bytes, Ordering::Relaxed);
@@ -207,7 +209,7 @@ impl<V: EngineFs> Engine<V> {
         for &(i, _, _) in accepted {
             let Some(req) = requests.get(i) else { continue };
             self.maybe_rotate(st)?;
-            let wal = st.wal.as_mut().ok_or(Error::Closed)?;
+            let wal = self.wal_for_write(st)?;
             let before = wal.len();
             wal.add_record(req.batch.as_bytes())?;
             self.stats.wal_bytes.fetch_add(wal.len() - before, Ordering::Relaxed);
@@ -220,7 +222,7 @@ impl<V: EngineFs> Engine<V> {
         if sync {
             Self::sync_vlog(st)?;
         }
-        let wal = st.wal.as_mut().ok_or(Error::Closed)?;
+        let wal = self.wal_for_write(st)?;
         wal.flush()?;
         if sync {
             wal.sync()?;
@@ -233,6 +235,10 @@ impl<V: EngineFs> Engine<V> {
     /// so only the newest segment can ever have a torn tail, and the new header records its
     /// exact length.
     fn maybe_rotate(&self, st: &mut CommitState<V::Write>) -> Result<()> {
+        if st.wal_pending.is_some() {
+            // The first write creates an empty segment.
+            return Ok(());
+        }
         let Some(wal) = st.wal.as_ref() else { return Err(Error::Closed) };
         if wal.len() < self.opts.wal_segment_size {
             return Ok(());
@@ -282,19 +288,43 @@ impl<V: EngineFs> Engine<V> {
     fn rotate_memtable(&self, st: &mut CommitState<V::Write>) -> Result<()> {
         // Every segment but the newest must point only at durable values.
         Self::sync_vlog(st)?;
-        let Some(wal) = st.wal.as_mut() else { return Err(Error::Closed) };
-        wal.sync()?;
-        self.stats.wal_syncs.fetch_add(1, Ordering::Relaxed);
+        let (prev_segment, prev_valid_len) = match st.wal_pending {
+            // Not written since a clean reopen: the last segment is durable as it is.
+            Some(last) => last,
+            None => {
+                let Some(wal) = st.wal.as_mut() else { return Err(Error::Closed) };
+                wal.sync()?;
+                self.stats.wal_syncs.fetch_add(1, Ordering::Relaxed);
+                (wal.segment(), wal.len())
+            }
+        };
         let segment = self.next_file.fetch_add(1, Ordering::Relaxed);
-        let header =
-            SegmentHeader { segment, prev_segment: wal.segment(), prev_valid_len: wal.len() };
+        let header = SegmentHeader { segment, prev_segment, prev_valid_len };
         let new_wal = create_segment(self.vfs(), header)?;
         st.wal = Some(new_wal);
+        st.wal_pending = None;
         let mut guard = self.view.write();
         let mut memtables = alloc::vec::Vec::with_capacity(guard.memtables.len() + 1);
         memtables.push(Arc::new(Memtable::new(segment)));
         memtables.extend(guard.memtables.iter().cloned());
         *guard = Arc::new(ReadView { memtables, version: Arc::clone(&guard.version) });
         Ok(())
+    }
+
+    /// The WAL segment to append to. After a clean reopen (`CommitState::wal_pending`) the
+    /// first write creates it, chained to the log's last segment at its closed length: the
+    /// manifest's clean-close mark then no longer bounds the log (it bounds only a last
+    /// segment), so recovery reads the new segment like any open one.
+    fn wal_for_write<'a>(
+        &self,
+        st: &'a mut CommitState<V::Write>,
+    ) -> Result<&'a mut crate::wal::WalWriter<V::Write>> {
+        if let Some((prev_segment, prev_valid_len)) = st.wal_pending {
+            let segment = self.next_file.fetch_add(1, Ordering::Relaxed);
+            let header = SegmentHeader { segment, prev_segment, prev_valid_len };
+            st.wal = Some(create_segment(self.vfs(), header)?);
+            st.wal_pending = None;
+        }
+        st.wal.as_mut().ok_or(Error::Closed)
     }
 }

@@ -20,7 +20,7 @@ use core::sync::atomic::Ordering;
 use strata_vfs::FileKind;
 
 use super::flush::file_meta;
-use super::{Engine, EngineFs, LevelCursor, ReadView};
+use super::{Engine, EngineFs, LevelCursor, LsmState, ReadView};
 use crate::compaction::{CompactionTask, TaskKind};
 use crate::filenames;
 use crate::iter::{Cursor, MergeCursor};
@@ -106,8 +106,7 @@ impl<V: EngineFs> Engine<V> {
                 crate::manifest::VlogEdit::Discard { id, .. } => files.contains_key(id),
                 _ => true,
             });
-            let manifest = lsm.manifest.as_mut().ok_or(Error::Closed)?;
-            manifest.append(&edit)?;
+            self.live_manifest(&mut lsm)?.append(&edit)?;
             crate::manifest::apply_vlog(&mut lsm.vlog_files, &edit.vlog)
                 .map_err(|k| Error::corruption("MANIFEST", 0, k))?;
             for (l, k) in &edit.compaction_pointers {
@@ -217,11 +216,37 @@ impl<V: EngineFs> Engine<V> {
     /// grown past the limit, then removes the old one.
     pub(super) fn maybe_rewrite_manifest(&self) -> Result<()> {
         let mut lsm = self.lsm.lock();
+        if lsm.manifest_deferred.is_some() {
+            // Rewritten at its first edit anyway.
+            return Ok(());
+        }
         let Some(current) = lsm.manifest.as_ref() else { return Err(Error::Closed) };
         if current.size() < self.opts.max_manifest_size {
             return Ok(());
         }
-        let old = current.file_no();
+        self.start_manifest(&mut lsm)
+    }
+
+    /// The manifest to append an edit to: the live one, or, if the open kept the one a clean
+    /// close left (`LsmState::manifest_deferred`), a new one started now from a snapshot.
+    pub(super) fn live_manifest<'a>(
+        &self,
+        lsm: &'a mut LsmState<V::Write>,
+    ) -> Result<&'a mut ManifestWriter<V::Write>> {
+        if lsm.manifest_deferred.is_some() {
+            self.start_manifest(lsm)?;
+        }
+        lsm.manifest.as_mut().ok_or(Error::Closed)
+    }
+
+    /// Starts a new manifest from a snapshot of the current version and state (the snapshot
+    /// switches `CURRENT`), then removes the old manifest.
+    fn start_manifest(&self, lsm: &mut LsmState<V::Write>) -> Result<()> {
+        let old = match (&lsm.manifest, &lsm.manifest_deferred) {
+            (Some(current), _) => current.file_no(),
+            (None, Some(kept)) => kept.file_no,
+            (None, None) => return Err(Error::Closed),
+        };
         let version = Arc::clone(&self.current_view().version);
         let mut snapshot = version.snapshot_edit();
         snapshot.log_number = Some(lsm.log_number);
@@ -239,7 +264,7 @@ impl<V: EngineFs> Engine<V> {
         snapshot.next_file_number = Some(self.next_file.load(Ordering::Relaxed));
         let writer = ManifestWriter::create(self.vfs(), file_no, &snapshot)?;
         lsm.manifest = Some(writer);
-        drop(lsm);
+        lsm.manifest_deferred = None;
         let _ = self.vfs().remove(&filenames::manifest(old));
         Ok(())
     }

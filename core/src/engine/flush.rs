@@ -94,8 +94,7 @@ impl<V: EngineFs> Engine<V> {
         let old_log_number;
         {
             let mut lsm = self.lsm.lock();
-            let manifest = lsm.manifest.as_mut().ok_or(Error::Closed)?;
-            manifest.append(&edit)?;
+            self.live_manifest(&mut lsm)?.append(&edit)?;
             old_log_number = lsm.log_number;
             lsm.log_number = new_log_number;
             lsm.flushed_seq = lsm.flushed_seq.max(mem.max_seq());

@@ -119,6 +119,11 @@ pub struct EngineStats {
 /// State only the committer touches.
 struct CommitState<W: strata_vfs::AppendWrite> {
     wal: Option<WalWriter<W>>,
+    /// Set instead of `wal` when the database was reopened after a clean close and nothing
+    /// has been written since: the last segment and its length. The next segment, chained to
+    /// it, is created by the first write ([`Engine::wal_for_write`]), so an open that only
+    /// reads writes nothing.
+    wal_pending: Option<(u64, u64)>,
     /// The value log file commits append large values to (created on first use).
     vlog_head: Option<crate::vlog::VlogWriter<W>>,
     last_seq: SeqNo,
@@ -131,6 +136,11 @@ struct CommitState<W: strata_vfs::AppendWrite> {
 /// State of the table levels, changed only by flushes and compactions.
 struct LsmState<W: strata_vfs::AppendWrite> {
     manifest: Option<ManifestWriter<W>>,
+    /// Set instead of `manifest` when the database was reopened after a clean close: the
+    /// manifest `CURRENT` names still describes the database exactly, so it is kept as it is
+    /// until the first edit, which starts a new manifest from a snapshot first
+    /// ([`Engine::live_manifest`]).
+    manifest_deferred: Option<DeferredManifest>,
     /// Round-robin compaction pointers per level.
     pointers: Vec<Option<InternalKey>>,
     /// Files that a running compaction reads.
@@ -153,6 +163,15 @@ struct LsmState<W: strata_vfs::AppendWrite> {
     /// Value log files background garbage collection found damaged: it leaves them alone
     /// until the next open (an explicit run still tries, and reports the error).
     vlog_gc_failed: BTreeSet<u64>,
+}
+
+/// The manifest a reopen after a clean close kept (see `LsmState::manifest_deferred`).
+#[derive(Debug, Clone, Copy)]
+struct DeferredManifest {
+    /// Its number.
+    file_no: u64,
+    /// Its last record, the clean-close mark: the last WAL segment and its length.
+    wal_closed: (u64, u64),
 }
 
 /// An open database.
@@ -397,6 +416,13 @@ impl<V: EngineFs> Engine<V> {
                 closed_at = Some((wal.segment(), wal.len()));
             }
         }
+        // Not written since a clean reopen: the last segment is as durable as it was then.
+        if let Some(last) = st.wal_pending.take()
+            && !self.is_poisoned()
+            && result.is_ok()
+        {
+            closed_at = Some(last);
+        }
         drop(st);
         // Compaction inputs no reader holds any more: delete them now rather than leave them
         // for the next open.
@@ -404,15 +430,20 @@ impl<V: EngineFs> Engine<V> {
         // Wait for a background job that is installing its result; record the clean close so
         // recovery reads the last segment to its exact synced length; drop the manifest.
         let mut lsm = self.lsm.lock();
-        if let (Some(mark), Some(manifest), Ok(())) = (closed_at, lsm.manifest.as_mut(), &result) {
+        // A kept manifest whose clean-close mark still names the log's end needs nothing.
+        let unchanged = lsm
+            .manifest_deferred
+            .is_some_and(|d| sealed.is_none() && closed_at == Some(d.wal_closed));
+        if let (Some(mark), false, Ok(())) = (closed_at, unchanged, &result) {
             let edit = crate::manifest::VersionEdit {
                 wal_closed: Some(mark),
                 vlog: sealed.into_iter().collect(),
                 ..Default::default()
             };
-            result = manifest.append(&edit);
+            result = self.live_manifest(&mut lsm).and_then(|manifest| manifest.append(&edit));
         }
         drop(lsm.manifest.take());
+        lsm.manifest_deferred = None;
         drop(lsm);
         let lock = self.lock.lock().take();
         (flushed.and(result), lock)

@@ -13,6 +13,12 @@
 //! 6. Write a fresh manifest from the recovered version (this switches `CURRENT`), then remove
 //!    every file the database does not name: obsolete WAL segments, tables no version names
 //!    (a flush or compaction that crashed before its manifest edit), old manifests, temp files.
+//!
+//! After a clean close with nothing to repair (the manifest ends with the clean-close mark, the
+//! log ends where it says, nothing was discarded or walked, nothing is left to remove), steps
+//! 5 and 6 are deferred: the open writes nothing. The first write creates the segment
+//! (`CommitState::wal_pending`), the first manifest edit the snapshot
+//! (`LsmState::manifest_deferred`).
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -77,6 +83,8 @@ impl<V: EngineFs> Engine<V> {
         // Step 2: the manifest.
         let recovered = manifest::recover(&vfs, opts.level_count)?;
         let wal_closed = recovered.as_ref().and_then(|r| r.wal_closed);
+        let recorded_versioning = recovered.as_ref().and_then(|r| r.versioning);
+        let live_manifest_no = recovered.as_ref().map(|r| r.manifest_file_no);
         if recovered.as_ref().and_then(|r| r.versioning) == Some(true) && !opts.versioning {
             return Err(Error::invalid(
                 "versioning",
@@ -106,6 +114,8 @@ impl<V: EngineFs> Engine<V> {
             };
         let mut vlog_files = vlog_files;
         let vlog_lengths = check_vlog_files(&vfs, &mut vlog_files)?;
+        // A head file walked (not sealed by a clean close) gets its seal in the new manifest.
+        let head_walked = vlog_lengths.values().any(|&(_, walked)| walked);
         if version.level_count() != opts.level_count {
             return Err(Error::invalid(
                 "level_count",
@@ -194,31 +204,60 @@ impl<V: EngineFs> Engine<V> {
             vfs.sync_dir().map_err(|e| Error::io(IoOp::SyncDir, "", e))?;
         }
 
-        // Step 5.
-        let new_segment = next_file.fetch_add(1, Ordering::Relaxed);
-        let (prev_segment, prev_valid_len) = outcome.last.unwrap_or((0, 0));
-        let header = SegmentHeader { segment: new_segment, prev_segment, prev_valid_len };
-        let wal = create_segment(&vfs, header)?;
-        // Replay at the next open must start at the first segment whose records are not in a
-        // table: the first one replayed now, or the new one if none was.
-        let log_number = if outcome.last.is_some() { first_segment } else { new_segment };
-
-        // Step 6.
-        let mut snapshot: VersionEdit = version.snapshot_edit();
-        for (level, p) in pointers.iter().enumerate() {
-            if let (Some(p), Ok(level)) = (p, u8::try_from(level)) {
-                snapshot.compaction_pointers.push((level, p.clone()));
+        // After a clean close whose files recovery found exactly as the manifest describes
+        // them, there is nothing to make durable: steps 5 and 6 are deferred to the first
+        // write (the WAL segment) and the first manifest edit (the snapshot).
+        let kept = match (wal_closed, live_manifest_no) {
+            (Some(mark), Some(file_no))
+                if !removed
+                    && replayed.dangling.is_none()
+                    && outcome.last == Some(mark)
+                    && recorded_versioning == Some(opts.versioning)
+                    && !head_walked
+                    && !any_unreferenced(
+                        &names,
+                        &version,
+                        &vlog_files,
+                        manifest_log_number,
+                        file_no,
+                    ) =>
+            {
+                Some(super::DeferredManifest { file_no, wal_closed: mark })
             }
-        }
-        snapshot.log_number = Some(log_number);
-        snapshot.versioning = Some(opts.versioning);
-        snapshot.vlog = manifest::vlog_snapshot(&vlog_files);
-        snapshot.last_seq = Some(base_seq);
-        snapshot.last_ts = Some(base_ts);
-        let manifest_no = next_file.fetch_add(1, Ordering::Relaxed);
-        snapshot.next_file_number = Some(next_file.load(Ordering::Relaxed));
-        let manifest = ManifestWriter::create(&vfs, manifest_no, &snapshot)?;
-        remove_unreferenced(&vfs, &names, &version, &vlog_files, log_number, manifest_no)?;
+            _ => None,
+        };
+
+        let (wal, wal_pending, manifest, log_number) = match kept {
+            Some(kept) => (None, Some(kept.wal_closed), None, manifest_log_number),
+            None => {
+                // Step 5.
+                let new_segment = next_file.fetch_add(1, Ordering::Relaxed);
+                let (prev_segment, prev_valid_len) = outcome.last.unwrap_or((0, 0));
+                let header = SegmentHeader { segment: new_segment, prev_segment, prev_valid_len };
+                let wal = create_segment(&vfs, header)?;
+                // Replay at the next open must start at the first segment whose records are
+                // not in a table: the first one replayed now, or the new one if none was.
+                let log_number = if outcome.last.is_some() { first_segment } else { new_segment };
+
+                // Step 6.
+                let mut snapshot: VersionEdit = version.snapshot_edit();
+                for (level, p) in pointers.iter().enumerate() {
+                    if let (Some(p), Ok(level)) = (p, u8::try_from(level)) {
+                        snapshot.compaction_pointers.push((level, p.clone()));
+                    }
+                }
+                snapshot.log_number = Some(log_number);
+                snapshot.versioning = Some(opts.versioning);
+                snapshot.vlog = manifest::vlog_snapshot(&vlog_files);
+                snapshot.last_seq = Some(base_seq);
+                snapshot.last_ts = Some(base_ts);
+                let manifest_no = next_file.fetch_add(1, Ordering::Relaxed);
+                snapshot.next_file_number = Some(next_file.load(Ordering::Relaxed));
+                let manifest = ManifestWriter::create(&vfs, manifest_no, &snapshot)?;
+                remove_unreferenced(&vfs, &names, &version, &vlog_files, log_number, manifest_no)?;
+                (Some(wal), None, Some(manifest), log_number)
+            }
+        };
 
         let store = Arc::new(TableStore::new(
             vfs,
@@ -253,7 +292,8 @@ impl<V: EngineFs> Engine<V> {
                 version: Arc::new(version),
             })),
             commit: Mutex::new(CommitState {
-                wal: Some(wal),
+                wal,
+                wal_pending,
                 vlog_head: None,
                 last_seq: replayed.last_seq,
                 // The commit path stamps max(now, last_ts + 1), so timestamps keep increasing
@@ -263,7 +303,8 @@ impl<V: EngineFs> Engine<V> {
                 write_log: crate::serializable::WriteLog::new(),
             }),
             lsm: Mutex::new(LsmState {
-                manifest: Some(manifest),
+                manifest,
+                manifest_deferred: kept,
                 pointers,
                 busy: alloc::collections::BTreeSet::new(),
                 flushing: false,
@@ -292,6 +333,48 @@ impl<V: EngineFs> Engine<V> {
     }
 }
 
+/// Whether `name` is a file the recovered database does not name: a WAL segment below
+/// `log_number`, a table no level holds, a value log file the manifest does not list, a
+/// manifest other than `manifest_no`, or a temp file.
+fn is_unreferenced(
+    name: &str,
+    live_tables: &alloc::collections::BTreeSet<u64>,
+    live_vlogs: &alloc::collections::BTreeSet<u64>,
+    log_number: u64,
+    manifest_no: u64,
+) -> bool {
+    match filenames::parse(name) {
+        Some(FileName::Wal(n)) => n < log_number,
+        Some(FileName::Table(n)) => !live_tables.contains(&n),
+        Some(FileName::ValueLog(n)) => !live_vlogs.contains(&n),
+        Some(FileName::Manifest(n)) => n != manifest_no,
+        Some(FileName::Temp) => true,
+        _ => false,
+    }
+}
+
+fn live_sets(
+    version: &Version,
+    vlog_files: &manifest::VlogFiles,
+) -> (alloc::collections::BTreeSet<u64>, alloc::collections::BTreeSet<u64>) {
+    (
+        version.all_files().map(|(_, f)| f.file_no).collect(),
+        vlog_files.values().map(|m| m.file_no).collect(),
+    )
+}
+
+/// Whether any of `names` is a file the recovered database does not name.
+fn any_unreferenced(
+    names: &[alloc::string::String],
+    version: &Version,
+    vlog_files: &manifest::VlogFiles,
+    log_number: u64,
+    manifest_no: u64,
+) -> bool {
+    let (tables, vlogs) = live_sets(version, vlog_files);
+    names.iter().any(|name| is_unreferenced(name, &tables, &vlogs, log_number, manifest_no))
+}
+
 /// Removes files the recovered database does not name. A remove that fails is left for a
 /// later open; a failed directory sync is reported (a failed sync is never ignored).
 fn remove_unreferenced<V: EngineFs>(
@@ -302,20 +385,9 @@ fn remove_unreferenced<V: EngineFs>(
     log_number: u64,
     manifest_no: u64,
 ) -> Result<()> {
-    let live_tables: alloc::collections::BTreeSet<u64> =
-        version.all_files().map(|(_, f)| f.file_no).collect();
-    let live_vlogs: alloc::collections::BTreeSet<u64> =
-        vlog_files.values().map(|m| m.file_no).collect();
+    let (tables, vlogs) = live_sets(version, vlog_files);
     for name in names {
-        let obsolete = match filenames::parse(name) {
-            Some(FileName::Wal(n)) => n < log_number,
-            Some(FileName::Table(n)) => !live_tables.contains(&n),
-            Some(FileName::ValueLog(n)) => !live_vlogs.contains(&n),
-            Some(FileName::Manifest(n)) => n != manifest_no,
-            Some(FileName::Temp) => true,
-            _ => false,
-        };
-        if obsolete {
+        if is_unreferenced(name, &tables, &vlogs, log_number, manifest_no) {
             let _ = vfs.remove(name);
         }
     }
@@ -433,9 +505,10 @@ fn apply_record(r: &mut Replayed, payload: &[u8], pos: wal::RecordPos) -> Result
             }
         }
     }
+    let shared = SharedBatch::copy_of(payload);
     for op in batch.ops() {
         let op = op.map_err(|_| Error::corruption(&file, pos.offset, CorruptionKind::BadBatch))?;
-        insert_op(&r.memtable, &op, batch.seq, batch.commit_ts);
+        insert_op(&r.memtable, &shared, &op, batch.seq, batch.commit_ts);
     }
     r.last_seq = batch.seq;
     r.last_ts = r.last_ts.max(batch.commit_ts);
@@ -483,13 +556,47 @@ fn check_head_torn_not_damaged<V: EngineFs>(
     Ok(())
 }
 
-/// Inserts one batch op as a version in `mem`.
-pub(super) fn insert_op(mem: &Memtable, op: &BatchOp<'_>, seq: SeqNo, commit_ts: Timestamp) {
+/// An encoded batch and one shared copy of it: the keys and values of its ops (slices of the
+/// batch) become slices of the copy rather than copies of their own, so inserting a batch
+/// costs one allocation and copy, not two per op. The memtable holds every version until it
+/// is flushed, so sharing keeps nothing alive longer there; a key or value a reader takes from
+/// the memtable keeps its batch's buffer alive while the reader holds it.
+pub(super) struct SharedBatch<'a> {
+    origin: &'a [u8],
+    copy: Bytes,
+}
+
+impl<'a> SharedBatch<'a> {
+    pub(super) fn copy_of(origin: &'a [u8]) -> Self {
+        SharedBatch { origin, copy: Bytes::copy_from_slice(origin) }
+    }
+
+    /// `part` (a slice of the batch) as the same range of the copy; a copy of its own if it
+    /// is empty or not inside the batch.
+    fn share(&self, part: &[u8]) -> Bytes {
+        let start = (part.as_ptr() as usize).checked_sub(self.origin.as_ptr() as usize);
+        match start {
+            Some(start) if !part.is_empty() && start + part.len() <= self.origin.len() => {
+                self.copy.slice(start..start + part.len())
+            }
+            _ => Bytes::copy_from_slice(part),
+        }
+    }
+}
+
+/// Inserts one op of `batch` as a version in `mem`.
+pub(super) fn insert_op(
+    mem: &Memtable,
+    batch: &SharedBatch<'_>,
+    op: &BatchOp<'_>,
+    seq: SeqNo,
+    commit_ts: Timestamp,
+) {
     let (key, value, ts, kind) = match *op {
         BatchOp::Set { key, value, ts } => (key, value, ts, ValueKind::Set),
         BatchOp::Delete { key, ts } => (key, &[][..], ts, ValueKind::Delete),
         BatchOp::SetPointer { key, pointer, ts } => (key, pointer, ts, ValueKind::Pointer),
     };
-    let ikey = InternalKey::new(Bytes::copy_from_slice(key), ts.unwrap_or(commit_ts), seq, kind);
-    mem.insert(ikey, Bytes::copy_from_slice(value));
+    let ikey = InternalKey::new(batch.share(key), ts.unwrap_or(commit_ts), seq, kind);
+    mem.insert(ikey, batch.share(value));
 }

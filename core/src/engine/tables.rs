@@ -201,6 +201,15 @@ impl<V: EngineFs> Cursor for LevelCursor<V> {
         self.skip_exhausted()
     }
 
+    fn take(&mut self) -> Result<Option<(InternalKey, Bytes)>> {
+        let entry = match self.current.as_mut() {
+            Some(c) => c.take()?,
+            None => None,
+        };
+        self.skip_exhausted()?;
+        Ok(entry)
+    }
+
     fn seek(&mut self, target: &InternalKey) -> Result<()> {
         if !self.forward || self.current.is_none() {
             return Ok(());

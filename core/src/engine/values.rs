@@ -91,8 +91,7 @@ impl<V: EngineFs> Engine<V> {
     /// file set.
     pub(super) fn append_vlog_edit(&self, edit: &VersionEdit) -> Result<()> {
         let mut lsm = self.lsm.lock();
-        let manifest = lsm.manifest.as_mut().ok_or(Error::Closed)?;
-        manifest.append(edit)?;
+        self.live_manifest(&mut lsm)?.append(edit)?;
         crate::manifest::apply_vlog(&mut lsm.vlog_files, &edit.vlog)
             .map_err(|k| Error::corruption("MANIFEST", 0, k))
     }
@@ -128,8 +127,10 @@ impl<V: EngineFs> Engine<V> {
             vlog: ready.iter().map(|&id| VlogEdit::Delete { id }).collect(),
             ..VersionEdit::default()
         };
-        let Some(manifest) = lsm.manifest.as_mut() else { return 0 };
-        if manifest.append(&edit).is_err() {
+        if lsm.manifest.is_none() && lsm.manifest_deferred.is_none() {
+            return 0;
+        }
+        if self.live_manifest(&mut lsm).and_then(|manifest| manifest.append(&edit)).is_err() {
             // Whether the edit is durable is unknown and the manifest writer is failed: stop
             // installing anything until a reopen recovers what was durable. The files stay.
             drop(lsm);

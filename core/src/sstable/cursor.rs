@@ -287,4 +287,10 @@ impl<R: RandomRead + Send + Sync + 'static> Cursor for TableCursor<R> {
     fn advance(&mut self) -> Result<()> {
         TableCursor::advance(self)
     }
+
+    fn take(&mut self) -> Result<Option<(InternalKey, Bytes)>> {
+        let entry = self.buf.pop_front();
+        self.finish_step(Ok(()))?;
+        Ok(entry)
+    }
 }

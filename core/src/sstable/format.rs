@@ -168,9 +168,10 @@ fn decompress(payload: &[u8]) -> Result<Vec<u8>, CorruptionKind> {
     {
         return Err(CorruptionKind::Truncated);
     }
-    let mut out = alloc::vec![0u8; declared];
-    match lz4_flex::block::decompress_into(compressed, &mut out) {
-        Ok(n) if n == declared => Ok(out),
+    // Into a buffer of exactly the declared capacity (not zero-filled first): the decoder
+    // fails rather than write past it.
+    match lz4_flex::decompress(compressed, declared) {
+        Ok(out) if out.len() == declared => Ok(out),
         _ => Err(CorruptionKind::Truncated),
     }
 }

@@ -217,10 +217,10 @@ impl RecordView<'_> {
         {
             return Err(CorruptionKind::Truncated);
         }
-        // Bounded by MAX_VALUE_SIZE above.
-        let mut out = alloc::vec![0u8; declared as usize];
-        match lz4_flex::block::decompress_into(packed, &mut out) {
-            Ok(n) if n == out.len() => Ok(alloc::borrow::Cow::Owned(out)),
+        // Bounded by MAX_VALUE_SIZE above; the decoder fails rather than grow past it.
+        let declared = declared as usize;
+        match lz4_flex::decompress(packed, declared) {
+            Ok(out) if out.len() == declared => Ok(alloc::borrow::Cow::Owned(out)),
             _ => Err(CorruptionKind::Truncated),
         }
     }
