@@ -13,7 +13,9 @@ use openraft::raft::ClientWriteResponse;
 use tokio::net::TcpStream;
 
 use super::kv::{KvConfig, KvRequest};
-use super::network::{CallError, ReadConsistency, Request, Response, ServiceError, call};
+use super::network::{
+    CallError, NodeStatus, ReadConsistency, Request, Response, ServiceError, call,
+};
 
 /// A client of a cluster of nodes with known ids and addresses.
 #[derive(Debug)]
@@ -148,6 +150,14 @@ impl KvClient {
         let request = Request::Read { key: key.to_vec(), consistency: ReadConsistency::Local };
         match self.call_node(id, &request).await? {
             Response::Read(r) => r.map_err(ClientError::Service),
+            _ => Err(ClientError::Call(CallError::Mismatch)),
+        }
+    }
+
+    /// Node `id`'s view of the cluster and of its log (any node answers, leader or not).
+    pub async fn status(&mut self, id: u64) -> Result<NodeStatus, ClientError> {
+        match self.call_node(id, &Request::Status).await? {
+            Response::Status(status) => Ok(status),
             _ => Err(ClientError::Call(CallError::Mismatch)),
         }
     }

@@ -40,7 +40,7 @@ pub use errors::{Error, strata_error_kind};
 pub use keys::KeyLayout;
 pub use kv::{KvConfig, KvRequest, KvResponse};
 pub use log_store::LogStore;
-pub use network::TcpNetwork;
+pub use network::{NodeStatus, TcpNetwork};
 pub use node::Node;
 pub use snapshot::SnapshotBuilder;
 pub use state_machine::{Command, StateMachine, StateReader, StateWriter};

@@ -104,6 +104,28 @@ pub enum Request {
         /// How fresh the answer must be.
         consistency: ReadConsistency,
     },
+    /// Client: where this node stands in the log (any node answers).
+    Status,
+}
+
+/// A node's view of the cluster and of its own log, from its openraft metrics: what a client
+/// outside the node's process needs to find the leader and to wait for replication.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// The node answering.
+    pub id: u64,
+    /// Its current term.
+    pub term: u64,
+    /// The leader it knows of, if any.
+    pub leader: Option<u64>,
+    /// The index of the last entry in its log (`None` while the log is empty).
+    pub last_log_index: Option<u64>,
+    /// The index of the last entry applied to its state machine.
+    pub last_applied: Option<u64>,
+    /// The index of the last entry purged from its log (its log starts after it).
+    pub purged: Option<u64>,
+    /// The last index its latest snapshot covers.
+    pub snapshot: Option<u64>,
 }
 
 /// Why a client call failed on the node.
@@ -131,6 +153,8 @@ pub enum Response {
     Write(Result<ClientWriteResponse<KvConfig>, ServiceError>),
     /// See [`Request::Read`].
     Read(Result<Option<Vec<u8>>, ServiceError>),
+    /// See [`Request::Status`].
+    Status(NodeStatus),
 }
 
 impl ServiceError {

@@ -17,7 +17,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::keys::KeyLayout;
 use super::kv::KvConfig;
 use super::network::{
-    ReadConsistency, Request, Response, ServiceError, TcpNetwork, read_frame, write_frame,
+    NodeStatus, ReadConsistency, Request, Response, ServiceError, TcpNetwork, read_frame,
+    write_frame,
 };
 use super::state_machine::StateReader;
 
@@ -125,6 +126,20 @@ async fn handle(request: Request, raft: &Raft<KvConfig>, reader: &StateReader) -
         Request::Read { key, consistency } => {
             Response::Read(read(raft, reader, &key, consistency).await)
         }
+        Request::Status => Response::Status(status(raft)),
+    }
+}
+
+fn status(raft: &Raft<KvConfig>) -> NodeStatus {
+    let metrics = raft.metrics().borrow().clone();
+    NodeStatus {
+        id: metrics.id,
+        term: metrics.current_term,
+        leader: metrics.current_leader,
+        last_log_index: metrics.last_log_index,
+        last_applied: metrics.last_applied.map(|l| l.index),
+        purged: metrics.purged.map(|l| l.index),
+        snapshot: metrics.snapshot.map(|l| l.index),
     }
 }
 
