@@ -29,7 +29,8 @@ pub fn parse(arg: &str, what: &str) -> CliResult<Vec<u8>> {
         .collect()
 }
 
-fn hex_digit(c: u8) -> Option<u8> {
+/// The value of one hex digit, either case.
+pub fn hex_digit(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
         b'a'..=b'f' => Some(c - b'a' + 10),

@@ -11,6 +11,7 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
+use crate::bytes::hex_digit;
 use crate::error::{CliError, CliResult};
 
 /// Length of a key in bytes (XChaCha20 takes a 256-bit key).
@@ -83,15 +84,6 @@ impl Key {
             }
         }
         Ok(Key(key))
-    }
-}
-
-fn hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
     }
 }
 

@@ -22,13 +22,19 @@ use strata_tests::{
 use strata_vfs::MemFs;
 
 fn open(stack: Stack, mem: &MemFs) -> strata::Result<Tree> {
+    open_with_threads(stack, mem, false)
+}
+
+/// The suite's tree (64 KiB memtables and WAL segments) on `stack`, with or without
+/// background threads.
+fn open_with_threads(stack: Stack, mem: &MemFs, background: bool) -> strata::Result<Tree> {
     stack
         .apply(
             TreeBuilder::new()
                 .with_vfs(mem.clone())
                 .with_wal_segment_size(64 * 1024)
                 .with_max_memtable_size(64 * 1024)
-                .with_background_threads(false),
+                .with_background_threads(background),
         )
         .build()
 }
@@ -176,17 +182,7 @@ fn commit_acknowledged_while_a_background_flush_hits_the_power_cut_is_kept(
     let txns = workload(seed, 70);
     let states = prefix_states(&txns);
     let raced = std::cell::Cell::new(0u64);
-    let open_bg = |mem: &MemFs| {
-        stack
-            .apply(
-                TreeBuilder::new()
-                    .with_vfs(mem.clone())
-                    .with_wal_segment_size(64 * 1024)
-                    .with_max_memtable_size(64 * 1024)
-                    .with_background_threads(true),
-            )
-            .build()
-    };
+    let open_bg = |mem: &MemFs| open_with_threads(stack, mem, true);
     let run_bg = |mem: &MemFs, ctx: &str| -> Acked {
         let Ok(tree) = open_bg(mem) else { return Acked::default() };
         let durabilities = txns.iter().map(|t| t.durability);
