@@ -5,8 +5,11 @@
 //! (one WAL write; one WAL fsync if a member is Immediate, preceded by a sync of the value log
 //! head when the group wrote large values; rotations add their own) and answers each caller. While it syncs, new commits
 //! queue up and form the next group, so many concurrent Immediate committers share fsyncs.
+//! A commit that finds no group in flight skips this thread and commits on its own
+//! (`TreeInner::try_commit_inline`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
@@ -29,6 +32,8 @@ struct Job {
 /// Handle to the commit thread.
 pub(crate) struct Committer {
     queue: Mutex<Option<mpsc::Sender<Job>>>,
+    /// Commits queued or being committed by the thread.
+    pending: Arc<AtomicUsize>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -36,11 +41,19 @@ impl Committer {
     /// Starts the thread.
     pub(crate) fn start(engine: Arc<Engine<DynFs>>, background: Arc<Background>) -> Result<Self> {
         let (tx, rx) = mpsc::channel::<Job>();
+        let pending = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&pending);
         let thread = std::thread::Builder::new()
             .name("strata-commit".into())
-            .spawn(move || run(&engine, &background, &rx))
+            .spawn(move || run(&engine, &background, &rx, &counter))
             .map_err(|_| Error::invalid("commit thread", "the OS refused to start a thread"))?;
-        Ok(Committer { queue: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)) })
+        Ok(Committer { queue: Mutex::new(Some(tx)), pending, thread: Mutex::new(Some(thread)) })
+    }
+
+    /// Whether no commit is queued or being committed by the thread: a commit made on the
+    /// caller's thread now takes no place in a forming group.
+    pub(crate) fn idle(&self) -> bool {
+        self.pending.load(Ordering::Acquire) == 0
     }
 
     /// Queues a commit; the receiver yields its result.
@@ -51,7 +64,11 @@ impl Committer {
         let (reply, rx) = oneshot::channel();
         let queue = self.queue.lock();
         let sender = queue.as_ref().ok_or(Error::Closed)?;
-        sender.send(Job { request, reply }).map_err(|_| Error::Closed)?;
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        if sender.send(Job { request, reply }).is_err() {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            return Err(Error::Closed);
+        }
         Ok(rx)
     }
 
@@ -64,7 +81,12 @@ impl Committer {
     }
 }
 
-fn run(engine: &Engine<DynFs>, background: &Background, rx: &mpsc::Receiver<Job>) {
+fn run(
+    engine: &Engine<DynFs>,
+    background: &Background,
+    rx: &mpsc::Receiver<Job>,
+    pending: &AtomicUsize,
+) {
     let mut requests = Vec::new();
     let mut replies = Vec::new();
     // `recv` fails once every sender is gone and the queue is drained: a clean shutdown.
@@ -88,6 +110,7 @@ fn run(engine: &Engine<DynFs>, background: &Background, rx: &mpsc::Receiver<Job>
         if engine.immutable_memtables() > 0 {
             background.nudge();
         }
+        pending.fetch_sub(replies.len(), Ordering::AcqRel);
         for (reply, result) in replies.drain(..).zip(results) {
             // A caller that stopped waiting (its future was dropped) is not an error.
             let _ = reply.send(result);

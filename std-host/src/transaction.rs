@@ -225,7 +225,7 @@ impl Transaction {
         if request.batch.is_empty() {
             return Ok(());
         }
-        let request = match self.inner.try_commit_inline(request) {
+        let request = match self.inner.try_commit_inline(request, false) {
             Ok(result) => return result.map(|_| ()),
             Err(request) => request,
         };
@@ -240,7 +240,7 @@ impl Transaction {
         if request.batch.is_empty() {
             return Ok(());
         }
-        let request = match self.inner.try_commit_inline(request) {
+        let request = match self.inner.try_commit_inline(request, true) {
             Ok(result) => return result.map(|_| ()),
             Err(request) => request,
         };

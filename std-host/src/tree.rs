@@ -22,16 +22,27 @@ pub(crate) struct TreeInner {
 }
 
 impl TreeInner {
-    /// Commits an Eventual transaction on the caller's thread when that needs no waiting: no
-    /// group in flight (the commit lock is free), no back-pressure, no memtable awaiting flush
-    /// (the commit thread handles those). Saves two thread hand-offs. Gives the request back
+    /// Commits a transaction on the caller's thread when that needs no waiting: no group in
+    /// flight (the commit lock is free), no back-pressure, no memtable awaiting flush (the
+    /// commit thread handles those). Saves two thread hand-offs, which for a lone committer
+    /// cost more than the commit itself. An Immediate commit is taken only when `may_block`
+    /// (the caller blocks anyway, so the WAL sync may run on its thread: never on an async
+    /// executor's) and nothing is queued for the commit thread. Commits that arrive meanwhile
+    /// queue for the commit thread and form the next group, as before. Gives the request back
     /// otherwise.
     pub(crate) fn try_commit_inline(
         &self,
         request: strata_core::CommitRequest,
+        may_block: bool,
     ) -> std::result::Result<Result<strata_core::SeqNo>, strata_core::CommitRequest> {
         let engine = &self.engine;
-        if request.sync || engine.should_stall() || engine.immutable_memtables() > 0 {
+        // An Immediate commit waits for a sync: alone, it saves the hand-offs; with others
+        // queued, it would take the lock between their groups and cost a sync of its own.
+        let sync_alone = may_block && self.committer.idle();
+        if (request.sync && !sync_alone)
+            || engine.should_stall()
+            || engine.immutable_memtables() > 0
+        {
             return Err(request);
         }
         let result = engine.try_commit(request)?;

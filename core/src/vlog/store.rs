@@ -71,13 +71,15 @@ where
         self.files.read().get(&id).map(|&n| filenames::vlog(n))
     }
 
-    fn handle(&self, id: u64) -> Result<(Arc<V::Read>, alloc::string::String)> {
-        let name = self.file_name(id).ok_or_else(|| {
-            Error::corruption(&filenames::vlog(id), 0, CorruptionKind::MissingFile)
-        })?;
-        if let Some(h) = self.handles.lock().get(&id) {
-            return Ok((Arc::clone(h), name));
+    /// The open file `id`, opening it on first use.
+    fn handle(&self, id: u64) -> Result<Arc<V::Read>> {
+        if !self.files.read().contains_key(&id) {
+            return Err(Error::corruption(&filenames::vlog(id), 0, CorruptionKind::MissingFile));
         }
+        if let Some(h) = self.handles.lock().get(&id) {
+            return Ok(Arc::clone(h));
+        }
+        let name = self.name_for_error(id);
         let file = self.vfs.vfs().open(&name, FileKind::ValueLog).map_err(|e| {
             if e.kind() == strata_vfs::ErrorKind::NotFound {
                 Error::corruption(&name, 0, CorruptionKind::MissingFile)
@@ -87,35 +89,42 @@ where
         })?;
         let file = Arc::new(file);
         self.handles.lock().insert(id, Arc::clone(&file));
-        Ok((file, name))
+        Ok(file)
+    }
+
+    /// The name of file `id`, built only when it is needed (opening, or an error), so that a
+    /// read allocates nothing but its buffer.
+    fn name_for_error(&self, id: u64) -> alloc::string::String {
+        self.file_name(id).unwrap_or_else(|| filenames::vlog(id))
     }
 
     /// The value `pointer` names, which must be a record of `key`. With verification on, the
     /// record's checksum is checked: a mismatch is `Corruption { file, offset, Checksum }`.
     pub fn read(&self, pointer: &ValuePointer, key: &[u8]) -> Result<Bytes> {
-        let (file, name) = self.handle(pointer.file)?;
+        let file = self.handle(pointer.file)?;
+        let corrupt =
+            |kind| Error::corruption(&self.name_for_error(pointer.file), pointer.offset, kind);
         // Checked before allocating: the length comes from the tree, which may hold a
         // pointer made by hand or read from a damaged table.
         if pointer.len > format::MAX_RECORD_LEN {
-            return Err(Error::corruption(&name, pointer.offset, CorruptionKind::BadPointer));
+            return Err(corrupt(CorruptionKind::BadPointer));
         }
         let mut buf = vec![0u8; pointer.len as usize];
         file.read_exact_at(pointer.offset, &mut buf).map_err(|e| {
             if e.kind() == strata_vfs::ErrorKind::UnexpectedEof {
-                Error::corruption(&name, pointer.offset, CorruptionKind::BadPointer)
+                corrupt(CorruptionKind::BadPointer)
             } else {
-                Error::io(IoOp::Read, &name, e)
+                Error::io(IoOp::Read, &self.name_for_error(pointer.file), e)
             }
         })?;
-        let view = format::decode_record(&buf, self.verify)
-            .map_err(|k| Error::corruption(&name, pointer.offset, k))?;
+        let view = format::decode_record(&buf, self.verify).map_err(corrupt)?;
         if view.key != key {
-            return Err(Error::corruption(&name, pointer.offset, CorruptionKind::BadPointer));
+            return Err(corrupt(CorruptionKind::BadPointer));
         }
         self.reads.fetch_add(1, Ordering::Relaxed);
         self.read_bytes.fetch_add(u64::from(pointer.len), Ordering::Relaxed);
         if view.compressed {
-            let value = view.value().map_err(|k| Error::corruption(&name, pointer.offset, k))?;
+            let value = view.value().map_err(corrupt)?;
             return Ok(Bytes::from(value.into_owned()));
         }
         // The value is the record's tail: hand it out without copying.
