@@ -109,7 +109,13 @@ impl Default for WriteBatch {
 impl WriteBatch {
     /// An empty batch.
     pub fn new() -> Self {
-        let mut buf = Vec::with_capacity(64);
+        Self::with_capacity(64)
+    }
+
+    /// An empty batch whose buffer holds `bytes` (header included) before it grows: a caller
+    /// that knows the encoded size builds the batch without reallocating.
+    pub fn with_capacity(bytes: usize) -> Self {
+        let mut buf = Vec::with_capacity(bytes.max(HEADER_LEN));
         buf.resize(HEADER_LEN, 0);
         WriteBatch { buf, count: 0 }
     }

@@ -384,7 +384,8 @@ impl TxnCore {
     pub fn finish(&mut self) -> Result<CommitRequest> {
         self.check_live()?;
         self.finished = true;
-        let mut batch = WriteBatch::new();
+        // `size` is the exact encoded size (bounded by `max_transaction_size`): one allocation.
+        let mut batch = WriteBatch::with_capacity(usize::try_from(self.size).unwrap_or(0));
         for (key, value) in core::mem::take(&mut self.writes) {
             match value {
                 Some(v) => batch.set(&key, &v),
@@ -397,6 +398,7 @@ impl TxnCore {
                 None => batch.delete_at(&key, ts),
             }
         }
+        debug_assert_eq!(batch.encoded_len() as u64, self.size, "tracked size is exact");
         Ok(CommitRequest {
             batch,
             read_seq: self.read_seq,
