@@ -9,6 +9,8 @@
 //! - A manifest whose clean-close record (`WAL_CLOSED`) gives the last WAL segment a length
 //!   inside the segment header (the replay arithmetic underflowed), shorter than what was
 //!   synced (the records after it were dropped without a word), or longer than the file.
+//! - A stray WAL segment numbered near `u64::MAX`: the next flush tried to remove every
+//!   segment number below it, one by one, and never finished.
 //!
 //! The crafted bytes are also the fuzz targets' seeds (`fuzz/seeds/`): run with
 //! `STRATA_WRITE_FUZZ_SEEDS=1` to rewrite them; otherwise the test checks they are current.
@@ -215,4 +217,37 @@ fn manifest_edit_payload(fs: &MemFs, name: &str) -> Vec<u8> {
     })
     .expect("the crafted manifest replays");
     last.expect("a record")
+}
+
+/// A stray WAL segment with a number near `u64::MAX` (a damaged directory, or a crafted one):
+/// the flush that retires the segments below the new log number used to try every number of
+/// the range `[old log number, new log number)` and ran for ever (found by the `open_db` fuzz
+/// target as a timeout). It now removes the segments the directory holds, and nothing is lost.
+#[test]
+fn a_wal_segment_numbered_near_u64_max_does_not_hang_the_flush() {
+    let fs = MemFs::new();
+    {
+        let engine = open(&fs).expect("create");
+        commit(&engine, b"before", b"1");
+        engine.close().expect("close");
+    }
+    // An empty segment far beyond every other file, chained to the last real one (a valid
+    // header): recovery replays it (nothing in it) and the file counter continues after it.
+    let last = last_segment(&fs);
+    let last_len = fs.read_all(&filenames::wal(last)).expect("read").len() as u64;
+    let stray_no = u64::MAX / 2;
+    let header =
+        wal::SegmentHeader { segment: stray_no, prev_segment: last, prev_valid_len: last_len };
+    fs.write_whole(&filenames::wal(stray_no), &header.encode()).expect("write stray");
+    let engine = open(&fs).expect("a valid empty segment opens");
+    commit(&engine, b"after", b"2");
+    engine.flush_all().expect("flush returns");
+    let names = fs.list().expect("list");
+    assert!(!names.contains(&filenames::wal(last)), "the retired segment is removed: {names:?}");
+    assert_eq!(get(&engine, b"before").as_deref(), Some(&b"1"[..]));
+    assert_eq!(get(&engine, b"after").as_deref(), Some(&b"2"[..]));
+    engine.close().expect("close");
+    let engine = open(&fs).expect("reopen");
+    assert_eq!(get(&engine, b"before").as_deref(), Some(&b"1"[..]));
+    assert_eq!(get(&engine, b"after").as_deref(), Some(&b"2"[..]));
 }

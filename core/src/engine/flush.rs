@@ -15,7 +15,7 @@ use core::sync::atomic::Ordering;
 use strata_vfs::FileKind;
 
 use super::{Engine, EngineFs, ReadView};
-use crate::filenames;
+use crate::filenames::{self, FileName};
 use crate::iter::Cursor;
 use crate::manifest::{FileMeta, VersionEdit};
 use crate::memtable::{MemCursor, Memtable};
@@ -138,11 +138,21 @@ impl<V: EngineFs> Engine<V> {
     }
 
     /// Best-effort removal of obsolete WAL segments `[from, to)`: a segment that survives (a
-    /// failed remove, or a crash before the directory is synced) is below the log number and is
-    /// removed again at the next open.
+    /// failed remove or listing, or a crash before the directory is synced) is below the log
+    /// number and is removed again at the next open.
+    ///
+    /// The segments are found by listing the directory, not by trying every number of the
+    /// range: segment numbers share one counter with every other file, so the range is sparse,
+    /// and a damaged or crafted directory (a segment numbered near `u64::MAX`) made that loop
+    /// run for ever (found by the `open_db` fuzz target).
     fn delete_wal_segments(&self, from: u64, to: u64) {
-        for n in from..to {
-            let _ = self.vfs().remove(&filenames::wal(n));
+        let Ok(names) = self.vfs().list() else { return };
+        for name in names {
+            if let Some(FileName::Wal(n)) = filenames::parse(&name)
+                && (from..to).contains(&n)
+            {
+                let _ = self.vfs().remove(&name);
+            }
         }
     }
 }
