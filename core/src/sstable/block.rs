@@ -270,7 +270,7 @@ impl BlockIter {
         let (mut lo, mut hi) = (0, self.block.restarts - 1);
         while lo < hi {
             let mid = lo + (hi - lo).div_ceil(2);
-            if KeyRef::cmp_encoded(self.restart_key(mid)?, target)? == Ordering::Less {
+            if KeyRef::parse(self.restart_key(mid)?)?.cmp_key(target) == Ordering::Less {
                 lo = mid;
             } else {
                 hi = mid - 1;
@@ -278,7 +278,7 @@ impl BlockIter {
         }
         self.seek_to_restart(lo)?;
         while self.advance()? {
-            if KeyRef::cmp_encoded(&self.key, target)? != Ordering::Less {
+            if KeyRef::parse(&self.key)?.cmp_key(target) != Ordering::Less {
                 return Ok(true);
             }
         }

@@ -255,17 +255,6 @@ impl<'a> KeyRef<'a> {
             .then_with(|| other.packed.cmp(&self.packed))
     }
 
-    /// `KeyRef::parse(enc)?.cmp_key(target)`, but the trailer is decoded only when the user
-    /// keys are equal: most comparisons of a search differ in the user key, and this is the
-    /// inner loop of every block seek.
-    pub fn cmp_encoded(enc: &[u8], target: &KeyRef<'_>) -> Result<Ordering, CorruptionKind> {
-        let split = enc.len().checked_sub(KEY_TRAILER_LEN).ok_or(CorruptionKind::Truncated)?;
-        match enc.get(..split).unwrap_or_default().cmp(target.user_key) {
-            Ordering::Equal => Ok(KeyRef::parse(enc)?.cmp_key(target)),
-            other => Ok(other),
-        }
-    }
-
     /// An owned [`InternalKey`] (copies the user key).
     pub fn to_owned_key(self) -> Result<InternalKey, CorruptionKind> {
         let kind = self.kind()?;
