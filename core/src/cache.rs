@@ -1,15 +1,11 @@
-//! The block cache: decoded table blocks shared by every reader, bounded by bytes, evicting
-//! the least recently inserted block that was not read since it last reached the tail (LRU
-//! with a second chance, as CLOCK does).
+//! The block cache: decoded table blocks shared by every reader, evicted least recently used
+//! first, bounded by bytes.
 //!
 //! Keys are `(file_no, block_offset)`; table numbers are never reused, so a key names one
-//! block forever. The cache is split into shards, each a list behind its own lock, so
+//! block forever. The cache is split into shards, each an LRU list behind its own lock, so
 //! concurrent readers of different blocks rarely contend. Each shard is a hash map from key to
-//! a slot in a `Vec`, and the slots form an intrusive doubly linked list by index (newest at
-//! the head), so nothing but the map and the slot vector is ever allocated. A hit only marks
-//! its slot referenced; eviction moves a referenced tail slot back to the head (clearing the
-//! mark) instead of dropping it. Relinking on every hit touched three slots and was a sixth
-//! of a point read's time; the mark touches one.
+//! a slot in a `Vec`, and the slots form an intrusive doubly linked list by index (most recent
+//! at the head), so nothing but the map and the slot vector is ever allocated.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -37,13 +33,11 @@ struct Slot {
     key: Key,
     value: Option<Arc<Block>>,
     charge: usize,
-    /// Read since it was inserted or last given its second chance.
-    referenced: bool,
     prev: u32,
     next: u32,
 }
 
-/// One shard: a map and a second-chance list over slots.
+/// One shard: a map and an LRU list over slots.
 #[derive(Debug)]
 struct Lru {
     map: HashMap<Key, u32>,
@@ -100,24 +94,9 @@ impl Lru {
 
     fn get(&mut self, key: Key) -> Option<Arc<Block>> {
         let i = *self.map.get(&key)?;
-        let slot = self.slot(i)?;
-        slot.referenced = true;
-        slot.value.clone()
-    }
-
-    /// Frees room at the tail: a referenced slot gets a second chance at the head, an
-    /// unreferenced one is dropped. Ends: every slot is moved at most once before its mark
-    /// is clear.
-    fn evict_one(&mut self) {
-        let t = self.tail;
-        let Some(slot) = self.slot(t) else { return };
-        if slot.referenced {
-            slot.referenced = false;
-            self.unlink(t);
-            self.push_front(t);
-        } else {
-            self.remove_slot(t);
-        }
+        self.unlink(i);
+        self.push_front(i);
+        self.slot(i)?.value.clone()
     }
 
     fn remove_slot(&mut self, i: u32) {
@@ -138,10 +117,9 @@ impl Lru {
             return;
         }
         while self.usage + charge > self.capacity && self.tail != NIL {
-            self.evict_one();
+            self.remove_slot(self.tail);
         }
-        let slot =
-            Slot { key, value: Some(value), charge, referenced: false, prev: NIL, next: NIL };
+        let slot = Slot { key, value: Some(value), charge, prev: NIL, next: NIL };
         let i = match self.free.pop() {
             Some(i) => {
                 if let Some(s) = self.slot(i) {
@@ -169,7 +147,7 @@ impl Lru {
     }
 }
 
-/// A sharded, byte-bounded cache of decoded blocks (LRU with a second chance). `Send + Sync`; every method takes
+/// A sharded, byte-bounded LRU cache of decoded blocks. `Send + Sync`; every method takes
 /// `&self`.
 #[derive(Debug)]
 pub struct BlockCache {
@@ -190,7 +168,7 @@ impl BlockCache {
     }
 
     /// A cache with an explicit shard count (rounded up to a power of two, at least 1). Each
-    /// shard holds `capacity_bytes / shards` (rounded down), so eviction follows the policy exactly only
+    /// shard holds `capacity_bytes / shards` (rounded down), so eviction order is exact LRU only
     /// with one shard.
     pub fn with_shards(capacity_bytes: usize, shards: usize) -> Self {
         let n = shards.clamp(1, 1 << 16).next_power_of_two();
@@ -210,7 +188,7 @@ impl BlockCache {
         self.shards.get(h as usize & (self.shards.len() - 1))
     }
 
-    /// The block at `(file_no, offset)`, marking it referenced.
+    /// The block at `(file_no, offset)`, marking it most recently used.
     pub fn get(&self, file_no: u64, offset: u64) -> Option<Arc<Block>> {
         let found = if self.capacity == 0 {
             None
@@ -231,8 +209,8 @@ impl BlockCache {
         self.shard(file_no, offset).and_then(|s| s.lock().get((file_no, offset)))
     }
 
-    /// Caches `block` at `(file_no, offset)` with a cost of `charge` bytes, evicting blocks of
-    /// its shard as needed (see the module docs); replaces an existing entry. A block larger
+    /// Caches `block` at `(file_no, offset)` with a cost of `charge` bytes, evicting the least
+    /// recently used blocks of its shard as needed; replaces an existing entry. A block larger
     /// than a shard is not kept.
     pub fn insert(&self, file_no: u64, offset: u64, block: Arc<Block>, charge: usize) {
         if self.capacity == 0 {
@@ -287,38 +265,22 @@ mod tests {
     }
 
     #[test]
-    fn cache_evicts_the_oldest_unread_block_first() {
+    fn cache_evicts_least_recently_used_first() {
         let c = BlockCache::with_shards(300, 1);
         c.insert(1, 0, block(0), 100);
         c.insert(1, 10, block(1), 100);
         c.insert(1, 20, block(2), 100);
         assert_eq!(c.usage(), 300);
-        // Read 0 (the oldest): it gets a second chance, so 1 is evicted instead.
+        // Touch 0, so 1 is now the least recently used.
         assert_eq!(c.get(1, 0).as_ref().map(tag), Some(0));
         c.insert(2, 0, block(3), 100);
         assert!(c.get(1, 10).is_none(), "1 was evicted");
-        // 0 lost its mark when it was spared; the reads below mark 0, 2 and 3 again.
         assert!(c.get(1, 0).is_some() && c.get(1, 20).is_some() && c.get(2, 0).is_some());
-        // Everything is marked: a 200-byte block clears the marks going round once, then
-        // evicts the two oldest, (1,20) and (1,0).
+        // Order now (most recent first): (2,0) (1,20) (1,0). A 200-byte block evicts two.
         c.insert(3, 0, block(4), 200);
         assert!(c.get(1, 0).is_none() && c.get(1, 20).is_none());
         assert!(c.get(2, 0).is_some() && c.get(3, 0).is_some());
         assert_eq!(c.usage(), 300);
-    }
-
-    #[test]
-    fn a_block_read_again_survives_a_stream_of_blocks_read_once() {
-        let c = BlockCache::with_shards(400, 1);
-        c.insert(9, 0, block(9), 100);
-        for i in 1..50u64 {
-            // The hot block is read between every insert of a block read only once.
-            assert_eq!(c.get(9, 0).as_ref().map(tag), Some(9), "hot block gone at {i}");
-            c.insert(1, i, block(i as u8), 100);
-            assert!(c.usage() <= 400);
-        }
-        assert!(c.get(1, 1).is_none(), "the first cold block was evicted long ago");
-        assert!(c.get(1, 49).is_some(), "the newest cold block is there");
     }
 
     #[test]

@@ -156,16 +156,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// An unsigned LEB128 varint of at most 64 bits.
-    #[inline]
     pub fn varint(&mut self) -> Result<u64, DecodeError> {
-        // One byte is the common case (every length in a block entry of small keys and
-        // values), and the hottest decode of a point read: take it without the loop.
-        if let Some(&byte) = self.buf.get(self.pos)
-            && byte < 0x80
-        {
-            self.pos += 1;
-            return Ok(u64::from(byte));
-        }
         let mut value: u64 = 0;
         for i in 0..MAX_VARINT64_LEN {
             let byte = self.u8()?;

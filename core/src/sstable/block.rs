@@ -166,31 +166,21 @@ fn decode_entry(
     pos: usize,
     prev_len: usize,
 ) -> Result<(usize, Range<usize>, Range<usize>, usize), CorruptionKind> {
-    let rest = entries.get(pos..).ok_or(CorruptionKind::Truncated)?;
-    // Three one-byte lengths (small keys and values) are the common header: read them
-    // directly; anything else takes the general decoder.
-    let (shared, unshared, vlen, header) = match rest {
-        [a, b, c, ..] if (a | b | c) < 0x80 => {
-            (usize::from(*a), usize::from(*b), usize::from(*c), 3)
-        }
-        _ => {
-            let mut d = Decoder::new(rest);
-            let shared = d.varint().map_err(decode_err)?;
-            let unshared = d.varint().map_err(decode_err)?;
-            let vlen = d.varint().map_err(decode_err)?;
-            let len = |v: u64| usize::try_from(v).map_err(|_| CorruptionKind::Truncated);
-            (len(shared)?, len(unshared)?, len(vlen)?, d.position())
-        }
-    };
+    let mut d = Decoder::new(entries.get(pos..).ok_or(CorruptionKind::Truncated)?);
+    let shared = d.varint().map_err(decode_err)?;
+    let unshared = d.varint().map_err(decode_err)?;
+    let vlen = d.varint().map_err(decode_err)?;
+    let shared = usize::try_from(shared).map_err(|_| CorruptionKind::Truncated)?;
     if shared > prev_len {
         return Err(CorruptionKind::Truncated);
     }
-    let key_at = pos + header;
-    let val_at = key_at.checked_add(unshared).ok_or(CorruptionKind::Truncated)?;
-    let end = val_at.checked_add(vlen).ok_or(CorruptionKind::Truncated)?;
-    if end > entries.len() {
-        return Err(CorruptionKind::Truncated);
-    }
+    let unshared = usize::try_from(unshared).map_err(|_| CorruptionKind::Truncated)?;
+    let vlen = usize::try_from(vlen).map_err(|_| CorruptionKind::Truncated)?;
+    let key_at = pos + d.position();
+    d.bytes(unshared).map_err(decode_err)?;
+    d.bytes(vlen).map_err(decode_err)?;
+    let val_at = key_at + unshared;
+    let end = val_at + vlen;
     Ok((shared, key_at..val_at, val_at..end, end))
 }
 
