@@ -3,10 +3,11 @@
 //! Transactions hand their batch to this thread and wait on a oneshot channel, which works
 //! under any executor (or none). The thread takes everything queued, commits it as one group
 //! (one WAL write; one WAL fsync if a member is Immediate, preceded by a sync of the value log
-//! head when the group wrote large values; rotations add their own) and answers each caller. While it syncs, new commits
-//! queue up and form the next group, so many concurrent Immediate committers share fsyncs.
-//! A commit that finds no group in flight skips this thread and commits on its own
-//! (`TreeInner::try_commit_inline`).
+//! head when the group wrote large values; rotations add their own) and answers each caller.
+//! While it syncs, new commits queue up and form the next group, so many concurrent Immediate
+//! committers share fsyncs. A commit that would wait for nobody skips this thread and commits
+//! on its caller's (`TreeInner::try_commit_inline` says when); `pending` counts what is queued
+//! here, so that a synced commit never bypasses a forming group.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

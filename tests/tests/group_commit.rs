@@ -1,9 +1,8 @@
 //! Group commit on a real directory: a lone `Immediate` committer (which commits on its own
 //! thread, skipping the commit thread) gets one group and one WAL sync per commit, while
 //! concurrent `Immediate` committers still share syncs (the commit thread groups what queues
-//! up while a sync runs). Both the blocking
-//! and the async commit call are covered, and every acknowledged commit is read back after a
-//! reopen.
+//! up while a sync runs). Both the blocking and the async commit call are covered, and every
+//! acknowledged commit is read back after a reopen.
 
 use std::sync::Arc;
 
@@ -53,6 +52,9 @@ fn concurrent_immediate_committers_share_syncs() {
             let tree = tree.clone();
             let barrier = Arc::clone(&barrier);
             std::thread::spawn(move || {
+                // One runtime per writer for its async commits (any executor will do).
+                let runtime =
+                    tokio::runtime::Builder::new_current_thread().build().expect("runtime");
                 barrier.wait();
                 for i in 0..EACH {
                     let mut t = tree.begin().expect("begin");
@@ -61,7 +63,7 @@ fn concurrent_immediate_committers_share_syncs() {
                     if w % 2 == 0 {
                         t.commit_blocking().expect("commit");
                     } else {
-                        futures_block_on(t.commit()).expect("commit");
+                        runtime.block_on(t.commit()).expect("commit");
                     }
                 }
             })
@@ -85,10 +87,4 @@ fn concurrent_immediate_committers_share_syncs() {
             assert!(t.get(&key(w, i)).expect("get").is_some(), "writer {w} commit {i} lost");
         }
     }
-}
-
-/// Runs a future to completion on a current-thread runtime (the async commit needs no
-/// particular executor).
-fn futures_block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(f)
 }
