@@ -120,6 +120,11 @@ impl WriteBatch {
         WriteBatch { buf, count: 0 }
     }
 
+    /// Grows the buffer, if needed, to hold `bytes` in all before it reallocates again.
+    pub fn reserve_total(&mut self, bytes: usize) {
+        self.buf.reserve(bytes.saturating_sub(self.buf.len()));
+    }
+
     /// Adds a set at the commit timestamp.
     pub fn set(&mut self, key: &[u8], value: &[u8]) {
         self.push(tag::SET, key, Some(value), None);
@@ -217,6 +222,16 @@ impl WriteBatch {
     /// The encoded batch (the WAL record payload).
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf
+    }
+
+    /// The op that starts at byte `at` of the encoded batch and the offset just past it;
+    /// `None` if no whole op starts there. For callers that remember where they pushed an op
+    /// (a transaction's write set indexes its ops this way).
+    pub fn op_at(&self, at: usize) -> Option<(BatchOp<'_>, usize)> {
+        let body = self.buf.get(at..).filter(|_| at >= HEADER_LEN)?;
+        let mut dec = Decoder::new(body);
+        let op = decode_op(&mut dec).ok()?;
+        Some((op, at + dec.position()))
     }
 
     /// Iterates over the ops of this batch.

@@ -44,6 +44,7 @@ pub mod verify;
 pub mod version;
 pub mod vlog;
 pub mod wal;
+mod write_set;
 
 pub use bytes::Bytes;
 pub use clock::{Clock, LogicalClock, ManualClock};

@@ -14,12 +14,13 @@ use core::ops::Bound;
 
 use crate::engine::EngineFs;
 
-use crate::batch::{self, WriteBatch};
+use crate::batch;
 use crate::engine::CommitRequest;
 use crate::iter::{KeyRange, OverlayEntry, RangeIter, Visibility};
 use crate::mvcc::Snapshot;
 use crate::options::{check_key, check_value};
 use crate::serializable::{Isolation, ReadSet, ScanTracker, SharedReadSet};
+use crate::write_set::WriteSet;
 use crate::{Engine, Error, Result, Timestamp};
 use core::sync::atomic::{AtomicBool, Ordering};
 use strata_vfs::sync::Mutex;
@@ -56,8 +57,8 @@ pub struct TxnCore {
     snapshot: Option<Snapshot>,
     /// Its sequence number (kept after `finish`).
     read_seq: crate::SeqNo,
-    /// Writes at the commit timestamp: `None` is a delete.
-    writes: BTreeMap<Bytes, Option<Bytes>>,
+    /// Writes at the commit timestamp, already encoded as the commit batch.
+    writes: WriteSet,
     /// Writes at explicit timestamps (versioning).
     versioned: BTreeMap<(Bytes, Timestamp), Option<Bytes>>,
     /// Encoded size of the batch [`TxnCore::finish`] would build from the writes so far.
@@ -93,7 +94,7 @@ impl TxnCore {
             durability: Durability::default(),
             read_seq: snapshot.seq(),
             snapshot: Some(snapshot),
-            writes: BTreeMap::new(),
+            writes: WriteSet::default(),
             versioned: BTreeMap::new(),
             size: batch::HEADER_LEN as u64,
             max_size: engine.options().max_transaction_size as u64,
@@ -233,13 +234,10 @@ impl TxnCore {
 
     /// Buffers a write at the commit timestamp (`None` deletes) after checking the size limit.
     fn buffer(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
-        let replaced = self
-            .writes
-            .get(key)
-            .map_or(0, |old| batch::op_encoded_len(key.len(), old.as_ref().map(Bytes::len), false));
+        let replaced = self.writes.op_len(key);
         let added = batch::op_encoded_len(key.len(), value.map(<[u8]>::len), false);
         self.size = self.size_after(replaced, added)?;
-        self.writes.insert(Bytes::copy_from_slice(key), value.map(Bytes::copy_from_slice));
+        self.writes.put(key, value);
         Ok(())
     }
 
@@ -287,7 +285,7 @@ impl TxnCore {
         if let Some(pending) = self.writes.get(key) {
             // Its own write: a commit by anyone else to this key is a write-write conflict
             // already, so there is nothing more to track.
-            return Ok(pending.clone());
+            return Ok(pending.map(Bytes::copy_from_slice));
         }
         self.track_point(engine, key);
         engine.get(key, self.visibility(None))
@@ -342,7 +340,7 @@ impl TxnCore {
             Vec::new()
         } else {
             let bounds = (as_ref_bound(&range.lower), as_ref_bound(&range.upper));
-            self.writes.range::<[u8], _>(bounds).map(|(k, v)| (k.clone(), v.clone())).collect()
+            self.writes.range(bounds)
         };
         let limit = if range.is_empty() { Some(0) } else { limit };
         let tracker = match &self.reads {
@@ -385,13 +383,8 @@ impl TxnCore {
         self.check_live()?;
         self.finished = true;
         // `size` is the exact encoded size (bounded by `max_transaction_size`): one allocation.
-        let mut batch = WriteBatch::with_capacity(usize::try_from(self.size).unwrap_or(0));
-        for (key, value) in core::mem::take(&mut self.writes) {
-            match value {
-                Some(v) => batch.set(&key, &v),
-                None => batch.delete(&key),
-            }
-        }
+        let mut batch =
+            core::mem::take(&mut self.writes).into_batch(usize::try_from(self.size).unwrap_or(0));
         for ((key, ts), value) in core::mem::take(&mut self.versioned) {
             match value {
                 Some(v) => batch.set_at(&key, &v, ts),
@@ -422,7 +415,7 @@ impl TxnCore {
         self.check_live()?;
         self.finished = true;
         self.snapshot = None;
-        self.writes.clear();
+        self.writes = WriteSet::default();
         self.versioned.clear();
         self.size = batch::HEADER_LEN as u64;
         Ok(())
