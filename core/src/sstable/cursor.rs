@@ -16,6 +16,10 @@ use crate::error::Result;
 use crate::iter::Cursor;
 use crate::key::{InternalKey, ValueKind};
 
+/// Bytes per entry assumed when sizing a fresh cursor's scratch: a 4 KiB block of 16-byte keys
+/// and 100-byte values holds about 33 entries; this over-reserves that case about twice.
+const ASSUMED_ENTRY_BYTES: usize = 64;
+
 /// A one-directional cursor over a shared table, in internal-key order (forward) or reverse
 /// order (backward).
 ///
@@ -145,6 +149,15 @@ impl<R: RandomRead> TableCursor<R> {
         let Some(h) = self.blocks.get(self.blk).map(|e| e.handle) else { return Ok(()) };
         let table = Arc::clone(&self.table);
         let block = if self.fill_cache { table.block(h)? } else { table.block_uncached(h)? };
+        if self.staged.capacity() == 0 {
+            // A fresh cursor (a range scan opens one per table and often reads a single block
+            // of each): size the scratch for a typical block at once instead of growing it by
+            // doubling, which measured 6% of a 100-key scan's instructions.
+            let entries = (block.data().len() / ASSUMED_ENTRY_BYTES).clamp(16, 256);
+            self.staged.reserve(entries);
+            self.buf.reserve(entries);
+            self.key_arena.reserve(entries * 32);
+        }
         let mut it = BlockIter::new(block);
         let target = start.map(KeyRef::of);
         let mut more = match (&target, self.forward) {
