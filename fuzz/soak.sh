@@ -5,8 +5,9 @@
 #   date  commit  target  wall_s  cpu_s  executions  result
 #
 # cpu_s is user + system time of the fuzzer process, the figure issue 15's "CPU-hours per
-# decoder" counts (wall time overstates it when the machine is busy). Run it on the build
-# `cargo fuzz build` made (AddressSanitizer, debug assertions).
+# decoder" counts (wall time overstates it when the machine is busy). It builds the target
+# first (`cargo fuzz build`: AddressSanitizer, debug assertions), so the commit recorded is the
+# code fuzzed ("-dirty" if the tree had uncommitted changes).
 #
 #   fuzz/soak.sh TARGET SECONDS
 #
@@ -20,7 +21,11 @@ cd "$(dirname "$0")"
 target=${1:?usage: fuzz/soak.sh TARGET SECONDS}
 seconds=${2:?usage: fuzz/soak.sh TARGET SECONDS}
 binary=target/x86_64-unknown-linux-gnu/release/$target
-[[ -x $binary ]] || { echo "$binary missing: run RUSTC_BOOTSTRAP=1 cargo fuzz build" >&2; exit 2; }
+RUSTC_BOOTSTRAP=1 nice -n 19 cargo fuzz build "$target" >/dev/null 2>&1 ||
+  { echo "cargo fuzz build $target failed" >&2; exit 2; }
+commit=$(git rev-parse --short HEAD)
+# This log itself is tracked: changes to it do not make the fuzzed code "dirty".
+git diff --quiet HEAD -- ':(top)' ':(top,exclude)fuzz/soak.log' || commit+=-dirty
 
 mkdir -p "corpus/$target" "artifacts/$target"
 dirs=("corpus/$target")
@@ -48,6 +53,6 @@ case $status in
   72) result=interrupted ;;
   *) result="FAILED($status)"; tail -60 "$log" ;;
 esac
-printf '%s\t%s\t%s\t%.0f\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$(git rev-parse --short HEAD)" \
+printf '%s\t%s\t%s\t%.0f\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$commit" \
   "$target" "$wall" "$cpu" "${execs:-0}" "$result" | tee -a soak.log
 [[ $result != FAILED* ]]
