@@ -162,12 +162,12 @@ pub fn validate<S: Vfs>(
         ));
     }
     // Writes made after opening it as a database sit in its WAL, which restore does not take:
-    // refuse rather than drop them.
+    // refuse rather than drop them. A segment holds some if anything but zeros (its reserved
+    // space, `docs/format/wal.md`) follows its header.
     for name in src.list().map_err(|e| Error::io(IoOp::List, "", e))? {
         if let Some(FileName::Wal(n)) = filenames::parse(&name)
             && n >= recovered.log_number
-            && src.size(&name).map_err(|e| Error::io(IoOp::Size, &name, e))?
-                > crate::wal::SEGMENT_HEADER_LEN as u64
+            && wal_has_records(src, &name)?
         {
             return Err(Error::invalid(
                 "checkpoint",
@@ -211,6 +211,19 @@ pub fn validate<S: Vfs>(
         }
     }
     Ok((meta, recovered))
+}
+
+/// `true` if the WAL segment `name` holds anything after its header other than zeros (a
+/// record, or damage), the test for "written to since it was opened".
+fn wal_has_records<S: Vfs>(src: &S, name: &str) -> Result<bool> {
+    let file = src.open(name, FileKind::Wal).map_err(|e| Error::io(IoOp::Open, name, e))?;
+    let len = file.len().map_err(|e| Error::io(IoOp::Size, name, e))?;
+    let header = crate::wal::SEGMENT_HEADER_LEN as u64;
+    if len <= header {
+        return Ok(false);
+    }
+    let mut buf = alloc::vec![0u8; crate::wal::BLOCK_SIZE];
+    Ok(!crate::wal::all_zeros(&file, name, header, len, &mut buf)?)
 }
 
 /// Installs a validated checkpoint into the (closed) live database directory `live`:

@@ -69,7 +69,7 @@ impl Fixture {
         for t in &txns {
             t.run(&tree).unwrap();
             let segment = newest_wal(&mem).unwrap();
-            let end = mem.read_all(&segment).unwrap().len() as u64;
+            let end = mem.appended_len(&segment).unwrap();
             let start = match records.last() {
                 Some(r) if r.segment == segment => r.end,
                 _ => HEADER,
@@ -103,8 +103,14 @@ impl Fixture {
         self.segments.last().unwrap().clone()
     }
 
+    /// The file's length, reserved zeros included (docs/format/wal.md, "Zero tail").
     fn len(&self, segment: &str) -> u64 {
         self.mem.read_all(segment).unwrap().len() as u64
+    }
+
+    /// Where the segment's records end (its file goes on with zeros to `len`).
+    fn data_len(&self, segment: &str) -> u64 {
+        self.mem.appended_len(segment).unwrap()
     }
 
     /// Records before `segment`, plus those of `segment` ending at or before `offset`.
@@ -160,23 +166,26 @@ fn truncated_newest_segment_recovers_the_records_before_the_cut() {
     let last = f.last();
     let bytes = f.mem.read_all(&last).unwrap();
     let len = bytes.len() as u64;
+    let data_len = f.data_len(&last);
+    assert!(len > data_len, "the newest segment ends in reserved zeros");
     let ends = f.ends(&last);
     let before_last = f.prefix_at(&last, 0);
     let mut rng = Rng::new(test_seed("truncated_newest_segment (follow-up write sampling)"));
     let (mut cuts, mut refused) = (0u64, 0u64);
-    for cut in f.offsets(&last, 0, len + 1, 13, 2048) {
+    // Every offset of the records (by a stride), then cuts inside the zero tail.
+    let tail_cuts = [data_len + 1, data_len + 7, data_len + BLOCK, len];
+    for cut in f.offsets(&last, 0, data_len + 1, 13, 2048).into_iter().chain(tail_cuts) {
         let ctx = format!("{last} cut at {cut} of {len}");
         cuts += 1;
         let p = if cut < HEADER { before_last } else { f.prefix_at(&last, cut) };
         let want = &f.states[p];
 
-        // AbsoluteConsistency: only a cut at a record boundary (or after block padding) opens.
+        // AbsoluteConsistency: only a cut at a record boundary, or one after which only zeros
+        // follow the last whole record (block padding, reserved space: a zero tail), opens.
         let prev_end = ends.iter().copied().filter(|&e| e <= cut).max().unwrap_or(0);
         let clean = cut >= HEADER
             && (ends.contains(&cut)
-                || (cut % BLOCK == 0
-                    && cut - prev_end < FRAGMENT_HEADER
-                    && bytes[prev_end as usize..cut as usize].iter().all(|&b| b == 0)));
+                || bytes[prev_end as usize..cut as usize].iter().all(|&b| b == 0));
         let img = copy_fs(&f.mem);
         img.truncate(&last, cut).unwrap();
         match open_with(&img, RecoveryMode::AbsoluteConsistency, &ctx) {
@@ -319,7 +328,9 @@ fn flipped_byte_inside_the_log_is_corruption() {
     let mut rng = Rng::new(test_seed("flipped_byte_inside_the_log_is_corruption"));
     let mut stats = FlipStats::default();
     for segment in &f.segments {
-        let len = f.len(segment);
+        // The records only: past them an older segment is bounded by its successor's header
+        // and the newest has its zero tail (flips there are the newest block's test).
+        let len = f.data_len(segment);
         // In the newest segment only blocks followed by another block that holds a fragment.
         let hi = if *segment == f.last() { (len - FRAGMENT_HEADER) / BLOCK * BLOCK } else { len };
         for offset in f.offsets(segment, 0, hi, 97, 0) {
@@ -344,10 +355,12 @@ fn flipped_byte_in_the_newest_block_is_corruption_or_a_prefix() {
     let f = Fixture::new();
     let mut rng = Rng::new(test_seed("flipped_byte_in_the_newest_block"));
     let last = f.last();
-    let len = f.len(&last);
+    let len = f.data_len(&last);
     let lo = (len - FRAGMENT_HEADER) / BLOCK * BLOCK;
     let (mut forgiven, mut refused, mut lost_acked) = (0u64, 0u64, 0u64);
-    for offset in f.offsets(&last, lo, len, 41, 0) {
+    // The newest block's records, then the first bytes of the zero tail (a nonzero byte there
+    // is a torn tail after the last record: everything is kept).
+    for offset in f.offsets(&last, lo, len, 41, 0).into_iter().chain(len..len + 64) {
         let xor = rng.nonzero_byte();
         let ctx = format!("{last} byte {offset} ^ {xor:#04x}");
         let img = copy_fs(&f.mem);
@@ -430,8 +443,11 @@ fn check_lock(open: &dyn Fn() -> strata::Result<Tree>) {
 fn damage_after_a_clean_close_is_corruption() {
     let f = Fixture::new();
     let last = f.last();
-    let len = f.len(&last);
-    for offset in [len - 1, len - 5, len / 2] {
+    let len = f.closed.appended_len(&last).unwrap();
+    let file_len = f.closed.read_all(&last).unwrap().len() as u64;
+    assert!(file_len > len, "the closed segment ends in reserved zeros");
+    // In the last records, and in the zero tail (any nonzero byte after the recorded length).
+    for offset in [len - 1, len - 5, len / 2, len, len + 1000, file_len - 1] {
         let img = copy_fs(&f.closed);
         img.flip_byte(&last, offset, 0x20).unwrap();
         let r = open_with(&img, RecoveryMode::TolerateTornTail, "flip after close");
@@ -441,6 +457,12 @@ fn damage_after_a_clean_close_is_corruption() {
     img.truncate(&last, len - 3).unwrap();
     let r = open_with(&img, RecoveryMode::TolerateTornTail, "cut after close");
     assert!(matches!(r, Err(Error::Corruption { .. })), "cut: {r:?}");
+    // Cutting only reserved zeros loses nothing: it opens with everything.
+    let img = copy_fs(&f.closed);
+    img.truncate(&last, len + 100).unwrap();
+    let tree = open_with(&img, RecoveryMode::TolerateTornTail, "cut in the zero tail").unwrap();
+    expect_state(&tree, &f.states[f.states.len() - 1], "cut in the zero tail");
+    drop(tree);
     let tree = open_with(&copy_fs(&f.closed), RecoveryMode::TolerateTornTail, "clean").unwrap();
     expect_state(&tree, &f.states[f.states.len() - 1], "clean reopen");
 }

@@ -496,6 +496,11 @@ impl<W: AppendWrite> AppendWrite for FaultWrite<W> {
     fn len(&self) -> u64 {
         self.inner.len()
     }
+
+    /// Forwarded unchanged: a reservation is not an append (no bytes, no space charged).
+    fn reserve(&mut self, upto: u64) -> Result<()> {
+        self.inner.reserve(upto)
+    }
 }
 
 impl<W: fmt::Debug> fmt::Debug for FaultWrite<W> {

@@ -68,6 +68,10 @@ impl CrashPolicy {
 ///
 /// - Bytes appended to a file survive only once [`AppendWrite::sync`](crate::AppendWrite::sync) returned `Ok`; the
 ///   unsynced tail is dropped, kept, torn at a sector boundary or replaced by garbage.
+/// - Space reserved with [`AppendWrite::reserve`](crate::AppendWrite::reserve) reads as zeros
+///   past the appended bytes; a crash keeps the file at least as long as it was at its last
+///   sync (zeros where nothing durable was written), and an unsynced reservation like
+///   unsynced data: dropped, kept, or either under the torn and garbage policies.
 /// - Directory changes survive only once [`Vfs::sync_dir`] returned `Ok`; the unsynced ones are
 ///   persisted in order (like a journaling filesystem's metadata): none, all, or a prefix.
 /// - [`AppendWrite::flush`](crate::AppendWrite::flush) changes nothing about durability: there is no cache between the
@@ -171,8 +175,9 @@ impl MemFs {
         self.lock_state().dead
     }
 
-    /// Total bytes of the files in the directory as the process sees it (a file with several
-    /// links is counted once; removed files kept alive by open handles are not counted).
+    /// Total bytes appended to the files in the directory as the process sees it (a file with
+    /// several links is counted once; removed files kept alive by open handles are not
+    /// counted; space reserved past a file's appended bytes is not counted).
     pub fn total_bytes(&self) -> u64 {
         self.lock_state().total_bytes()
     }
@@ -203,11 +208,22 @@ impl MemFs {
             .map_err(|_| Error::new(ErrorKind::NoSpace, "memfs: length does not fit in memory"))?;
         let inode = st.inode_mut(ino)?;
         inode.data.resize(len, 0);
+        inode.written = len;
         inode.synced_len = inode.synced_len.min(len);
+        inode.synced_size = inode.synced_size.min(len);
         Ok(())
     }
 
-    /// A copy of every byte of `name` (synced or not).
+    /// Bytes appended to `name` so far: its length without the zeros of reserved space past
+    /// them (`AppendWrite::reserve`), for tests that locate records in a log.
+    pub fn appended_len(&self, name: &str) -> Result<u64> {
+        validate_name(name)?;
+        let st = self.live_state()?;
+        let ino = st.lookup(name)?;
+        Ok(st.inode(ino)?.written as u64)
+    }
+
+    /// A copy of every byte of `name` (synced or not), reserved zeros included.
     pub fn read_all(&self, name: &str) -> Result<Vec<u8>> {
         validate_name(name)?;
         let st = self.live_state()?;

@@ -470,3 +470,63 @@ fn sync_count_counts_durability_calls() {
     assert_eq!(fs.sync_count(), 3);
     assert_eq!(fs.clone().sync_count(), 3, "shared by clones");
 }
+
+/// Reserved space (`AppendWrite::reserve`): readers see the file at its reserved length with
+/// zeros past the appended bytes, appends overwrite the zeros, and a crash keeps the synced
+/// bytes, then zeros up to at least the length at the last sync. Each policy's image is
+/// checked byte for byte against what it may keep.
+#[test]
+fn reserved_space_reads_as_zeros_and_survives_once_synced() {
+    let data = pattern(3000, 7);
+    for policy in [
+        CrashPolicy::DropUnsynced,
+        CrashPolicy::KeepUnsynced,
+        CrashPolicy::TornTail,
+        CrashPolicy::GarbageTail,
+    ] {
+        for seed in 0..20 {
+            let fs = MemFs::new();
+            let mut w = fs.create("r.wal", FileKind::Wal).expect("create");
+            w.append(&data[..100]).expect("append");
+            w.reserve(4096).expect("reserve");
+            assert_eq!((w.len(), fs.size("r.wal").expect("size")), (100, 4096));
+            w.append(&data[100..1000]).expect("append");
+            w.sync(SyncMode::Data).expect("sync");
+            fs.sync_dir().expect("sync_dir");
+            // Unsynced: more bytes, and a larger reservation.
+            w.append(&data[1000..3000]).expect("append");
+            w.reserve(8192).expect("reserve");
+            let live = fs.open("r.wal", FileKind::Wal).expect("open");
+            let mut all = vec![0u8; 8192];
+            live.read_exact_at(0, &mut all).expect("read");
+            assert_eq!(&all[..3000], &data[..]);
+            assert!(all[3000..].iter().all(|&b| b == 0), "reserved space reads as zeros");
+
+            let img = fs.crash(policy, seed);
+            let f = img.open("r.wal", FileKind::Wal).expect("survives");
+            let len = f.len().expect("len") as usize;
+            assert!(len == 4096 || len == 8192, "{policy:?}/{seed}: length {len}");
+            if policy == CrashPolicy::DropUnsynced {
+                assert_eq!(len, 4096, "an unsynced reservation is not durable");
+            }
+            if policy == CrashPolicy::KeepUnsynced {
+                assert_eq!(len, 8192);
+            }
+            let mut got = vec![0u8; len];
+            f.read_exact_at(0, &mut got).expect("read");
+            assert_eq!(&got[..1000], &data[..1000], "{policy:?}/{seed}: synced bytes");
+            match policy {
+                CrashPolicy::GarbageTail => {
+                    // Unsynced appended bytes may be garbage; past them only zeros.
+                    assert!(got[3000..].iter().all(|&b| b == 0), "{policy:?}/{seed}");
+                }
+                _ => {
+                    // A prefix of the unsynced bytes, then zeros.
+                    let kept = (1000..=3000).rev().find(|&n| got[1000..n] == data[1000..n]);
+                    let kept = kept.expect("a prefix");
+                    assert!(got[kept..].iter().all(|&b| b == 0), "{policy:?}/{seed}");
+                }
+            }
+        }
+    }
+}

@@ -462,7 +462,7 @@ pub(super) fn create_segment<V: EngineFs>(
 ) -> Result<WalWriter<V::Write>> {
     let name = filenames::wal(header.segment);
     let file = vfs.create(&name, FileKind::Wal).map_err(|e| Error::io(IoOp::Create, &name, e))?;
-    let mut writer = WalWriter::new(file, name, header)?;
+    let mut writer = WalWriter::reserving(file, name, header)?;
     writer.sync()?;
     vfs.sync_dir().map_err(|e| Error::io(IoOp::SyncDir, "", e))?;
     Ok(writer)

@@ -21,5 +21,6 @@ pub use format::{
     BLOCK_SIZE, FORMAT_VERSION, FRAGMENT_HEADER_LEN, FragmentType, MAGIC, MAX_FRAGMENT_PAYLOAD,
     SEGMENT_HEADER_LEN, SegmentHeader, fragment_checksum,
 };
+pub(crate) use reader::all_zeros;
 pub use reader::{RecordPos, RecoveryMode, WalReplay, replay, replay_bounded};
-pub use writer::WalWriter;
+pub use writer::{RESERVE_STEP, WalWriter};

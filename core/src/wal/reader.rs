@@ -76,9 +76,10 @@ pub struct WalReplay {
 /// header length and that file's size (`BadChain` otherwise). These fail in every mode, with
 /// one exception: in [`TolerateTornTail`](RecoveryMode::TolerateTornTail) and
 /// [`PointInTime`](RecoveryMode::PointInTime) the last segment's header may be torn (short,
-/// bad magic or bad checksum) if the segment holds no valid fragment at offset 40 or at a block
-/// boundary (`PointInTime` does not look); it is then ignored and listed in
-/// `discarded_segments`, and the segment before it is read to its end as the last one.
+/// bad magic, bad checksum or version 0) if the segment holds no valid fragment at offset 40
+/// or at a block boundary (`PointInTime` does not look); it is then ignored and listed in
+/// `discarded_segments`, and the segment before it is read to its end as the last one. A
+/// segment may end in a zero tail (`docs/format/wal.md`), which is not damage in any mode.
 ///
 /// Record damage is reported as [`Error::Corruption`] with the offset of the first bad
 /// fragment (or of an incomplete record's first fragment), following [`RecoveryMode`].
@@ -95,12 +96,13 @@ pub fn replay<V: Vfs>(
 /// Checks a clean close's record of the last segment, `len`, against the segment itself.
 ///
 /// A clean close syncs the segment and records its length, and nothing is ever appended to a
-/// segment after that (the next open starts a new one). So the file holds exactly `len` bytes:
-/// a length inside the segment header would underflow the replay, a shorter one would
-/// silently drop the records after it, and a longer one names bytes that are not there. Each
-/// is `Corruption` naming the segment. (That `len` falls on a record boundary is checked by
-/// the replay itself, which reads the segment to exactly `len`.)
-fn check_clean_close(seg: &Checked, len: u64) -> Result<()> {
+/// segment after that (the next open starts a new one). So the file holds exactly `len` bytes,
+/// followed by nothing but the writer's reserved space (`zero_tail`: every byte after `len`
+/// is zero): a length inside the segment header would underflow the replay, a shorter one
+/// would silently drop the records after it, and a longer one names bytes that are not there.
+/// Each is `Corruption` naming the segment. (That `len` falls on a record boundary is checked
+/// by the replay itself, which reads the segment to exactly `len`.)
+fn check_clean_close(seg: &Checked, len: u64, zero_tail: bool) -> Result<()> {
     if len < SEGMENT_HEADER_LEN as u64 {
         return Err(Error::corruption(&seg.name, 0, CorruptionKind::BadChain));
     }
@@ -108,7 +110,7 @@ fn check_clean_close(seg: &Checked, len: u64) -> Result<()> {
         // The file is shorter than what a clean close synced.
         return Err(Error::corruption(&seg.name, seg.len, CorruptionKind::Truncated));
     }
-    if len < seg.len {
+    if len < seg.len && !zero_tail {
         // Bytes after the synced end: the record understates the segment.
         return Err(Error::corruption(&seg.name, len, CorruptionKind::BadChain));
     }
@@ -137,11 +139,15 @@ pub fn replay_bounded<V: Vfs>(
         let next = chain.get(i + 1);
         let closed_len =
             closed.filter(|&(n, _)| next.is_none() && n == seg.number).map(|(_, len)| len);
+        let file = open(vfs, &seg.name)?;
         if let Some(len) = closed_len {
-            check_clean_close(seg, len)?;
+            // Bytes after the synced end are allowed only as a zero tail (reserved space).
+            let zero_tail = len < seg.len
+                && len >= SEGMENT_HEADER_LEN as u64
+                && all_zeros(&file, &seg.name, len, seg.len, &mut scan.buf)?;
+            check_clean_close(seg, len, zero_tail)?;
         }
         let limit = next.map_or(closed_len.unwrap_or(seg.len), |n| n.header.prev_valid_len);
-        let file = open(vfs, &seg.name)?;
         let stop = scan.segment(&file, seg, limit, &mut on_record)?;
         let stopped = stop.is_some();
         if let Some(stop) = stop {
@@ -161,7 +167,7 @@ pub fn replay_bounded<V: Vfs>(
         let good_end = scan.asm.good_end;
         out.last = Some((seg.number, good_end));
         if stopped || next.is_none() {
-            out.ignored_tail_bytes += limit - good_end;
+            out.ignored_tail_bytes += limit - good_end - scan.asm.zero_tail;
             for later in chain.iter().skip(i + 1) {
                 out.discarded_segments.push(later.number);
                 out.ignored_tail_bytes += later.len;
@@ -212,9 +218,14 @@ fn check_headers<V: Vfs>(
             Ok(header) => header,
             Err(kind) => {
                 let is_last = i + 1 == segments.len();
+                // Version 0 is never written: it is a header torn after its magic in a file
+                // whose reserved space (zeros) made it long enough to read (a zero tail).
                 let tearable = matches!(
                     kind,
-                    CorruptionKind::Truncated | CorruptionKind::BadMagic | CorruptionKind::Checksum
+                    CorruptionKind::Truncated
+                        | CorruptionKind::BadMagic
+                        | CorruptionKind::Checksum
+                        | CorruptionKind::UnsupportedVersion(0)
                 );
                 let forgiven = is_last
                     && tearable
@@ -330,6 +341,29 @@ fn any_valid_fragment_in_rest_of_block<R: RandomRead>(
 }
 
 /// `true` if any block boundary after `after` (and before `file_len`) starts a valid fragment.
+/// `true` if every byte of `[from, to)` is zero: a segment's zero tail (space the writer
+/// reserved, `docs/format/wal.md`, "Zero tail"). Reads at most a block at a time.
+pub(crate) fn all_zeros<R: RandomRead>(
+    file: &R,
+    name: &str,
+    from: u64,
+    to: u64,
+    buf: &mut [u8],
+) -> Result<bool> {
+    let mut at = from;
+    while at < to {
+        // At most one block, so the cast is lossless.
+        let n = (to - at).min(BLOCK_SIZE as u64) as usize;
+        let Some(chunk) = buf.get_mut(..n) else { return Ok(false) };
+        read_at(file, name, at, chunk)?;
+        if chunk.iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+    Ok(true)
+}
+
 fn any_valid_block_start<R: RandomRead>(
     file: &R,
     name: &str,
@@ -371,6 +405,9 @@ struct Assembly {
     start: Option<u64>,
     /// End of the last complete record.
     good_end: u64,
+    /// Bytes of zero tail after `good_end` in the segment just read (not damage, not counted
+    /// as ignored).
+    zero_tail: u64,
     /// Records delivered, over all segments.
     records: u64,
 }
@@ -396,6 +433,7 @@ impl Scan {
         asm.record.clear();
         asm.start = None;
         asm.good_end = SEGMENT_HEADER_LEN as u64;
+        asm.zero_tail = 0;
         let block = BLOCK_SIZE as u64;
         let mut block_start = 0;
         while block_start < limit {
@@ -409,13 +447,26 @@ impl Scan {
             let full = chunk_len == BLOCK_SIZE;
             let ctx = BlockCtx { segment: seg.number, block_start, full };
             if let Some(stop) = asm.parse_block(chunk, first, ctx, on_record)? {
+                // Zeros from a record boundary to the limit are the writer's reserved space,
+                // not a torn or damaged record.
+                // (Between the last record and the stop there can only be block padding.)
+                if asm.start.is_none()
+                    && all_zeros(file, &seg.name, asm.good_end, limit, &mut self.buf)?
+                {
+                    asm.zero_tail = limit - asm.good_end;
+                    return Ok(None);
+                }
                 return Ok(Some(stop));
             }
             block_start += block;
         }
         match asm.start {
             Some(at) => Ok(Some(Stop { at, kind: CorruptionKind::Truncated, resume: limit })),
-            None => Ok(None),
+            None => {
+                // Whatever followed the last record up to the limit was block padding: zeros.
+                asm.zero_tail = limit - asm.good_end;
+                Ok(None)
+            }
         }
     }
 

@@ -72,11 +72,18 @@ impl AppendWrite for MemWriter {
         let mut st = self.state.lock();
         st.change_gate(false)?;
         let inode = st.inode_mut(self.ino)?;
+        // Over the zeros of reserved space first, then past the end.
+        let at = inode.written.min(inode.data.len());
+        let (over, beyond) = data.split_at(data.len().min(inode.data.len() - at));
         inode
             .data
-            .try_reserve(data.len())
+            .try_reserve(beyond.len())
             .map_err(|_| Error::new(ErrorKind::NoSpace, "memfs: out of memory"))?;
-        inode.data.extend_from_slice(data);
+        if let Some(dst) = inode.data.get_mut(at..at + over.len()) {
+            dst.copy_from_slice(over);
+        }
+        inode.data.extend_from_slice(beyond);
+        inode.written = at + data.len();
         Ok(())
     }
 
@@ -93,7 +100,27 @@ impl AppendWrite for MemWriter {
 
     fn len(&self) -> u64 {
         let st = self.state.lock();
-        st.inode(self.ino).map_or(0, |inode| inode.data.len() as u64)
+        st.inode(self.ino).map_or(0, |inode| inode.written as u64)
+    }
+
+    /// Makes the file `upto` bytes long with zeros past the appended bytes, as `fallocate`
+    /// does; the new length is durable after the next [`sync`](Self::sync) (see the crash
+    /// image in `state.rs`), so the log's zero tail is exercised by every crash test.
+    fn reserve(&mut self, upto: u64) -> Result<()> {
+        let mut st = self.state.lock();
+        st.change_gate(false)?;
+        let upto = usize::try_from(upto)
+            .map_err(|_| Error::new(ErrorKind::NoSpace, "memfs: length does not fit in memory"))?;
+        let inode = st.inode_mut(self.ino)?;
+        if upto > inode.data.len() {
+            let more = upto - inode.data.len();
+            inode
+                .data
+                .try_reserve(more)
+                .map_err(|_| Error::new(ErrorKind::NoSpace, "memfs: out of memory"))?;
+            inode.data.resize(upto, 0);
+        }
+        Ok(())
     }
 }
 

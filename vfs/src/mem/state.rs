@@ -18,10 +18,16 @@ pub(super) type Dir = BTreeMap<String, Ino>;
 /// One file's data.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Inode {
-    /// Every byte appended so far.
+    /// The file's contents: every byte appended so far (`data[..written]`), then the zeros of
+    /// space reserved past them (`AppendWrite::reserve`), which later appends overwrite.
     pub(super) data: Vec<u8>,
-    /// `data[..synced_len]` survives any crash.
+    /// Where the next append goes: the bytes appended so far.
+    pub(super) written: usize,
+    /// `data[..synced_len]` survives any crash (never more than `written`).
     pub(super) synced_len: usize,
+    /// The file's length at its last sync: a crash keeps at least this long a file, the
+    /// reserved part as zeros (a reservation is durable once synced, as `fallocate` is).
+    pub(super) synced_size: usize,
     /// Open read/write handles; an inode with handles is kept even when no name refers to it.
     pub(super) handles: usize,
 }
@@ -179,7 +185,9 @@ impl State {
     fn alloc(&mut self, data: Vec<u8>, synced_len: usize) -> Ino {
         let ino = self.next_ino;
         self.next_ino += 1;
-        self.inodes.insert(ino, Inode { data, synced_len, handles: 0 });
+        let written = data.len();
+        self.inodes
+            .insert(ino, Inode { data, written, synced_len, synced_size: synced_len, handles: 0 });
         ino
     }
 
@@ -265,7 +273,8 @@ impl State {
     pub(super) fn sync_file(&mut self, ino: Ino) -> Result<()> {
         self.durability_gate()?;
         let inode = self.inode_mut(ino)?;
-        inode.synced_len = inode.data.len();
+        inode.synced_len = inode.written;
+        inode.synced_size = inode.data.len();
         self.sync_count += 1;
         Ok(())
     }
@@ -314,13 +323,11 @@ impl State {
         }
     }
 
-    /// Bytes held by the files of the live directory (each inode counted once).
+    /// Bytes appended to the files of the live directory (each inode counted once; reserved
+    /// space past them is not counted, as FaultFs's space limit does not charge it).
     pub(super) fn total_bytes(&self) -> u64 {
         let inos: BTreeSet<Ino> = self.live.values().copied().collect();
-        inos.iter()
-            .filter_map(|ino| self.inodes.get(ino))
-            .map(|inode| inode.data.len() as u64)
-            .sum()
+        inos.iter().filter_map(|ino| self.inodes.get(ino)).map(|inode| inode.written as u64).sum()
     }
 
     /// The state a power cut now would leave, per `policy`, chosen deterministically from
@@ -347,9 +354,38 @@ impl State {
         let mut inodes = BTreeMap::new();
         for ino in inos {
             if let Some(inode) = self.inodes.get(&ino) {
-                let data = surviving_bytes(inode, sector, policy, &mut rng);
-                let synced_len = data.len();
-                inodes.insert(ino, Inode { data, synced_len, handles: 0 });
+                let mut data = surviving_bytes(inode, sector, policy, &mut rng);
+                let appended = data.len();
+                // Reserved space (past the appended bytes) reads as zeros after a crash: the
+                // length at the last sync always survives, a later reservation per the
+                // policy, like unsynced data. A file without reserved space keeps exactly
+                // what `surviving_bytes` gives (and draws nothing more from `rng`).
+                let reserved_now = inode.data.len() > inode.written;
+                let size = match policy {
+                    CrashPolicy::KeepUnsynced if reserved_now => inode.data.len(),
+                    CrashPolicy::TornTail | CrashPolicy::GarbageTail
+                        if reserved_now && rng.range_inclusive(0, 1) == 1 =>
+                    {
+                        inode.data.len()
+                    }
+                    _ => inode.synced_size,
+                };
+                if data.len() < size {
+                    data.resize(size, 0);
+                }
+                // Everything in the image is durable; the zeros stay reserved space, not
+                // appended bytes (`MemFs::appended_len` still tells where the data ends).
+                let size = data.len();
+                inodes.insert(
+                    ino,
+                    Inode {
+                        data,
+                        written: appended,
+                        synced_len: appended,
+                        synced_size: size,
+                        handles: 0,
+                    },
+                );
             }
         }
         let mut image = State::new(self.sector);
@@ -361,18 +397,19 @@ impl State {
     }
 }
 
-/// What survives of one file's data. `data[..synced_len]` always does.
+/// What survives of one file's appended bytes (`data[..written]`); `data[..synced_len]`
+/// always does.
 fn surviving_bytes(
     inode: &Inode,
     sector: usize,
     policy: CrashPolicy,
     rng: &mut SplitMix64,
 ) -> Vec<u8> {
-    let data = &inode.data;
+    let data = inode.data.get(..inode.written).unwrap_or(&inode.data);
     let len = data.len();
     let synced = inode.synced_len.min(len);
     if synced == len {
-        return data.clone();
+        return data.to_vec();
     }
     // A sector boundary (absolute offset) in [floor(synced), floor(len)].
     let mut boundary = || {
@@ -382,7 +419,7 @@ fn surviving_bytes(
     };
     match policy {
         CrashPolicy::DropUnsynced => data[..synced].to_vec(),
-        CrashPolicy::KeepUnsynced => data.clone(),
+        CrashPolicy::KeepUnsynced => data.to_vec(),
         CrashPolicy::TornTail => {
             let b = boundary();
             // Part of the next sector: fewer bytes than a whole sector, and not past the end.
