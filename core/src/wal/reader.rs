@@ -340,7 +340,6 @@ fn any_valid_fragment_in_rest_of_block<R: RandomRead>(
     Ok((0..=last_start).any(|i| bytes.get(i..).is_some_and(fragment_is_valid)))
 }
 
-/// `true` if any block boundary after `after` (and before `file_len`) starts a valid fragment.
 /// `true` if every byte of `[from, to)` is zero: a segment's zero tail (space the writer
 /// reserved, `docs/format/wal.md`, "Zero tail"). Reads at most a block at a time.
 pub(crate) fn all_zeros<R: RandomRead>(
@@ -364,6 +363,7 @@ pub(crate) fn all_zeros<R: RandomRead>(
     Ok(true)
 }
 
+/// `true` if any block boundary after `after` (and before `file_len`) starts a valid fragment.
 fn any_valid_block_start<R: RandomRead>(
     file: &R,
     name: &str,
