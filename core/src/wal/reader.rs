@@ -148,7 +148,11 @@ pub fn replay_bounded<V: Vfs>(
             check_clean_close(seg, len, zero_tail)?;
         }
         let limit = next.map_or(closed_len.unwrap_or(seg.len), |n| n.header.prev_valid_len);
-        let stop = scan.segment(&file, seg, limit, &mut on_record)?;
+        // A bound (the next header's, or a clean close's) says records were synced up to it:
+        // zeros before it are lost records, not reserved space. Only an unbounded last
+        // segment may end in a zero tail.
+        let bounded = next.is_some() || closed_len.is_some();
+        let stop = scan.segment(&file, seg, limit, bounded, &mut on_record)?;
         let stopped = stop.is_some();
         if let Some(stop) = stop {
             let fatal = match mode {
@@ -427,6 +431,7 @@ impl Scan {
         file: &R,
         seg: &Checked,
         limit: u64,
+        bounded: bool,
         on_record: &mut impl FnMut(&[u8], RecordPos) -> Result<()>,
     ) -> Result<Option<Stop>> {
         let asm = &mut self.asm;
@@ -447,10 +452,11 @@ impl Scan {
             let full = chunk_len == BLOCK_SIZE;
             let ctx = BlockCtx { segment: seg.number, block_start, full };
             if let Some(stop) = asm.parse_block(chunk, first, ctx, on_record)? {
-                // Zeros from a record boundary to the limit are the writer's reserved space,
-                // not a torn or damaged record.
-                // (Between the last record and the stop there can only be block padding.)
-                if asm.start.is_none()
+                // Zeros from the last record to the end of an unbounded segment are the
+                // writer's reserved space, not a torn or damaged record (between the last
+                // record and the stop there can only be block padding).
+                if !bounded
+                    && asm.start.is_none()
                     && all_zeros(file, &seg.name, asm.good_end, limit, &mut self.buf)?
                 {
                     asm.zero_tail = limit - asm.good_end;

@@ -564,6 +564,27 @@ fn a_clean_close_may_leave_a_zero_tail_and_nothing_else() {
     }
 }
 
+/// Zeros inside a bound are lost records, not reserved space: the last record of a segment a
+/// successor bounds, zeroed, is corruption in the strict modes as before zero tails existed.
+#[test]
+fn zeros_before_a_bound_are_damage_not_a_zero_tail() {
+    let b = flip_log();
+    let mut bytes = b.fs.get("000001.wal");
+    let last = b.recs.iter().filter(|r| r.pos.segment == 1).last().expect("record").clone();
+    for x in &mut bytes[last.pos.offset as usize..] {
+        *x = 0;
+    }
+    b.fs.set("000001.wal", bytes);
+    for mode in [RecoveryMode::TolerateTornTail, RecoveryMode::AbsoluteConsistency] {
+        let (r, _) = run(&b.fs, &[1, 2], mode);
+        assert_eq!(
+            corruption(&r).map(|c| (c.0, c.1)),
+            Some(("000001.wal", last.pos.offset)),
+            "{mode:?}"
+        );
+    }
+}
+
 /// Zeros after the last record followed, at a later block, by an intact fragment: not a zero
 /// tail (the zeros hide records that were written), so damage as before.
 #[test]
