@@ -570,7 +570,7 @@ fn a_clean_close_may_leave_a_zero_tail_and_nothing_else() {
 fn zeros_before_a_bound_are_damage_not_a_zero_tail() {
     let b = flip_log();
     let mut bytes = b.fs.get("000001.wal");
-    let last = b.recs.iter().filter(|r| r.pos.segment == 1).last().expect("record").clone();
+    let last = b.recs.iter().rfind(|r| r.pos.segment == 1).expect("record").clone();
     for x in &mut bytes[last.pos.offset as usize..] {
         *x = 0;
     }
