@@ -118,15 +118,21 @@ impl ReadSet {
     /// up to `front_last` (the last key returned going forward, if any) and from `back_last`
     /// (the last key returned going backward, if any) up to its upper bound. A scan that was
     /// merged into a coarser range is left alone (the coarse range still covers it).
-    pub fn narrow(&mut self, id: u64, front_last: Option<&Bytes>, back_last: Option<&Bytes>) {
+    pub fn narrow(&mut self, id: u64, front_last: Option<&[u8]>, back_last: Option<&[u8]>) {
         let Ok(pos) = self.ranges.binary_search_by_key(&id, |(i, _)| *i) else { return };
         let (_, full) = self.ranges.remove(pos);
         let mut parts = Vec::with_capacity(2);
         if let Some(f) = front_last {
-            parts.push(KeyRange { lower: full.lower.clone(), upper: Bound::Included(f.clone()) });
+            parts.push(KeyRange {
+                lower: full.lower.clone(),
+                upper: Bound::Included(Bytes::copy_from_slice(f)),
+            });
         }
         if let Some(b) = back_last {
-            parts.push(KeyRange { lower: Bound::Included(b.clone()), upper: full.upper.clone() });
+            parts.push(KeyRange {
+                lower: Bound::Included(Bytes::copy_from_slice(b)),
+                upper: full.upper.clone(),
+            });
         }
         // Ids stay ascending: the parts take the removed entry's place.
         for (offset, part) in parts.into_iter().enumerate() {
@@ -209,7 +215,7 @@ impl ScanTracker {
     }
 
     /// The scan's limit stopped it after these keys (see [`ReadSet::narrow`]).
-    pub fn stopped_by_limit(&self, front_last: Option<&Bytes>, back_last: Option<&Bytes>) {
+    pub fn stopped_by_limit(&self, front_last: Option<&[u8]>, back_last: Option<&[u8]>) {
         self.reads.lock().narrow(self.id, front_last, back_last);
     }
 }
@@ -389,13 +395,13 @@ mod tests {
         c.write(9, b"k");
         let mut reads = ReadSet::default();
         let id = reads.add_range(range("a", "z"));
-        reads.narrow(id, Some(&b("c")), None);
+        reads.narrow(id, Some(b"c".as_slice()), None);
         assert!(!c.conflicts(8, &reads), "k is past the last key the scan returned");
         c.write(10, b"c");
         assert!(c.conflicts(8, &reads), "c was returned, so it was read");
         let mut back = ReadSet::default();
         let id = back.add_range(range("a", "z"));
-        back.narrow(id, None, Some(&b("x")));
+        back.narrow(id, None, Some(b"x".as_slice()));
         assert!(!back.is_empty());
         assert!(!c.conflicts(8, &back), "a backward scan stopped at x never saw c or k");
     }

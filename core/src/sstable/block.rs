@@ -166,21 +166,30 @@ fn decode_entry(
     pos: usize,
     prev_len: usize,
 ) -> Result<(usize, Range<usize>, Range<usize>, usize), CorruptionKind> {
-    let mut d = Decoder::new(entries.get(pos..).ok_or(CorruptionKind::Truncated)?);
-    let shared = d.varint().map_err(decode_err)?;
-    let unshared = d.varint().map_err(decode_err)?;
-    let vlen = d.varint().map_err(decode_err)?;
-    let shared = usize::try_from(shared).map_err(|_| CorruptionKind::Truncated)?;
+    // Almost every entry's three lengths are below 128, one byte each: read them without the
+    // general varint loop (a tenth of a 100-key range scan's time went to that loop).
+    let (shared, unshared, vlen, key_at) = match entries.get(pos..pos.saturating_add(3)) {
+        Some(&[s, u, v]) if (s | u | v) < 0x80 => {
+            (usize::from(s), usize::from(u), usize::from(v), pos + 3)
+        }
+        _ => {
+            let mut d = Decoder::new(entries.get(pos..).ok_or(CorruptionKind::Truncated)?);
+            let mut len = || -> Result<usize, CorruptionKind> {
+                let v = d.varint().map_err(decode_err)?;
+                usize::try_from(v).map_err(|_| CorruptionKind::Truncated)
+            };
+            let (s, u, v) = (len()?, len()?, len()?);
+            (s, u, v, pos + d.position())
+        }
+    };
     if shared > prev_len {
         return Err(CorruptionKind::Truncated);
     }
-    let unshared = usize::try_from(unshared).map_err(|_| CorruptionKind::Truncated)?;
-    let vlen = usize::try_from(vlen).map_err(|_| CorruptionKind::Truncated)?;
-    let key_at = pos + d.position();
-    d.bytes(unshared).map_err(decode_err)?;
-    d.bytes(vlen).map_err(decode_err)?;
-    let val_at = key_at + unshared;
-    let end = val_at + vlen;
+    let val_at = key_at.checked_add(unshared).ok_or(CorruptionKind::Truncated)?;
+    let end = val_at.checked_add(vlen).ok_or(CorruptionKind::Truncated)?;
+    if end > entries.len() {
+        return Err(CorruptionKind::Truncated);
+    }
     Ok((shared, key_at..val_at, val_at..end, end))
 }
 

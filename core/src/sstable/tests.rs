@@ -192,6 +192,53 @@ fn sstable_block_worked_example_bytes() {
     );
 }
 
+/// Entries whose lengths need multi-byte varints (the entry decoder's slow path) mixed with
+/// one-byte ones (its fast path), short and long keys sharing long prefixes: every entry reads
+/// back and every key is found by `seek`, as sorted `Vec`s say.
+#[test]
+fn sstable_block_entries_with_short_and_long_lengths_decode() {
+    let mut rng = crate::testutil::Rng::new(7);
+    let mut users = BTreeSet::new();
+    while users.len() < 300 {
+        // User keys of 0 to 199 bytes (16 to 215 encoded) sharing long prefixes.
+        let len = match rng.below(3) {
+            0 => rng.below(24),
+            1 => 24 + rng.below(16),
+            _ => 40 + rng.below(160),
+        } as usize;
+        users.insert((0..len).map(|_| b"ab"[rng.below(2) as usize]).collect::<Vec<u8>>());
+    }
+    let entries: Vec<(Vec<u8>, Vec<u8>)> = users
+        .into_iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let mut enc = Vec::new();
+            format::encode_key(&ik(&u, 9, i as u64 + 1, ValueKind::Set), &mut enc);
+            let value = vec![b'v'; rng.below(300) as usize];
+            (enc, value)
+        })
+        .collect();
+    for interval in [1, 3, 16] {
+        let mut b = BlockBuilder::new(interval);
+        for (k, v) in &entries {
+            b.add(k, v);
+        }
+        let block = Arc::new(Block::new(Bytes::from(b.finish())).expect("valid"));
+        let mut it = BlockIter::new(Arc::clone(&block));
+        let mut seen = Vec::new();
+        while it.advance().expect("valid") {
+            seen.push((it.key().to_vec(), it.value_slice().to_vec()));
+        }
+        assert_eq!(seen, entries, "restart interval {interval}");
+        for (k, v) in &entries {
+            let mut it = BlockIter::new(Arc::clone(&block));
+            let target = format::KeyRef::parse(k).expect("encoded key");
+            assert!(it.seek(&target).expect("valid"), "restart interval {interval}");
+            assert_eq!((it.key(), it.value_slice()), (&k[..], &v[..]));
+        }
+    }
+}
+
 /// The two-entry table of `docs/format/sstable.md`.
 fn example_table() -> (Vec<u8>, TableProps) {
     let entries = [
