@@ -183,7 +183,7 @@ pub fn validate<S: Vfs>(
         let table =
             alloc::sync::Arc::new(crate::sstable::Table::open(file, name, meta.file_no, None)?);
         let mut cursor = crate::sstable::TableCursor::new(table, true, None)?;
-        while cursor.peek().is_some() {
+        while cursor.head().is_some() {
             cursor.advance()?;
         }
     }

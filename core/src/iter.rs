@@ -19,32 +19,70 @@ use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use bytes::Bytes;
+use core::cmp::Ordering;
 use core::ops::Bound;
 
 use crate::Result;
 use crate::key::{InternalKey, SeqNo, Timestamp, ValueKind};
 
+/// One version as a source holds it, borrowed: reading it costs no copy and no reference
+/// count; [`Cursor::take`] hands it out owned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryRef<'a> {
+    /// The key as the user wrote it.
+    pub user_key: &'a [u8],
+    /// The version's timestamp.
+    pub ts: Timestamp,
+    /// The committing transaction's sequence number.
+    pub seq: SeqNo,
+    /// Set, delete or value-log pointer.
+    pub kind: ValueKind,
+    /// The stored value (for a pointer, the encoded pointer).
+    pub value: &'a [u8],
+}
+
+impl<'a> EntryRef<'a> {
+    /// The view of an owned entry.
+    pub fn of(key: &'a InternalKey, value: &'a [u8]) -> Self {
+        EntryRef { user_key: &key.user_key, ts: key.ts, seq: key.seq, kind: key.kind, value }
+    }
+
+    /// [`InternalKey`]'s order (user key ascending, then timestamp, sequence number and kind
+    /// descending) between this entry's key and `other`'s.
+    pub fn cmp_entry(&self, other: &EntryRef<'_>) -> Ordering {
+        self.cmp_parts(other.user_key, other.ts, other.seq, other.kind)
+    }
+
+    /// The same order between this entry's key and `key`.
+    pub fn cmp_key(&self, key: &InternalKey) -> Ordering {
+        self.cmp_parts(&key.user_key, key.ts, key.seq, key.kind)
+    }
+
+    fn cmp_parts(&self, user_key: &[u8], ts: Timestamp, seq: SeqNo, kind: ValueKind) -> Ordering {
+        self.user_key
+            .cmp(user_key)
+            .then_with(|| ts.cmp(&self.ts))
+            .then_with(|| seq.cmp(&self.seq))
+            .then_with(|| (kind as u8).cmp(&(self.kind as u8)))
+    }
+}
+
 /// One sorted source of versions, walked in one direction.
 pub trait Cursor: Send {
-    /// The current entry, `None` when exhausted.
-    fn peek(&self) -> Option<&(InternalKey, Bytes)>;
+    /// The current entry, borrowed; `None` when exhausted.
+    fn head(&self) -> Option<EntryRef<'_>>;
     /// Moves to the next entry in this cursor's direction.
     fn advance(&mut self) -> Result<()>;
 
-    /// The current entry, owned, and a step past it: what [`peek`](Self::peek) then
-    /// [`advance`](Self::advance) give, without cloning the entry when the source holds it
-    /// by value (a table cursor's decoded block), so a scan hands each key and value out
-    /// without touching their reference counts.
-    fn take(&mut self) -> Result<Option<(InternalKey, Bytes)>> {
-        let entry = self.peek().cloned();
-        self.advance()?;
-        Ok(entry)
-    }
+    /// The current entry, owned, and a step past it: what [`head`](Self::head) then
+    /// [`advance`](Self::advance) give. Sources build the owned key and value only here, so
+    /// entries that are skipped, or read by reference, never cost a reference count.
+    fn take(&mut self) -> Result<Option<(InternalKey, Bytes)>>;
 
     /// Forward cursors only: moves to the first entry `>= target`, never backwards. The
     /// default steps; sources override it with a real seek.
     fn seek(&mut self, target: &InternalKey) -> Result<()> {
-        while self.peek().is_some_and(|(k, _)| k < target) {
+        while self.head().is_some_and(|e| e.cmp_key(target) == Ordering::Less) {
             self.advance()?;
         }
         Ok(())
@@ -55,12 +93,15 @@ impl<M> Cursor for crate::memtable::MemCursor<M>
 where
     M: core::ops::Deref<Target = crate::memtable::Memtable> + Send,
 {
-    fn peek(&self) -> Option<&(InternalKey, Bytes)> {
-        crate::memtable::MemCursor::peek(self)
+    fn head(&self) -> Option<EntryRef<'_>> {
+        self.peek().map(|(k, v)| EntryRef::of(k, v))
     }
     fn advance(&mut self) -> Result<()> {
         crate::memtable::MemCursor::advance(self);
         Ok(())
+    }
+    fn take(&mut self) -> Result<Option<(InternalKey, Bytes)>> {
+        Ok(crate::memtable::MemCursor::take(self))
     }
     fn seek(&mut self, target: &InternalKey) -> Result<()> {
         crate::memtable::MemCursor::seek_forward(self, target);
@@ -94,21 +135,18 @@ impl MergeCursor {
     }
 
     fn pick(&mut self) {
-        let mut best: Option<(usize, &InternalKey)> = None;
+        let mut best: Option<(usize, EntryRef<'_>)> = None;
         for (i, s) in self.sources.iter().enumerate() {
-            if let Some((k, _)) = s.peek() {
-                let better = match best {
+            if let Some(e) = s.head() {
+                let better = match &best {
                     None => true,
                     Some((_, b)) => {
-                        if self.forward {
-                            k < b
-                        } else {
-                            k > b
-                        }
+                        let order = e.cmp_entry(b);
+                        if self.forward { order.is_lt() } else { order.is_gt() }
                     }
                 };
                 if better {
-                    best = Some((i, k));
+                    best = Some((i, e));
                 }
             }
         }
@@ -116,14 +154,14 @@ impl MergeCursor {
     }
 
     /// The current entry.
-    pub fn peek(&self) -> Option<&(InternalKey, Bytes)> {
-        self.sources.get(self.current?)?.peek()
+    pub fn head(&self) -> Option<EntryRef<'_>> {
+        self.sources.get(self.current?)?.head()
     }
 
     /// Forward merges: moves every source to its first entry `>= target`.
     pub fn seek(&mut self, target: &InternalKey) -> Result<()> {
         for s in &mut self.sources {
-            if s.peek().is_some_and(|(k, _)| k < target) {
+            if s.head().is_some_and(|e| e.cmp_key(target).is_lt()) {
                 s.seek(target)?;
             }
         }
@@ -223,7 +261,7 @@ impl KeyRange {
     }
 
     /// `true` once a key in the walking direction has passed the far bound.
-    fn past_end(&self, key: &[u8], forward: bool) -> bool {
+    pub(crate) fn past_end(&self, key: &[u8], forward: bool) -> bool {
         if forward { !self.below_upper(key) } else { !self.above_lower(key) }
     }
 }
@@ -241,7 +279,12 @@ pub struct Visibility {
 impl Visibility {
     /// `true` if the version is visible.
     pub fn sees(&self, key: &InternalKey) -> bool {
-        key.seq <= self.snapshot && self.at_ts.is_none_or(|t| key.ts <= t)
+        self.sees_parts(key.seq, key.ts)
+    }
+
+    /// `true` if the version committed at `seq` with timestamp `ts` is visible.
+    pub fn sees_parts(&self, seq: SeqNo, ts: Timestamp) -> bool {
+        seq <= self.snapshot && self.at_ts.is_none_or(|t| ts <= t)
     }
 }
 
@@ -277,8 +320,17 @@ impl ValueFetch {
     /// The value of an entry of `kind` holding `stored`: `None` for a tombstone.
     pub fn value(&self, key: &[u8], kind: ValueKind, stored: &Bytes) -> Result<Option<Bytes>> {
         match kind {
-            ValueKind::Delete => Ok(None),
             ValueKind::Set => Ok(Some(stored.clone())),
+            kind => self.fetched(key, kind, stored),
+        }
+    }
+
+    /// Like [`value`](Self::value) for the kinds whose value is not `stored` itself: `None`
+    /// for a tombstone, the named value for a pointer (a set gives a copy of `stored`).
+    pub fn fetched(&self, key: &[u8], kind: ValueKind, stored: &[u8]) -> Result<Option<Bytes>> {
+        match kind {
+            ValueKind::Delete => Ok(None),
+            ValueKind::Set => Ok(Some(Bytes::copy_from_slice(stored))),
             ValueKind::Pointer => match self {
                 ValueFetch::Resolve(r) => r.resolve(key, stored).map(Some),
                 ValueFetch::KeysOnly => Ok(Some(Bytes::new())),
@@ -297,6 +349,10 @@ impl ValueFetch {
 /// Forward, the versions of a key arrive newest first, so the first visible one decides the
 /// key. Backward they arrive oldest first, so the last visible one decides it, and the key is
 /// emitted when the next key begins.
+///
+/// Entries come out owned ([`next_entry`](Self::next_entry)) or by reference
+/// ([`advance_ref`](Self::advance_ref) then [`current_ref`](Self::current_ref)); going
+/// forward by reference, the entry stays in its source and nothing is copied or counted.
 #[derive(Debug)]
 pub struct VisibleIter {
     merged: MergeCursor,
@@ -310,8 +366,21 @@ pub struct VisibleIter {
     decided: Option<Vec<u8>>,
     /// Backward: the newest visible version of `current` so far.
     candidate: Option<(ValueKind, Bytes)>,
+    /// The entry [`advance_ref`](Self::advance_ref) stopped at, until the next step.
+    held: Held,
     fetch: ValueFetch,
     done: bool,
+}
+
+/// Where the entry handed out by reference lives.
+#[derive(Debug, Default)]
+enum Held {
+    #[default]
+    Nothing,
+    /// It is the merge cursor's head; a value fetched from the value log is kept here.
+    Head(Option<Bytes>),
+    /// It was produced owned (going backward).
+    Owned(Bytes, Bytes),
 }
 
 impl VisibleIter {
@@ -325,6 +394,7 @@ impl VisibleIter {
             current: None,
             decided: None,
             candidate: None,
+            held: Held::Nothing,
             fetch: ValueFetch::NoLog,
             done: false,
         }
@@ -341,9 +411,67 @@ impl VisibleIter {
         if self.done {
             return None;
         }
-        let r = if self.forward { self.step_forward() } else { self.step_backward() };
+        let r = self
+            .release_held()
+            .and_then(|()| if self.forward { self.step_forward() } else { self.step_backward() });
+        self.settle(r)
+    }
+
+    /// Moves to the next live entry and keeps it for [`current_ref`](Self::current_ref) (the
+    /// next step of either kind moves past it); `false` at the end.
+    pub fn advance_ref(&mut self) -> Result<bool> {
+        if self.done {
+            return Ok(false);
+        }
+        let r = self.release_held().and_then(|()| {
+            if self.forward {
+                self.step_forward_ref()
+            } else {
+                Ok(self.step_backward()?.map(|(k, v)| self.held = Held::Owned(k, v)).is_some())
+            }
+        });
+        match self.settle(r.map(|found| found.then_some(()))) {
+            Some(Ok(())) => Ok(true),
+            Some(Err(e)) => Err(e),
+            None => Ok(false),
+        }
+    }
+
+    /// The entry the last [`advance_ref`](Self::advance_ref) stopped at, if it is still
+    /// held.
+    pub fn current_ref(&self) -> Option<(&[u8], &[u8])> {
+        match &self.held {
+            Held::Nothing => None,
+            Held::Head(fetched) => {
+                let e = self.merged.head()?;
+                Some((e.user_key, fetched.as_deref().unwrap_or(e.value)))
+            }
+            Held::Owned(k, v) => Some((k, v)),
+        }
+    }
+
+    /// The held entry, owned; afterwards nothing is held.
+    pub fn take_held(&mut self) -> Result<Option<(Bytes, Bytes)>> {
+        match core::mem::take(&mut self.held) {
+            Held::Nothing => Ok(None),
+            Held::Head(fetched) => {
+                let r = self
+                    .merged
+                    .take()
+                    .map(|e| e.map(|(key, stored)| (key.user_key, fetched.unwrap_or(stored))));
+                if r.is_err() {
+                    self.done = true;
+                }
+                r
+            }
+            Held::Owned(k, v) => Ok(Some((k, v))),
+        }
+    }
+
+    /// Ends the iterator on its end or an error.
+    fn settle<T>(&mut self, r: Result<Option<T>>) -> Option<Result<T>> {
         match r {
-            Ok(Some(kv)) => Some(Ok(kv)),
+            Ok(Some(x)) => Some(Ok(x)),
             Ok(None) => {
                 self.done = true;
                 None
@@ -355,50 +483,71 @@ impl VisibleIter {
         }
     }
 
-    fn step_forward(&mut self) -> Result<Option<(Bytes, Bytes)>> {
+    /// Steps past the entry handed out by reference, if any.
+    fn release_held(&mut self) -> Result<()> {
+        if let Held::Head(_) = core::mem::take(&mut self.held) {
+            self.merged.advance()?;
+        }
+        Ok(())
+    }
+
+    /// Forward: moves the merge cursor to the next entry that decides its key (the newest
+    /// visible version of a key in range not yet decided) and records the key as decided;
+    /// `false` at the end of the range.
+    fn next_decider(&mut self) -> Result<bool> {
         // Versions of one key skipped one by one so far; past a few, seek instead.
         let mut run = 0usize;
-        let mut run_key: Option<Bytes> = None;
+        let mut run_key: Vec<u8> = Vec::new();
         loop {
-            let Some((key, _)) = self.merged.peek() else { return Ok(None) };
-            if self.range.past_end(&key.user_key, true) {
-                return Ok(None);
+            let Some(e) = self.merged.head() else { return Ok(false) };
+            if self.range.past_end(e.user_key, true) {
+                return Ok(false);
             }
-            let decided = self.decided.as_deref() == Some(key.user_key.as_ref());
-            let skip = !self.range.contains(&key.user_key) || decided || !self.vis.sees(key);
-            if skip {
-                if run_key.as_ref() == Some(&key.user_key) {
-                    run += 1;
+            let decided = self.decided.as_deref() == Some(e.user_key);
+            let skip =
+                !self.range.contains(e.user_key) || decided || !self.vis.sees_parts(e.seq, e.ts);
+            if !skip {
+                let buf = self.decided.get_or_insert_with(Vec::new);
+                buf.clear();
+                buf.extend_from_slice(e.user_key);
+                return Ok(true);
+            }
+            if run > 0 && run_key == e.user_key {
+                run += 1;
+            } else {
+                run_key.clear();
+                run_key.extend_from_slice(e.user_key);
+                run = 1;
+            }
+            if run > SEEK_AFTER_SKIPS {
+                // Long history: jump instead of walking it. Past a decided key, to its end;
+                // before the time bound, to the bound.
+                let target = if decided {
+                    Some(InternalKey::seek_last(Bytes::copy_from_slice(e.user_key)))
                 } else {
-                    run_key = Some(key.user_key.clone());
-                    run = 1;
+                    self.vis
+                        .at_ts
+                        .filter(|&t| e.ts > t)
+                        .map(|t| InternalKey::seek_at_time(Bytes::copy_from_slice(e.user_key), t))
+                };
+                if let Some(target) = target {
+                    run = 0;
+                    self.merged.advance()?;
+                    self.merged.seek(&target)?;
+                    continue;
                 }
-                if run > SEEK_AFTER_SKIPS {
-                    // Long history: jump instead of walking it. Past a decided key, to its end;
-                    // before the time bound, to the bound.
-                    let target = if decided {
-                        Some(InternalKey::seek_last(key.user_key.clone()))
-                    } else {
-                        self.vis
-                            .at_ts
-                            .filter(|&t| key.ts > t)
-                            .map(|t| InternalKey::seek_at_time(key.user_key.clone(), t))
-                    };
-                    if let Some(target) = target {
-                        run = 0;
-                        self.merged.advance()?;
-                        self.merged.seek(&target)?;
-                        continue;
-                    }
-                }
-                self.merged.advance()?;
-                continue;
+            }
+            self.merged.advance()?;
+        }
+    }
+
+    fn step_forward(&mut self) -> Result<Option<(Bytes, Bytes)>> {
+        loop {
+            if !self.next_decider()? {
+                return Ok(None);
             }
             // The entry decides its key: take it from the cursor rather than clone it.
             let Some((key, stored)) = self.merged.take()? else { return Ok(None) };
-            let buf = self.decided.get_or_insert_with(Vec::new);
-            buf.clear();
-            buf.extend_from_slice(&key.user_key);
             let value = match key.kind {
                 ValueKind::Set => Some(stored),
                 kind => self.fetch.value(&key.user_key, kind, &stored)?,
@@ -409,22 +558,61 @@ impl VisibleIter {
         }
     }
 
+    /// Forward by reference: stops at the next live entry, leaving it in the merge cursor.
+    fn step_forward_ref(&mut self) -> Result<bool> {
+        loop {
+            if !self.next_decider()? {
+                return Ok(false);
+            }
+            let Some(e) = self.merged.head() else { return Ok(false) };
+            let fetched = match e.kind {
+                ValueKind::Set => None,
+                kind => match self.fetch.fetched(e.user_key, kind, e.value)? {
+                    Some(v) => Some(v),
+                    None => {
+                        // A tombstone decides its key as absent.
+                        self.merged.advance()?;
+                        continue;
+                    }
+                },
+            };
+            self.held = Held::Head(fetched);
+            return Ok(true);
+        }
+    }
+
     fn step_backward(&mut self) -> Result<Option<(Bytes, Bytes)>> {
         loop {
-            let head_key = match self.merged.peek() {
-                Some((key, _)) if !self.range.past_end(&key.user_key, false) => {
-                    Some(key.user_key.clone())
-                }
+            // The head's relation to the key being collected: another version of it or the
+            // first of the next key, and whether it is visible.
+            let head = match self.merged.head() {
+                Some(e) if !self.range.past_end(e.user_key, false) => Some((
+                    self.current.as_deref() == Some(e.user_key),
+                    self.range.contains(e.user_key) && self.vis.sees_parts(e.seq, e.ts),
+                )),
                 _ => None,
             };
-            if head_key.is_some() && head_key == self.current {
-                self.collect_head()?;
-                continue;
-            }
-            // The head starts a new key, or the range is over: the current key is complete,
+            let (next_key, next_candidate) = match head {
+                Some((true, false)) => {
+                    self.merged.advance()?;
+                    continue;
+                }
+                Some((same, visible)) => {
+                    let Some((key, stored)) = self.merged.take()? else { continue };
+                    let candidate = visible.then_some((key.kind, stored));
+                    if same {
+                        // A newer visible version of the key being collected.
+                        self.candidate = candidate;
+                        continue;
+                    }
+                    (Some(key.user_key), candidate)
+                }
+                None => (None, None),
+            };
+            // The head started a new key, or the range is over: the current key is complete,
             // and its newest visible version decides whether it is emitted.
-            let decided = core::mem::replace(&mut self.current, head_key);
-            let candidate = self.candidate.take();
+            let decided = core::mem::replace(&mut self.current, next_key);
+            let candidate = core::mem::replace(&mut self.candidate, next_candidate);
             if let (Some(k), Some((kind, stored))) = (decided, candidate)
                 && let Some(v) = self.fetch.value(&k, kind, &stored)?
             {
@@ -434,17 +622,6 @@ impl VisibleIter {
                 return Ok(None);
             }
         }
-    }
-
-    /// Backward: folds the head entry into the current key's candidate and advances.
-    fn collect_head(&mut self) -> Result<()> {
-        if let Some((key, value)) = self.merged.peek() {
-            if self.range.contains(&key.user_key) && self.vis.sees(key) {
-                self.candidate = Some((key.kind, value.clone()));
-            }
-            self.merged.advance()?;
-        }
-        Ok(())
     }
 }
 
@@ -456,17 +633,53 @@ pub type OverlayEntry = (Bytes, Option<Bytes>);
 #[derive(Debug)]
 pub struct OverlayIter {
     base: VisibleIter,
+    /// A base entry taken owned and not yet handed out.
     base_head: Option<(Bytes, Bytes)>,
+    /// The base holds an entry found by reference and not yet handed out.
+    base_ready: bool,
     /// Pending writes inside the range, in this iterator's direction.
     overlay: VecDeque<OverlayEntry>,
     forward: bool,
+    /// What the last [`next_ref`](Self::next_ref) handed out; consumed by the next step.
+    emitted: Emitted,
+}
+
+/// Where the entry [`OverlayIter::next_ref`] handed out lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Emitted {
+    Nothing,
+    /// The front pending write.
+    Overlay,
+    /// `base_head`.
+    BaseHead,
+    /// The base's entry held by reference.
+    Base,
 }
 
 impl OverlayIter {
     /// `overlay` must be sorted in the direction of `base`.
     pub fn new(base: VisibleIter, overlay: VecDeque<OverlayEntry>) -> Self {
         let forward = base.forward;
-        OverlayIter { base, base_head: None, overlay, forward }
+        OverlayIter {
+            base,
+            base_head: None,
+            base_ready: false,
+            overlay,
+            forward,
+            emitted: Emitted::Nothing,
+        }
+    }
+
+    /// Drops what the last [`next_ref`](Self::next_ref) handed out.
+    fn release(&mut self) {
+        match core::mem::replace(&mut self.emitted, Emitted::Nothing) {
+            Emitted::Overlay => {
+                self.overlay.pop_front();
+            }
+            Emitted::BaseHead => self.base_head = None,
+            Emitted::Base => self.base_ready = false,
+            Emitted::Nothing => {}
+        }
     }
 
     fn fill_base(&mut self) -> Result<()> {
@@ -480,6 +693,15 @@ impl OverlayIter {
 
     /// The next live `(key, value)`.
     pub fn next_entry(&mut self) -> Option<Result<(Bytes, Bytes)>> {
+        self.release();
+        if self.base_ready {
+            // Found by reference but not handed out yet: keep it, owned.
+            self.base_ready = false;
+            match self.base.take_held() {
+                Ok(entry) => self.base_head = entry,
+                Err(e) => return Some(Err(e)),
+            }
+        }
         if self.overlay.is_empty() && self.base_head.is_none() {
             // No pending write left to merge (always, for a read-only transaction): pass the
             // base's entries straight through instead of parking each in `base_head`.
@@ -515,6 +737,58 @@ impl OverlayIter {
             }
             return self.base_head.take().map(Ok);
         }
+    }
+
+    /// The next live `(key, value)` by reference, valid until the next step: committed entries
+    /// stay where the sources hold them.
+    pub fn next_ref(&mut self) -> Option<Result<(&[u8], &[u8])>> {
+        self.release();
+        loop {
+            if self.base_head.is_none() && !self.base_ready {
+                match self.base.advance_ref() {
+                    Ok(found) => self.base_ready = found,
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            let base_key = match &self.base_head {
+                Some((k, _)) => Some(k.as_ref()),
+                None if self.base_ready => self.base.current_ref().map(|(k, _)| k),
+                None => None,
+            };
+            let (take_overlay, shadows) = match (base_key, self.overlay.front()) {
+                (None, None) => return None,
+                (None, Some(_)) => (true, false),
+                (Some(_), None) => (false, false),
+                (Some(bk), Some((ok, _))) if ok.as_ref() == bk => (true, true),
+                (Some(bk), Some((ok, _))) => (self.forward == (ok.as_ref() < bk), false),
+            };
+            if shadows {
+                // The pending write shadows the committed value.
+                if self.base_head.take().is_none() {
+                    self.base_ready = false;
+                }
+            }
+            if !take_overlay {
+                self.emitted =
+                    if self.base_head.is_some() { Emitted::BaseHead } else { Emitted::Base };
+                break;
+            }
+            if self.overlay.front().is_some_and(|(_, v)| v.is_some()) {
+                self.emitted = Emitted::Overlay;
+                break;
+            }
+            // A pending delete: it hides the key and hands nothing out.
+            self.overlay.pop_front();
+        }
+        let entry = match self.emitted {
+            Emitted::Overlay => {
+                self.overlay.front().and_then(|(k, v)| Some((k.as_ref(), v.as_deref()?)))
+            }
+            Emitted::BaseHead => self.base_head.as_ref().map(|(k, v)| (k.as_ref(), v.as_ref())),
+            Emitted::Base => self.base.current_ref(),
+            Emitted::Nothing => None,
+        };
+        entry.map(Ok)
     }
 }
 
@@ -629,17 +903,82 @@ impl RangeIter {
             return None;
         }
         if forward { &mut self.front_last } else { &mut self.back_last }.set(&k);
-        if let Some(n) = self.remaining.as_mut() {
-            *n -= 1;
-            if *n == 0 {
-                self.done = true;
-                if let Some(t) = &self.tracker {
-                    t.stopped_by_limit(self.front_last.get(), self.back_last.get());
-                }
-            }
-        }
+        self.done |=
+            count_one(&mut self.remaining, &self.tracker, &self.front_last, &self.back_last);
         Some(Ok((k, v)))
     }
+}
+
+impl RangeIter {
+    /// The next `(key, value)` from the front, by reference: valid until the next call on
+    /// this iterator. The same entries as [`next`](Iterator::next), in the same order (calls
+    /// of both kinds may be mixed), without making owned copies: committed keys and values
+    /// are read where the table block or memtable holds them, so a scan costs no allocation
+    /// or reference count per entry.
+    pub fn next_ref(&mut self) -> Option<Result<(&[u8], &[u8])>> {
+        self.step_ref(true)
+    }
+
+    /// Like [`next_ref`](Self::next_ref) from the back end (the back end produces its entries
+    /// owned and lends them).
+    pub fn next_back_ref(&mut self) -> Option<Result<(&[u8], &[u8])>> {
+        self.step_ref(false)
+    }
+
+    fn step_ref(&mut self, forward: bool) -> Option<Result<(&[u8], &[u8])>> {
+        if self.done {
+            return None;
+        }
+        if let Err(e) = self.side(forward) {
+            self.done = true;
+            return Some(Err(e));
+        }
+        let side = if forward { self.front.as_mut() } else { self.back.as_mut() }?;
+        let (k, v) = match side.next_ref() {
+            None => {
+                self.done = true;
+                return None;
+            }
+            Some(Err(e)) => {
+                self.done = true;
+                return Some(Err(e));
+            }
+            Some(Ok(kv)) => kv,
+        };
+        let crossed = if forward {
+            self.back_last.get().is_some_and(|b| k >= b)
+        } else {
+            self.front_last.get().is_some_and(|f| k <= f)
+        };
+        if crossed {
+            self.done = true;
+            return None;
+        }
+        if forward { &mut self.front_last } else { &mut self.back_last }.set(k);
+        // `k` and `v` borrow the side: count by fields, not through a `&mut self` method.
+        self.done |=
+            count_one(&mut self.remaining, &self.tracker, &self.front_last, &self.back_last);
+        Some(Ok((k, v)))
+    }
+}
+
+/// Counts one entry of a range against its limit; `true` when the limit is reached, after
+/// telling a serializable transaction's tracker where each end stopped.
+fn count_one(
+    remaining: &mut Option<usize>,
+    tracker: &Option<crate::serializable::ScanTracker>,
+    front_last: &LastKey,
+    back_last: &LastKey,
+) -> bool {
+    let Some(n) = remaining.as_mut() else { return false };
+    *n -= 1;
+    if *n > 0 {
+        return false;
+    }
+    if let Some(t) = tracker {
+        t.stopped_by_limit(front_last.get(), back_last.get());
+    }
+    true
 }
 
 /// A remembered key, `None` until the first [`set`](Self::set).

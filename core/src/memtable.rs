@@ -302,7 +302,17 @@ impl<M: core::ops::Deref<Target = Memtable>> MemCursor<M> {
 
     /// Moves to the next entry in this cursor's direction.
     pub fn advance(&mut self) {
-        self.buf.pop_front();
+        self.take();
+    }
+
+    /// The current entry, owned, and a step past it.
+    pub fn take(&mut self) -> Option<(InternalKey, Bytes)> {
+        let entry = self.buf.pop_front();
+        self.refill();
+        entry
+    }
+
+    fn refill(&mut self) {
         if self.buf.is_empty() && !self.exhausted {
             match self.resume.take() {
                 Some(last) => {

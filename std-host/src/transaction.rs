@@ -116,6 +116,31 @@ impl Transaction {
 
     /// Key-value pairs with `start <= key < end`, in key order, at most `limit` of them. The
     /// iterator is double-ended; a `start` not before `end` yields nothing.
+    ///
+    /// Besides handing out owned items, the iterator lends them: [`RangeIter::next_ref`] (and
+    /// `next_back_ref`) gives each key and value by reference, valid until the next call,
+    /// without copying them or counting references, the fastest way to scan.
+    ///
+    /// ```
+    /// # fn main() -> strata::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let tree = strata::TreeBuilder::new().with_path(dir.path().to_path_buf()).build()?;
+    /// let mut txn = tree.begin()?;
+    /// for (k, v) in [(b"a", b"1"), (b"b", b"2"), (b"c", b"3")] {
+    ///     txn.set(k, v)?;
+    /// }
+    /// txn.commit_blocking()?;
+    ///
+    /// let txn = tree.begin()?;
+    /// let mut total = 0;
+    /// let mut it = txn.range(b"a", b"c", None)?;
+    /// while let Some(entry) = it.next_ref() {
+    ///     let (key, value) = entry?;
+    ///     total += key.len() + value.len();
+    /// }
+    /// assert_eq!(total, 4);
+    /// # Ok(()) }
+    /// ```
     pub fn range(&self, start: &[u8], end: &[u8], limit: Option<usize>) -> Result<RangeIter> {
         self.core.range(&self.inner.engine, key_range(start, end), None, limit, false)
     }

@@ -150,13 +150,15 @@ impl Config {
 #[derive(Debug, Clone)]
 enum Read {
     Get(Vec<u8>),
-    /// Bounds (`None`: open), limit, direction, keys only.
+    /// Bounds (`None`: open), limit, direction, keys only, and whether the entries are read by
+    /// reference (`next_ref`) rather than owned.
     Range {
         lo: Option<Vec<u8>>,
         hi: Option<Vec<u8>>,
         limit: Option<usize>,
         reverse: bool,
         keys_only: bool,
+        by_ref: bool,
     },
 }
 
@@ -273,6 +275,7 @@ impl ScriptGen {
             limit,
             reverse: self.rng.percent(50),
             keys_only: self.rng.percent(20),
+            by_ref: self.rng.percent(50),
         }
     }
 
@@ -393,12 +396,13 @@ fn describe_read(read: &Read) -> String {
     let bound = |b: &Option<Vec<u8>>| b.as_deref().map_or_else(|| "open".to_string(), show);
     match read {
         Read::Get(k) => format!("get {}", show(k)),
-        Read::Range { lo, hi, limit, reverse, keys_only } => format!(
-            "{} [{}, {}) limit {limit:?}{}",
+        Read::Range { lo, hi, limit, reverse, keys_only, by_ref } => format!(
+            "{} [{}, {}) limit {limit:?}{}{}",
             if *keys_only { "keys" } else { "range" },
             bound(lo),
             bound(hi),
-            if *reverse { " reverse" } else { "" }
+            if *reverse { " reverse" } else { "" },
+            if *by_ref && !*keys_only { " by reference" } else { "" }
         ),
     }
 }
@@ -443,7 +447,7 @@ fn model_read(read: &Read, visible: &Visible<'_>) -> String {
             let found = visible(Some(k), Some(&hi));
             render_get(found.first().map(|(_, v)| v.as_slice()))
         }
-        Read::Range { lo, hi, limit, reverse, keys_only } => {
+        Read::Range { lo, hi, limit, reverse, keys_only, .. } => {
             let mut all = visible(lo.as_deref(), hi.as_deref());
             if *reverse {
                 all.reverse();
@@ -523,7 +527,7 @@ fn engine_read(txn: &strata::Transaction, read: &Read, ts: Option<u64>) -> strat
             };
             Ok(render_get(v.as_deref()))
         }
-        Read::Range { lo, hi, limit, reverse, keys_only } => {
+        Read::Range { lo, hi, limit, reverse, keys_only, by_ref } => {
             let opts = ReadOptions::new()
                 .with_iterate_lower_bound(lo.clone())
                 .with_iterate_upper_bound(hi.clone())
@@ -536,6 +540,12 @@ fn engine_read(txn: &strata::Transaction, read: &Read, ts: Option<u64>) -> strat
                     if *reverse { Box::new(it.rev()) } else { Box::new(it) };
                 for k in it {
                     got.push((k?.to_vec(), None));
+                }
+            } else if *by_ref {
+                let mut it = txn.range_with_options(&opts)?;
+                while let Some(kv) = if *reverse { it.next_back_ref() } else { it.next_ref() } {
+                    let (k, v) = kv?;
+                    got.push((k.to_vec(), Some(v.to_vec())));
                 }
             } else {
                 let it = txn.range_with_options(&opts)?;

@@ -150,11 +150,17 @@ fn check_range(
             1 => false,
             _ => rng.percent(50),
         };
-        let got = if forward { it.next() } else { it.next_back() };
-        let got = got.map(|r| {
-            let (k, v) = r.unwrap_or_else(|e| panic!("{ctx}: range read failed: {e}"));
-            (k.to_vec(), v.to_vec())
-        });
+        // Owned or by reference, at random: both must give the same entries, mixed freely.
+        let by_ref = rng.percent(50);
+        let failed =
+            |e: strata::Error| -> (Vec<u8>, Vec<u8>) { panic!("{ctx}: range read failed: {e}") };
+        let got = match (forward, by_ref) {
+            (true, false) => it.next().map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec()))),
+            (false, false) => it.next_back().map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec()))),
+            (true, true) => it.next_ref().map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec()))),
+            (false, true) => it.next_back_ref().map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec()))),
+        };
+        let got = got.map(|r| r.unwrap_or_else(failed));
         let want = if done || lo >= hi {
             done = true;
             None
@@ -180,7 +186,12 @@ fn check_range(
             got.as_ref().map(|(k, v)| (show(k), v.len())),
             want.as_ref().map(|(k, v)| (show(k), v.len())),
             "{ctx}: step {steps} ({})",
-            if forward { "next" } else { "next_back" }
+            match (forward, by_ref) {
+                (true, false) => "next",
+                (false, false) => "next_back",
+                (true, true) => "next_ref",
+                (false, true) => "next_back_ref",
+            }
         );
         assert_eq!(got, want, "{ctx}: step {steps} value");
         if got.is_none() {

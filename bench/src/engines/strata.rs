@@ -102,10 +102,12 @@ impl Reader for StrataReader {
         let opts = ReadOptions::new()
             .with_iterate_lower_bound(start.map(<[u8]>::to_vec))
             .with_limit(limit);
+        // By reference: keys and values are read where the block or memtable holds them.
         let mut n = 0;
-        for item in self.txn.range_with_options(&opts)? {
+        let mut it = self.txn.range_with_options(&opts)?;
+        while let Some(item) = it.next_ref() {
             let (k, v) = item?;
-            visit(&k, &v);
+            visit(k, v);
             n += 1;
         }
         Ok(n)

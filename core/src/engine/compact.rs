@@ -170,8 +170,18 @@ impl<V: EngineFs> Engine<V> {
         let mut builder: Option<(u64, TableBuilder<V::Write>)> = None;
         let mut last_user_key: Option<Bytes> = None;
         let mut discarded = alloc::collections::BTreeMap::new();
-        while let Some((key, value)) = merged.peek() {
-            if filter.keep(&key.user_key, key.seq, key.ts, key.kind) {
+        while let Some(e) = merged.head() {
+            if !filter.keep(e.user_key, e.seq, e.ts, e.kind) {
+                if e.kind == ValueKind::Pointer
+                    && let Ok(ptr) = crate::vlog::ValuePointer::decode(e.value)
+                {
+                    *discarded.entry(ptr.file).or_insert(0) += u64::from(ptr.len);
+                }
+                merged.advance()?;
+                continue;
+            }
+            let Some((key, value)) = merged.take()? else { break };
+            {
                 let new_key = last_user_key.as_ref() != Some(&key.user_key);
                 // Split only between user keys: a key's versions never span two files of a
                 // sorted level.
@@ -193,17 +203,12 @@ impl<V: EngineFs> Engine<V> {
                         Some((no, TableBuilder::new(file, name, self.store.table_options.clone())));
                 }
                 if let Some((_, b)) = builder.as_mut() {
-                    b.add(key, value)?;
+                    b.add(&key, &value)?;
                 }
                 if new_key {
-                    last_user_key = Some(key.user_key.clone());
+                    last_user_key = Some(key.user_key);
                 }
-            } else if key.kind == ValueKind::Pointer
-                && let Ok(ptr) = crate::vlog::ValuePointer::decode(value)
-            {
-                *discarded.entry(ptr.file).or_insert(0) += u64::from(ptr.len);
             }
-            merged.advance()?;
         }
         if let Some((no, b)) = builder.take() {
             outputs.push(file_meta(no, &b.finish()?));
@@ -295,7 +300,7 @@ struct VersionFilter {
     satisfied: Vec<bool>,
     bottommost: bool,
     history: History,
-    current: Option<Bytes>,
+    current: Option<Vec<u8>>,
     first: bool,
     /// The previous entry of the current key: `(ts, seq)`.
     prev: Option<(Timestamp, SeqNo)>,
@@ -315,9 +320,11 @@ impl VersionFilter {
         }
     }
 
-    fn keep(&mut self, user_key: &Bytes, seq: SeqNo, ts: Timestamp, kind: ValueKind) -> bool {
-        if self.current.as_ref() != Some(user_key) {
-            self.current = Some(user_key.clone());
+    fn keep(&mut self, user_key: &[u8], seq: SeqNo, ts: Timestamp, kind: ValueKind) -> bool {
+        if self.current.as_deref() != Some(user_key) {
+            let current = self.current.get_or_insert_with(Vec::new);
+            current.clear();
+            current.extend_from_slice(user_key);
             self.satisfied.iter_mut().for_each(|s| *s = false);
             self.first = true;
             self.prev = None;

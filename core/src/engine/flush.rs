@@ -119,7 +119,7 @@ impl<V: EngineFs> Engine<V> {
         file_no: u64,
         cursor: &mut dyn Cursor,
     ) -> Result<Option<TableProps>> {
-        if cursor.peek().is_none() {
+        if cursor.head().is_none() {
             return Ok(None);
         }
         let name = filenames::table(file_no);
@@ -128,9 +128,8 @@ impl<V: EngineFs> Engine<V> {
             .create(&name, FileKind::Table)
             .map_err(|e| Error::io(IoOp::Create, &name, e))?;
         let mut builder = TableBuilder::new(file, name, self.store.table_options.clone());
-        while let Some((key, value)) = cursor.peek() {
-            builder.add(key, value)?;
-            cursor.advance()?;
+        while let Some((key, value)) = cursor.take()? {
+            builder.add(&key, &value)?;
         }
         let props = builder.finish()?;
         self.vfs().sync_dir().map_err(|e| Error::io(IoOp::SyncDir, "", e))?;

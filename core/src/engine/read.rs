@@ -155,26 +155,28 @@ impl<V: EngineFs> Engine<V> {
         let view = self.current_view();
         let mut merged = MergeCursor::new(view_cursors(&view, &self.store, true, range)?, true);
         let mut out = Vec::new();
-        while let Some((key, value)) = merged.peek() {
-            if limit.is_some_and(|n| out.len() >= n) || !range_allows(range, &key.user_key) {
+        while let Some(e) = merged.head() {
+            if limit.is_some_and(|n| out.len() >= n) || !range_allows(range, e.user_key) {
                 break;
             }
             // A later write at the same (key, timestamp) replaced the earlier one for every
             // reader: list only the newest (they arrive newest sequence first).
             let shadowed = out
                 .last()
-                .is_some_and(|(p, _): &(VersionEntry, _)| p.ts == key.ts && p.key == key.user_key);
-            if range.contains(&key.user_key) && key.seq <= snapshot && !shadowed {
-                let entry = VersionEntry {
-                    key: key.user_key.clone(),
-                    value: value.clone(),
-                    ts: key.ts,
-                    seq: key.seq,
-                    tombstone: key.kind == ValueKind::Delete,
-                };
-                out.push((entry, key.kind));
+                .is_some_and(|(p, _): &(VersionEntry, _)| p.ts == e.ts && p.key == e.user_key);
+            if !(range.contains(e.user_key) && e.seq <= snapshot && !shadowed) {
+                merged.advance()?;
+                continue;
             }
-            merged.advance()?;
+            let Some((key, value)) = merged.take()? else { break };
+            let entry = VersionEntry {
+                key: key.user_key,
+                value,
+                ts: key.ts,
+                seq: key.seq,
+                tombstone: key.kind == ValueKind::Delete,
+            };
+            out.push((entry, key.kind));
         }
         Ok(out)
     }
@@ -188,9 +190,9 @@ impl<V: EngineFs> Engine<V> {
         let view = self.current_view();
         let mut merged =
             MergeCursor::new(view_cursors(&view, &self.store, true, &KeyRange::all())?, true);
-        while let Some((key, value)) = merged.peek() {
-            if key.kind == ValueKind::Pointer
-                && crate::vlog::ValuePointer::decode(value)
+        while let Some(e) = merged.head() {
+            if e.kind == ValueKind::Pointer
+                && crate::vlog::ValuePointer::decode(e.value)
                     .is_ok_and(|p| p.file == id && p.end() > offset)
             {
                 return Ok(true);

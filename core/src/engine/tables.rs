@@ -13,7 +13,7 @@ use strata_vfs::{FileKind, Vfs};
 use super::EngineFs;
 use crate::cache::BlockCache;
 use crate::filenames;
-use crate::iter::Cursor;
+use crate::iter::{Cursor, EntryRef};
 use crate::key::InternalKey;
 use crate::manifest::FileMeta;
 use crate::sstable::{Table, TableCursor, TableOptions};
@@ -174,7 +174,7 @@ impl<V: EngineFs> LevelCursor<V> {
 
     /// Moves to the next file while the current one has nothing left.
     fn skip_exhausted(&mut self) -> Result<()> {
-        while self.current.as_ref().is_some_and(|c| c.peek().is_none()) {
+        while self.current.as_ref().is_some_and(|c| c.head().is_none()) {
             let next = if self.forward { self.pos.checked_add(1) } else { self.pos.checked_sub(1) };
             match next.and_then(|p| self.files.get(p).cloned().map(|m| (p, m))) {
                 Some((p, meta)) => {
@@ -190,8 +190,8 @@ impl<V: EngineFs> LevelCursor<V> {
 }
 
 impl<V: EngineFs> Cursor for LevelCursor<V> {
-    fn peek(&self) -> Option<&(InternalKey, Bytes)> {
-        self.current.as_ref()?.peek()
+    fn head(&self) -> Option<EntryRef<'_>> {
+        self.current.as_ref()?.head()
     }
 
     fn advance(&mut self) -> Result<()> {

@@ -250,6 +250,11 @@ impl BlockIter {
         self.block.data.slice(self.value.clone())
     }
 
+    /// Where the current value lies in the block's [`data`](Block::data).
+    pub fn value_range(&self) -> Range<usize> {
+        self.value.clone()
+    }
+
     /// The current value as a slice.
     pub fn value_slice(&self) -> &[u8] {
         self.block.data.get(self.value.clone()).unwrap_or_default()

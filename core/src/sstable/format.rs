@@ -136,6 +136,32 @@ pub fn block_checksum(payload: &[u8], ty: u8) -> u32 {
 /// contents. Order: length, checksum, type, then (for lz4) the declared length and the
 /// decompression itself.
 pub fn unwrap_block(mut stored: Vec<u8>) -> Result<Bytes, CorruptionKind> {
+    let (payload_len, compression) = check_block(&stored)?;
+    match compression {
+        Compression::None => {
+            stored.truncate(payload_len);
+            Ok(Bytes::from(stored))
+        }
+        Compression::Lz4 => {
+            decompress(stored.get(..payload_len).unwrap_or_default()).map(Bytes::from)
+        }
+    }
+}
+
+/// [`unwrap_block`] for a block inside a larger buffer (a read of several blocks at once): an
+/// uncompressed payload is copied out, a compressed one decompressed from where it lies.
+pub fn unwrap_block_in(stored: &[u8]) -> Result<Bytes, CorruptionKind> {
+    let (payload_len, compression) = check_block(stored)?;
+    let payload = stored.get(..payload_len).unwrap_or_default();
+    match compression {
+        Compression::None => Ok(Bytes::copy_from_slice(payload)),
+        Compression::Lz4 => decompress(payload).map(Bytes::from),
+    }
+}
+
+/// Checks a stored block's length, checksum and type; returns the payload's length and how it
+/// is compressed.
+fn check_block(stored: &[u8]) -> Result<(usize, Compression), CorruptionKind> {
     let payload_len =
         stored.len().checked_sub(BLOCK_TRAILER_LEN).ok_or(CorruptionKind::Truncated)?;
     let (payload, trailer) = stored.split_at(payload_len);
@@ -146,14 +172,8 @@ pub fn unwrap_block(mut stored: Vec<u8>) -> Result<Bytes, CorruptionKind> {
     if crc != block_checksum(payload, ty) {
         return Err(CorruptionKind::Checksum);
     }
-    match Compression::from_u8(ty) {
-        Some(Compression::None) => {
-            stored.truncate(payload_len);
-            Ok(Bytes::from(stored))
-        }
-        Some(Compression::Lz4) => decompress(payload).map(Bytes::from),
-        None => Err(CorruptionKind::UnknownTag(ty)),
-    }
+    let compression = Compression::from_u8(ty).ok_or(CorruptionKind::UnknownTag(ty))?;
+    Ok((payload_len, compression))
 }
 
 /// Decodes an lz4 payload: varint uncompressed length, then the compressed bytes. The length

@@ -148,26 +148,93 @@ impl<R: RandomRead> Table<R> {
 
     /// The block at `h`, from the cache if there, else read and cached.
     pub(super) fn block(&self, h: BlockHandle) -> Result<Arc<Block>> {
-        if let Some(c) = &self.cache
-            && let Some(b) = c.get(self.file_no, h.offset)
-        {
-            return Ok(b);
+        match self.cached(h, true) {
+            Some(b) => Ok(b),
+            None => self.read_block(h, true),
         }
+    }
+
+    /// The block at `h` if the cache has it; `touch` counts the lookup as a use (a read that
+    /// fills the cache) rather than a peek (a pass that goes around it).
+    pub(super) fn cached(&self, h: BlockHandle, touch: bool) -> Option<Arc<Block>> {
+        let c = self.cache.as_ref()?;
+        if touch { c.get(self.file_no, h.offset) } else { c.peek(self.file_no, h.offset) }
+    }
+
+    /// Reads the block at `h` from the file, and caches it when `fill_cache`.
+    pub(super) fn read_block(&self, h: BlockHandle, fill_cache: bool) -> Result<Arc<Block>> {
         let block = Arc::new(Block::new(self.read_raw(h)?).map_err(|k| self.bad(h, k))?);
-        if let Some(c) = &self.cache {
-            c.insert(self.file_no, h.offset, Arc::clone(&block), block.charge());
-        }
+        self.offer(h, &block, fill_cache);
         Ok(block)
+    }
+
+    fn offer(&self, h: BlockHandle, block: &Arc<Block>, fill_cache: bool) {
+        if fill_cache && let Some(c) = &self.cache {
+            c.insert(self.file_no, h.offset, Arc::clone(block), block.charge());
+        }
+    }
+
+    /// The blocks at `handles`, which must lie back to back in the file, read with one call
+    /// (a sequential scan's readahead): each is checked and unpacked as a single read would,
+    /// taken from the cache instead when it is there, and cached when `fill_cache`. `buf` is
+    /// scratch for the stored bytes, kept by the caller so that its pages are reused.
+    ///
+    /// Only the first block is needed now: an error in it is returned, while a damaged block
+    /// after it ends the run there (the walk reads it again, alone, if it gets that far, and
+    /// reports the damage then), and a failed read of the whole run falls back to reading the
+    /// first block alone.
+    pub(super) fn read_run(
+        &self,
+        handles: &[BlockHandle],
+        fill_cache: bool,
+        buf: &mut Vec<u8>,
+    ) -> Result<Vec<(BlockHandle, Arc<Block>)>> {
+        let Some(&first) = handles.first() else { return Ok(Vec::new()) };
+        if self.read_span(handles, buf).is_none() {
+            return Ok(alloc::vec![(first, self.read_block(first, fill_cache)?)]);
+        };
+        let mut out = Vec::with_capacity(handles.len());
+        for &h in handles {
+            if let Some(b) = self.cached(h, fill_cache) {
+                out.push((h, b));
+                continue;
+            }
+            let offset_in = |at: u64| usize::try_from(at.checked_sub(first.offset)?).ok();
+            let unpacked = offset_in(h.offset)
+                .zip(h.end().and_then(offset_in))
+                .and_then(|(from, to)| buf.get(from..to))
+                .ok_or(CorruptionKind::Truncated)
+                .and_then(format::unwrap_block_in)
+                .and_then(Block::new);
+            match unpacked {
+                Ok(block) => {
+                    let block = Arc::new(block);
+                    self.offer(h, &block, fill_cache);
+                    out.push((h, block));
+                }
+                Err(k) if out.is_empty() => return Err(self.bad(h, k)),
+                Err(_) => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads the stored bytes from the first handle's start to the last one's end into `buf`;
+    /// `None` if the span is not inside the block area or cannot be read.
+    fn read_span(&self, handles: &[BlockHandle], buf: &mut Vec<u8>) -> Option<()> {
+        let (first, last) = (handles.first()?, handles.last()?);
+        let end = last.end().filter(|&e| e <= self.data_end && e >= first.offset)?;
+        buf.clear();
+        buf.resize(usize::try_from(end - first.offset).ok()?, 0);
+        self.file.read_exact_at(first.offset, buf).ok()
     }
 
     /// The block at `h`: from the cache if there, else read without caching it.
     pub(super) fn block_uncached(&self, h: BlockHandle) -> Result<Arc<Block>> {
-        if let Some(c) = &self.cache
-            && let Some(b) = c.peek(self.file_no, h.offset)
-        {
-            return Ok(b);
+        match self.cached(h, false) {
+            Some(b) => Ok(b),
+            None => self.read_block(h, false),
         }
-        Ok(Arc::new(Block::new(self.read_raw(h)?).map_err(|k| self.bad(h, k))?))
     }
 
     /// The decoded entries of index partition `p` (for a single-level index, `p` must be 0 and
