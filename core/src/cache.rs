@@ -1,14 +1,16 @@
-//! The block cache: decoded table blocks shared by every reader, evicted least recently used
-//! first, bounded by bytes.
+//! The block cache: decoded table blocks, and values read from the value log, shared by every
+//! reader, evicted least recently used first, bounded by bytes.
 //!
-//! Keys are `(file_no, block_offset)`; table numbers are never reused, so a key names one
-//! block forever. The cache is split into shards, each an LRU list behind its own lock, so
+//! Keys are `(file_no, offset)`: a table's block offset or a value log record's offset. Tables
+//! and value log files draw their numbers from one counter and numbers are never reused, so a
+//! key names one block or one value forever. The cache is split into shards, each an LRU list behind its own lock, so
 //! concurrent readers of different blocks rarely contend. Each shard is a hash map from key to
 //! a slot in a `Vec`, and the slots form an intrusive doubly linked list by index (most recent
 //! at the head), so nothing but the map and the slot vector is ever allocated.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use bytes::Bytes;
 use core::sync::atomic::Ordering;
 
 use hashbrown::HashMap;
@@ -28,10 +30,28 @@ const BYTES_PER_SHARD: usize = 256 * 1024;
 
 type Key = (u64, u64);
 
+/// What the cache holds under a key.
+#[derive(Debug)]
+enum Cached {
+    Block(Arc<Block>),
+    /// A value from the value log, with the user key and record length it was read for:
+    /// a lookup must name both, as a read checks the record's key, so a damaged pointer is
+    /// refused whether or not the value is cached.
+    Value {
+        key: Bytes,
+        record_len: u32,
+        value: Bytes,
+    },
+}
+
+/// Bytes charged for a cached value beyond its key and value: the slot, the map entry and the
+/// shared buffers' headers, roughly.
+const VALUE_OVERHEAD: usize = 96;
+
 #[derive(Debug)]
 struct Slot {
     key: Key,
-    value: Option<Arc<Block>>,
+    value: Option<Cached>,
     charge: usize,
     prev: u32,
     next: u32,
@@ -92,11 +112,12 @@ impl Lru {
         self.head = i;
     }
 
-    fn get(&mut self, key: Key) -> Option<Arc<Block>> {
+    /// The entry at `key`, marked most recently used.
+    fn get(&mut self, key: Key) -> Option<&Cached> {
         let i = *self.map.get(&key)?;
         self.unlink(i);
         self.push_front(i);
-        self.slot(i)?.value.clone()
+        self.slot(i)?.value.as_ref()
     }
 
     fn remove_slot(&mut self, i: u32) {
@@ -109,7 +130,7 @@ impl Lru {
         self.free.push(i);
     }
 
-    fn insert(&mut self, key: Key, value: Arc<Block>, charge: usize) {
+    fn insert(&mut self, key: Key, value: Cached, charge: usize) {
         if let Some(&i) = self.map.get(&key) {
             self.remove_slot(i);
         }
@@ -147,14 +168,22 @@ impl Lru {
     }
 }
 
-/// A sharded, byte-bounded LRU cache of decoded blocks. `Send + Sync`; every method takes
-/// `&self`.
+/// A sharded, byte-bounded LRU cache of decoded blocks and value log values. `Send + Sync`;
+/// every method takes `&self`.
 #[derive(Debug)]
 pub struct BlockCache {
     shards: Vec<Mutex<Lru>>,
     capacity: usize,
     hits: AtomicU64,
     misses: AtomicU64,
+}
+
+/// The block in a cache entry, if it is one.
+fn block_of(entry: Option<&Cached>) -> Option<Arc<Block>> {
+    match entry? {
+        Cached::Block(b) => Some(Arc::clone(b)),
+        Cached::Value { .. } => None,
+    }
 }
 
 impl BlockCache {
@@ -193,7 +222,7 @@ impl BlockCache {
         let found = if self.capacity == 0 {
             None
         } else {
-            self.shard(file_no, offset).and_then(|s| s.lock().get((file_no, offset)))
+            self.shard(file_no, offset).and_then(|s| block_of(s.lock().get((file_no, offset))))
         };
         let counter = if found.is_some() { &self.hits } else { &self.misses };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -206,7 +235,7 @@ impl BlockCache {
         if self.capacity == 0 {
             return None;
         }
-        self.shard(file_no, offset).and_then(|s| s.lock().get((file_no, offset)))
+        self.shard(file_no, offset).and_then(|s| block_of(s.lock().get((file_no, offset))))
     }
 
     /// Caches `block` at `(file_no, offset)` with a cost of `charge` bytes, evicting the least
@@ -217,11 +246,54 @@ impl BlockCache {
             return;
         }
         if let Some(s) = self.shard(file_no, offset) {
-            s.lock().insert((file_no, offset), block, charge);
+            s.lock().insert((file_no, offset), Cached::Block(block), charge);
         }
     }
 
-    /// Drops every block of `file_no` (a table being deleted).
+    /// The value log value of the record at `(file_no, offset)`, if it is cached for user key
+    /// `key` and a record of `record_len` bytes. Not counted in [`hits`](Self::hits) or
+    /// [`misses`](Self::misses), which describe blocks.
+    pub fn get_value(
+        &self,
+        file_no: u64,
+        offset: u64,
+        key: &[u8],
+        record_len: u32,
+    ) -> Option<Bytes> {
+        if self.capacity == 0 {
+            return None;
+        }
+        let mut shard = self.shard(file_no, offset)?.lock();
+        match shard.get((file_no, offset))? {
+            Cached::Value { key: k, record_len: n, value } if k == key && *n == record_len => {
+                Some(value.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// Caches `value`, read from the value log record at `(file_no, offset)` of `record_len`
+    /// bytes holding user key `key`, charged its key and value bytes and
+    /// [`VALUE_OVERHEAD`]; like [`insert`](Self::insert) otherwise.
+    pub fn insert_value(
+        &self,
+        file_no: u64,
+        offset: u64,
+        key: &[u8],
+        record_len: u32,
+        value: Bytes,
+    ) {
+        if self.capacity == 0 {
+            return;
+        }
+        let charge = key.len() + value.len() + VALUE_OVERHEAD;
+        let entry = Cached::Value { key: Bytes::copy_from_slice(key), record_len, value };
+        if let Some(s) = self.shard(file_no, offset) {
+            s.lock().insert((file_no, offset), entry, charge);
+        }
+    }
+
+    /// Drops every block or value of `file_no` (a table or value log file being deleted).
     pub fn erase_file(&self, file_no: u64) {
         for s in &self.shards {
             s.lock().erase_file(file_no);

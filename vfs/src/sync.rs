@@ -148,6 +148,13 @@ mod atomic64 {
             *g = old.wrapping_add(v);
             old
         }
+        /// Bitwise or, returning the previous value.
+        pub fn fetch_or(&self, v: u64, _: Ordering) -> u64 {
+            let mut g = self.0.lock();
+            let old = *g;
+            *g = old | v;
+            old
+        }
         /// Stores the maximum, returning the previous value.
         pub fn fetch_max(&self, v: u64, _: Ordering) -> u64 {
             let mut g = self.0.lock();

@@ -282,6 +282,7 @@ impl<V: EngineFs> Engine<V> {
             Arc::clone(&store) as Arc<dyn crate::vlog::store::VfsRef<V>>,
             opts.vlog_verify_checksums(),
             vlog_files.iter().map(|(&id, m)| (id, m.file_no)).collect(),
+            Some(Arc::clone(&store.block_cache)),
         ));
         let fingerprints = hashbrown::DefaultHashBuilder::default();
         let engine = Engine {

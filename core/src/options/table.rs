@@ -134,7 +134,7 @@ macro_rules! engine_option_table {
                 valid 64 * KIB, 4 * GIB, "must be between 64 KiB and 4 GiB",
                 setter with_max_transaction_size(bytes: usize);
 
-            /// Bytes of decoded table blocks kept in memory (0 disables the cache).
+            /// Bytes of table blocks and often-read value-log values kept in memory (0: none).
             block_cache_bytes: usize = usize_of(64 * MIB), Bytes,
                 setter with_block_cache_capacity(bytes: usize);
 

@@ -10,6 +10,7 @@ use strata_vfs::sync::{AtomicU64, Mutex, RwLock};
 use strata_vfs::{FileKind, RandomRead, Vfs};
 
 use super::format::{self, ValuePointer};
+use crate::cache::BlockCache;
 use crate::filenames;
 use crate::{CorruptionKind, Error, IoOp, Result};
 
@@ -21,10 +22,67 @@ pub struct VlogStore<V: Vfs> {
     /// id → file number, for every file the database names.
     files: RwLock<BTreeMap<u64, u64>>,
     handles: Mutex<BTreeMap<u64, Arc<V::Read>>>,
-    /// Values read from the log.
+    /// The engine's block cache, which also keeps values read from the log (by file number
+    /// and record offset), so a value read again costs no file read.
+    cache: Option<Arc<BlockCache>>,
+    /// Records read before, as bits of hashed `(file number, offset)`: a value enters the
+    /// cache on its third read, so values read once or twice cost the cache nothing.
+    seen: SeenBefore,
+    /// Values read from the log (not counting those served from the cache).
     pub reads: AtomicU64,
     /// Bytes read from the log.
     pub read_bytes: AtomicU64,
+}
+
+/// Bits in each of [`SeenBefore`]'s two maps (8 KiB of memory each).
+const SEEN_BITS: usize = 1 << 16;
+/// [`SeenBefore`] clears its maps after this many first reads, so old reads fade and the maps
+/// stay sparse (at most a quarter of their bits set).
+const SEEN_RESET: u64 = (SEEN_BITS / 4) as u64;
+
+/// The admission filter of the value cache: remembers, approximately, which records were read
+/// once and which twice, and admits a value on its third read. Caching a value costs fresh
+/// memory, which measured as much as reading it again from the file: a value read once or
+/// twice (a cold pass, random reads over a large set) is cheaper left uncached. A false
+/// "seen" only caches a value early, a reset only delays it, so the maps need no lock.
+struct SeenBefore {
+    once: alloc::boxed::Box<[AtomicU64]>,
+    twice: alloc::boxed::Box<[AtomicU64]>,
+    set_since_reset: AtomicU64,
+}
+
+impl SeenBefore {
+    fn new() -> Self {
+        let map = || (0..SEEN_BITS / 64).map(|_| AtomicU64::new(0)).collect();
+        SeenBefore { once: map(), twice: map(), set_since_reset: AtomicU64::new(0) }
+    }
+
+    /// Notes a read of the record at `(file_no, offset)`; `true` if it was (probably) read at
+    /// least twice before since the last reset.
+    fn admit(&self, file_no: u64, offset: u64) -> bool {
+        let mut h = file_no.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ offset;
+        h = (h ^ (h >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        h ^= h >> 29;
+        let bit = h as usize % SEEN_BITS;
+        let mask = 1u64 << (bit % 64);
+        let (Some(once), Some(twice)) = (self.once.get(bit / 64), self.twice.get(bit / 64)) else {
+            return false;
+        };
+        if twice.load(Ordering::Relaxed) & mask != 0 {
+            return true;
+        }
+        if once.fetch_or(mask, Ordering::Relaxed) & mask != 0 {
+            twice.fetch_or(mask, Ordering::Relaxed);
+            return false;
+        }
+        if self.set_since_reset.fetch_add(1, Ordering::Relaxed) + 1 >= SEEN_RESET {
+            self.set_since_reset.store(0, Ordering::Relaxed);
+            for w in self.once.iter().chain(self.twice.iter()) {
+                w.store(0, Ordering::Relaxed);
+            }
+        }
+        false
+    }
 }
 
 /// How the store reaches the filesystem (it shares the engine's).
@@ -43,13 +101,21 @@ impl<V: Vfs> VlogStore<V>
 where
     V::Read: Send + Sync,
 {
-    /// A store over `vfs` reading the files in `files` (id → file number).
-    pub fn new(vfs: Arc<dyn VfsRef<V>>, verify: bool, files: BTreeMap<u64, u64>) -> Self {
+    /// A store over `vfs` reading the files in `files` (id → file number), keeping the values
+    /// it reads in `cache` if given.
+    pub fn new(
+        vfs: Arc<dyn VfsRef<V>>,
+        verify: bool,
+        files: BTreeMap<u64, u64>,
+        cache: Option<Arc<BlockCache>>,
+    ) -> Self {
         VlogStore {
             vfs,
             verify,
             files: RwLock::new(files),
             handles: Mutex::new(BTreeMap::new()),
+            cache,
+            seen: SeenBefore::new(),
             reads: AtomicU64::new(0),
             read_bytes: AtomicU64::new(0),
         }
@@ -60,10 +126,13 @@ where
         self.files.write().insert(id, file_no);
     }
 
-    /// Forgets file `id` and closes its handle.
+    /// Forgets file `id`, closes its handle and drops its cached values.
     pub fn remove_file(&self, id: u64) {
-        self.files.write().remove(&id);
+        let file_no = self.files.write().remove(&id);
         self.handles.lock().remove(&id);
+        if let (Some(c), Some(no)) = (&self.cache, file_no) {
+            c.erase_file(no);
+        }
     }
 
     /// The file name of file `id`, if the database names it.
@@ -100,7 +169,30 @@ where
 
     /// The value `pointer` names, which must be a record of `key`. With verification on, the
     /// record's checksum is checked: a mismatch is `Corruption { file, offset, Checksum }`.
+    /// A value found in the cache (read and checked before, for the same key and record
+    /// length) is handed out without reading the file.
     pub fn read(&self, pointer: &ValuePointer, key: &[u8]) -> Result<Bytes> {
+        let cache = self
+            .cache
+            .as_ref()
+            .zip(self.files.read().get(&pointer.file).copied())
+            .filter(|(c, _)| c.capacity() > 0);
+        if let Some((c, no)) = cache
+            && let Some(v) = c.get_value(no, pointer.offset, key, pointer.len)
+        {
+            return Ok(v);
+        }
+        let value = self.read_file(pointer, key)?;
+        if let Some((c, no)) = cache
+            && self.seen.admit(no, pointer.offset)
+        {
+            c.insert_value(no, pointer.offset, key, pointer.len, value.clone());
+        }
+        Ok(value)
+    }
+
+    /// [`read`](Self::read) from the file.
+    fn read_file(&self, pointer: &ValuePointer, key: &[u8]) -> Result<Bytes> {
         let file = self.handle(pointer.file)?;
         let corrupt =
             |kind| Error::corruption(&self.name_for_error(pointer.file), pointer.offset, kind);
@@ -369,5 +461,89 @@ mod tests {
         let (scan, seen) = walk(&file_with("000001.vlog", &bad), 0, end, usize::MAX);
         assert!(seen.is_empty());
         assert_eq!((scan.next, scan.damage), (0, Some(CorruptionKind::BadMagic)));
+    }
+
+    struct Fs(MemFs);
+
+    impl VfsRef<MemFs> for Fs {
+        fn vfs(&self) -> &MemFs {
+            &self.0
+        }
+    }
+
+    /// A store reading file id 4, stored as number 7 and holding `bytes`.
+    fn store_over(bytes: &[u8], cache: Option<Arc<BlockCache>>) -> VlogStore<MemFs> {
+        let fs = file_with(&filenames::vlog(7), bytes);
+        VlogStore::new(Arc::new(Fs(fs)), true, BTreeMap::from([(4, 7)]), cache)
+    }
+
+    #[test]
+    fn values_read_again_come_from_the_cache_for_the_same_key_and_length_only() {
+        let big = vec![9u8; 3000];
+        let records: [(&[u8], &[u8]); 2] = [(b"a", b"value-a"), (b"b", &big)];
+        let (bytes, at) = encode(&records);
+        let ptr = |i: usize| ValuePointer { file: 4, offset: at[i].0, len: at[i].1 };
+        let cache = Arc::new(BlockCache::new(1 << 20));
+        let store = store_over(&bytes, Some(Arc::clone(&cache)));
+        for _ in 0..3 {
+            for (i, (k, v)) in records.iter().enumerate() {
+                assert_eq!(store.read(&ptr(i), k).expect("read")[..], v[..]);
+            }
+        }
+        // A value enters the cache on its third read: three file reads each, then none.
+        for _ in 0..3 {
+            for (i, (k, v)) in records.iter().enumerate() {
+                assert_eq!(store.read(&ptr(i), k).expect("read")[..], v[..]);
+            }
+        }
+        assert_eq!(store.reads.load(Ordering::Relaxed), 6, "each value came from the file 3 times");
+        assert!(cache.usage() >= 3000 + 7, "both values are charged: {}", cache.usage());
+
+        // Another key, or another record length, at a cached offset is not answered from the
+        // cache: the file is read and judges it, as for a store without a cache.
+        let uncached = store_over(&bytes, None);
+        let long = ValuePointer { len: at[0].1 + 1, ..ptr(0) };
+        for (p, key) in [(ptr(0), &b"zz"[..]), (long, &b"a"[..])] {
+            let before = store.reads.load(Ordering::Relaxed);
+            let (got, want) = (store.read(&p, key), uncached.read(&p, key));
+            assert!(got.is_err() && want.is_err(), "{p:?} for {key:?}: {got:?} / {want:?}");
+            assert_eq!(store.reads.load(Ordering::Relaxed), before, "failed reads are not counted");
+        }
+        assert!(store.read(&ptr(0), b"zz").is_err(), "a refused lookup caches nothing");
+
+        // Removing the file drops its values.
+        store.remove_file(4);
+        assert_eq!(cache.usage(), 0);
+
+        // A cache of capacity 0 keeps nothing: every read goes to the file.
+        let store = store_over(&bytes, Some(Arc::new(BlockCache::new(0))));
+        for _ in 0..3 {
+            assert_eq!(store.read(&ptr(1), b"b").expect("read")[..], big[..]);
+        }
+        assert_eq!(store.reads.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn values_read_once_or_twice_are_not_cached() {
+        let records: Vec<(Vec<u8>, Vec<u8>)> =
+            (0..200u32).map(|i| (i.to_be_bytes().to_vec(), vec![i as u8; 500])).collect();
+        let refs: Vec<(&[u8], &[u8])> =
+            records.iter().map(|(k, v)| (k.as_slice(), v.as_slice())).collect();
+        let (bytes, at) = encode(&refs);
+        let cache = Arc::new(BlockCache::new(1 << 20));
+        let store = store_over(&bytes, Some(Arc::clone(&cache)));
+        for ((k, v), &(offset, len)) in records.iter().zip(&at) {
+            let p = ValuePointer { file: 4, offset, len };
+            assert_eq!(store.read(&p, k).expect("read")[..], v[..]);
+        }
+        for ((k, _), &(offset, len)) in records.iter().zip(&at).take(100) {
+            store.read(&ValuePointer { file: 4, offset, len }, k).expect("read");
+        }
+        assert_eq!(cache.usage(), 0, "values read once or twice are not cached");
+        for ((k, _), &(offset, len)) in records.iter().zip(&at).take(10) {
+            store.read(&ValuePointer { file: 4, offset, len }, k).expect("read");
+        }
+        let usage = cache.usage();
+        assert!((10 * 500..20 * 500).contains(&usage), "the ten values read 3 times: {usage}");
     }
 }
