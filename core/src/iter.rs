@@ -806,22 +806,73 @@ pub struct RangeIter {
     overlay: Vec<OverlayEntry>,
     front: Option<OverlayIter>,
     back: Option<OverlayIter>,
+    /// Where the two ends stand. A field of its own so that an entry lent by one end (a
+    /// borrow of `front` or `back`) can be accounted for while it is still borrowed.
+    progress: Progress,
+    /// Keeps the snapshot the range reads at registered while the iterator lives, so nothing
+    /// it can still reach (versions, value log files) is removed under it.
+    _pin: Option<crate::mvcc::Snapshot>,
+}
+
+/// The state of a [`RangeIter`]'s two ends together.
+struct Progress {
     /// The last key each end returned, if any: copies in reused buffers, so remembering a
     /// key costs no reference count (measured: a sixth of a 100-key scan's reference counting).
     front_last: LastKey,
     back_last: LastKey,
     remaining: Option<usize>,
     done: bool,
-    /// Keeps the snapshot the range reads at registered while the iterator lives, so nothing
-    /// it can still reach (versions, value log files) is removed under it.
-    _pin: Option<crate::mvcc::Snapshot>,
     /// A serializable transaction's record of this scan, narrowed when the limit stops it.
     tracker: Option<crate::serializable::ScanTracker>,
 }
 
+impl Progress {
+    /// Takes what one end produced next: the end of the range on `None`, an error, or an
+    /// entry at or past the other end's last key (the ends have met); otherwise the entry,
+    /// remembered as this end's last key and counted against the limit.
+    fn accept<K: AsRef<[u8]>, V>(
+        &mut self,
+        forward: bool,
+        item: Option<Result<(K, V)>>,
+    ) -> Option<Result<(K, V)>> {
+        let (k, v) = match item {
+            None => {
+                self.done = true;
+                return None;
+            }
+            Some(Err(e)) => {
+                self.done = true;
+                return Some(Err(e));
+            }
+            Some(Ok(kv)) => kv,
+        };
+        let key = k.as_ref();
+        let crossed = if forward {
+            self.back_last.get().is_some_and(|b| key >= b)
+        } else {
+            self.front_last.get().is_some_and(|f| key <= f)
+        };
+        if crossed {
+            self.done = true;
+            return None;
+        }
+        if forward { &mut self.front_last } else { &mut self.back_last }.set(key);
+        if let Some(n) = self.remaining.as_mut() {
+            *n -= 1;
+            if *n == 0 {
+                self.done = true;
+                if let Some(t) = &self.tracker {
+                    t.stopped_by_limit(self.front_last.get(), self.back_last.get());
+                }
+            }
+        }
+        Some(Ok((k, v)))
+    }
+}
+
 impl core::fmt::Debug for RangeIter {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("RangeIter").field("remaining", &self.remaining).finish()
+        f.debug_struct("RangeIter").field("remaining", &self.progress.remaining).finish()
     }
 }
 
@@ -838,12 +889,14 @@ impl RangeIter {
             overlay,
             front: None,
             back: None,
-            front_last: LastKey::default(),
-            back_last: LastKey::default(),
-            remaining: limit,
-            done: limit == Some(0),
+            progress: Progress {
+                front_last: LastKey::default(),
+                back_last: LastKey::default(),
+                remaining: limit,
+                done: limit == Some(0),
+                tracker: None,
+            },
             _pin: None,
-            tracker: None,
         }
     }
 
@@ -856,7 +909,7 @@ impl RangeIter {
     /// Reports to `tracker` where the limit stopped the scan, so a serializable transaction
     /// counts only what it was given as read.
     pub fn tracking(mut self, tracker: crate::serializable::ScanTracker) -> Self {
-        self.tracker = Some(tracker);
+        self.progress.tracker = Some(tracker);
         self
     }
 
@@ -875,37 +928,14 @@ impl RangeIter {
     }
 
     fn step(&mut self, forward: bool) -> Option<Result<(Bytes, Bytes)>> {
-        if self.done {
+        if self.progress.done {
             return None;
         }
         let item = match self.side(forward) {
             Ok(side) => side.next_entry(),
             Err(e) => Some(Err(e)),
         };
-        let (k, v) = match item {
-            None => {
-                self.done = true;
-                return None;
-            }
-            Some(Err(e)) => {
-                self.done = true;
-                return Some(Err(e));
-            }
-            Some(Ok(kv)) => kv,
-        };
-        let crossed = if forward {
-            self.back_last.get().is_some_and(|b| k.as_ref() >= b)
-        } else {
-            self.front_last.get().is_some_and(|f| k.as_ref() <= f)
-        };
-        if crossed {
-            self.done = true;
-            return None;
-        }
-        if forward { &mut self.front_last } else { &mut self.back_last }.set(&k);
-        self.done |=
-            count_one(&mut self.remaining, &self.tracker, &self.front_last, &self.back_last);
-        Some(Ok((k, v)))
+        self.progress.accept(forward, item)
     }
 }
 
@@ -926,59 +956,16 @@ impl RangeIter {
     }
 
     fn step_ref(&mut self, forward: bool) -> Option<Result<(&[u8], &[u8])>> {
-        if self.done {
+        if self.progress.done {
             return None;
         }
         if let Err(e) = self.side(forward) {
-            self.done = true;
+            self.progress.done = true;
             return Some(Err(e));
         }
         let side = if forward { self.front.as_mut() } else { self.back.as_mut() }?;
-        let (k, v) = match side.next_ref() {
-            None => {
-                self.done = true;
-                return None;
-            }
-            Some(Err(e)) => {
-                self.done = true;
-                return Some(Err(e));
-            }
-            Some(Ok(kv)) => kv,
-        };
-        let crossed = if forward {
-            self.back_last.get().is_some_and(|b| k >= b)
-        } else {
-            self.front_last.get().is_some_and(|f| k <= f)
-        };
-        if crossed {
-            self.done = true;
-            return None;
-        }
-        if forward { &mut self.front_last } else { &mut self.back_last }.set(k);
-        // `k` and `v` borrow the side: count by fields, not through a `&mut self` method.
-        self.done |=
-            count_one(&mut self.remaining, &self.tracker, &self.front_last, &self.back_last);
-        Some(Ok((k, v)))
+        self.progress.accept(forward, side.next_ref())
     }
-}
-
-/// Counts one entry of a range against its limit; `true` when the limit is reached, after
-/// telling a serializable transaction's tracker where each end stopped.
-fn count_one(
-    remaining: &mut Option<usize>,
-    tracker: &Option<crate::serializable::ScanTracker>,
-    front_last: &LastKey,
-    back_last: &LastKey,
-) -> bool {
-    let Some(n) = remaining.as_mut() else { return false };
-    *n -= 1;
-    if *n > 0 {
-        return false;
-    }
-    if let Some(t) = tracker {
-        t.stopped_by_limit(front_last.get(), back_last.get());
-    }
-    true
 }
 
 /// A remembered key, `None` until the first [`set`](Self::set).
