@@ -300,6 +300,11 @@ impl BlockCache {
         }
     }
 
+    /// Counts a miss that no lookup counted (a block read ahead of its use).
+    pub fn count_miss(&self) {
+        self.misses.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Lookups that found their block.
     pub fn hits(&self) -> u64 {
         self.hits.load(Ordering::Relaxed)

@@ -944,7 +944,9 @@ impl RangeIter {
     /// this iterator. The same entries as [`next`](Iterator::next), in the same order (calls
     /// of both kinds may be mixed), without making owned copies: committed keys and values
     /// are read where the table block or memtable holds them, so a scan costs no allocation
-    /// or reference count per entry.
+    /// or reference count per entry. When a read fails, `next` reports the error as it steps
+    /// past the entry before it, which it then does not return; `next_ref` returns that entry
+    /// and reports the error at the following call.
     pub fn next_ref(&mut self) -> Option<Result<(&[u8], &[u8])>> {
         self.step_ref(true)
     }

@@ -56,8 +56,9 @@ pub struct TableCursor<R: RandomRead> {
     /// The current block's user keys, one after another (keys are prefix-compressed on disk,
     /// so they cannot be read in place); reused from block to block.
     key_arena: Vec<u8>,
-    /// Blocks read ahead of the walk (forward only), in walking order, each with its handle.
-    ahead: VecDeque<(BlockHandle, Arc<Block>)>,
+    /// Blocks read ahead of the walk (forward only), in walking order, each with its handle
+    /// and whether it was read from the file (else it was found in the cache).
+    ahead: VecDeque<(BlockHandle, Arc<Block>, bool)>,
     /// Data blocks loaded in a row that missed the cache.
     misses: u32,
     /// Stored bytes the next readahead reads.
@@ -222,7 +223,17 @@ impl<R: RandomRead> TableCursor<R> {
     /// miss in a row going forward starts reading ahead.
     fn data_block(&mut self, h: BlockHandle) -> Result<Arc<Block>> {
         match self.ahead.pop_front() {
-            Some((ah, b)) if ah == h => return Ok(b),
+            Some((ah, b, from_file)) if ah == h => {
+                // Used now: counted and cached as if it had been read now.
+                if !from_file && let Some(cached) = self.table.cached(h, self.fill_cache) {
+                    return Ok(cached);
+                }
+                if self.fill_cache {
+                    self.table.count_miss();
+                }
+                self.table.offer(h, &b, self.fill_cache);
+                return Ok(b);
+            }
             // The walk left the read-ahead run (a seek, another partition): drop the rest.
             Some(_) => self.ahead.clear(),
             None => {}
@@ -253,7 +264,7 @@ impl<R: RandomRead> TableCursor<R> {
         self.readahead = (self.readahead * 2).min(READAHEAD_MAX);
         let mut blocks =
             self.table.read_run(&run, self.fill_cache, &mut self.readahead_buf)?.into_iter();
-        let first = blocks.next().map(|(_, b)| b);
+        let first = blocks.next().map(|(_, b, _)| b);
         self.ahead.extend(blocks);
         match first {
             Some(b) => Ok(b),

@@ -154,6 +154,14 @@ impl<R: RandomRead> Table<R> {
         }
     }
 
+    /// Counts a block read from the file, for a read that fills the cache, in the cache's
+    /// misses (a block read ahead, when it is used: its lookup was not counted).
+    pub(super) fn count_miss(&self) {
+        if let Some(c) = &self.cache {
+            c.count_miss();
+        }
+    }
+
     /// The block at `h` if the cache has it; `touch` counts the lookup as a use (a read that
     /// fills the cache) rather than a peek (a pass that goes around it).
     pub(super) fn cached(&self, h: BlockHandle, touch: bool) -> Option<Arc<Block>> {
@@ -168,7 +176,8 @@ impl<R: RandomRead> Table<R> {
         Ok(block)
     }
 
-    fn offer(&self, h: BlockHandle, block: &Arc<Block>, fill_cache: bool) {
+    /// Caches `block` (read from the file) when `fill_cache`.
+    pub(super) fn offer(&self, h: BlockHandle, block: &Arc<Block>, fill_cache: bool) {
         if fill_cache && let Some(c) = &self.cache {
             c.insert(self.file_no, h.offset, Arc::clone(block), block.charge());
         }
@@ -176,8 +185,11 @@ impl<R: RandomRead> Table<R> {
 
     /// The blocks at `handles`, which must lie back to back in the file, read with one call
     /// (a sequential scan's readahead): each is checked and unpacked as a single read would,
-    /// taken from the cache instead when it is there, and cached when `fill_cache`. `buf` is
-    /// scratch for the stored bytes, kept by the caller so that its pages are reused.
+    /// or taken from the cache when it is there (looked up without counting or touching),
+    /// with `true` for the blocks read from the file. The first block, needed now, is cached
+    /// when `fill_cache`; the others are not, so blocks read ahead that the scan never
+    /// reaches do not push others out of the cache (the caller offers each when it uses it).
+    /// `buf` is scratch for the stored bytes, kept by the caller so that its pages are reused.
     ///
     /// Only the first block is needed now: an error in it is returned, while a damaged block
     /// after it ends the run there (the walk reads it again, alone, if it gets that far, and
@@ -188,15 +200,15 @@ impl<R: RandomRead> Table<R> {
         handles: &[BlockHandle],
         fill_cache: bool,
         buf: &mut Vec<u8>,
-    ) -> Result<Vec<(BlockHandle, Arc<Block>)>> {
+    ) -> Result<Vec<(BlockHandle, Arc<Block>, bool)>> {
         let Some(&first) = handles.first() else { return Ok(Vec::new()) };
         if self.read_span(handles, buf).is_none() {
-            return Ok(alloc::vec![(first, self.read_block(first, fill_cache)?)]);
+            return Ok(alloc::vec![(first, self.read_block(first, fill_cache)?, true)]);
         };
         let mut out = Vec::with_capacity(handles.len());
         for &h in handles {
-            if let Some(b) = self.cached(h, fill_cache) {
-                out.push((h, b));
+            if let Some(b) = self.cached(h, false) {
+                out.push((h, b, false));
                 continue;
             }
             let offset_in = |at: u64| usize::try_from(at.checked_sub(first.offset)?).ok();
@@ -209,8 +221,10 @@ impl<R: RandomRead> Table<R> {
             match unpacked {
                 Ok(block) => {
                     let block = Arc::new(block);
-                    self.offer(h, &block, fill_cache);
-                    out.push((h, block));
+                    if out.is_empty() {
+                        self.offer(h, &block, fill_cache);
+                    }
+                    out.push((h, block, true));
                 }
                 Err(k) if out.is_empty() => return Err(self.bad(h, k)),
                 Err(_) => break,

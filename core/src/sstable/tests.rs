@@ -917,6 +917,43 @@ fn sstable_readahead_reports_damage_only_where_the_scan_reaches_it() {
     }
 }
 
+/// Blocks read ahead enter the cache, and count as misses, only when the scan uses them: a
+/// scan that stops early leaves no unused block behind, a full scan counts each data block
+/// once as a miss, and a second full scan finds every one.
+#[test]
+fn sstable_readahead_caches_and_counts_only_the_blocks_a_scan_uses() {
+    let entries = small_entries(200);
+    let (bytes, props) = build(&entries, opts(512, true));
+    assert_eq!(props.index_partitions, 0, "a single-level index keeps the counts to data blocks");
+    let data: Vec<_> =
+        visits(bytes.clone()).into_iter().filter(|v| v.0 == BlockRole::Data).collect();
+    assert!(data.len() >= 12, "blocks: {}", data.len());
+    let cache = Arc::new(BlockCache::new(4 << 20));
+    let table = open(bytes, Some(Arc::clone(&cache))).expect("intact");
+
+    // Through the first 6 blocks (readahead starts at the second miss and reads far past).
+    let used = data[..6].iter().map(|v| v.3).sum::<u64>() as usize;
+    let mut c = TableCursor::new(Arc::clone(&table), true, None).expect("cursor");
+    for _ in 0..used - 1 {
+        c.take().expect("take").expect("an entry");
+    }
+    drop(c);
+    assert_eq!((cache.hits(), cache.misses()), (0, 6), "only the blocks used were counted");
+    let cached = cache.usage();
+
+    // A full scan: the 6 blocks are hits, every other block one miss.
+    let want = model_from(&entries, true, None);
+    assert_eq!(scan(&table, true, None).expect("scan"), want);
+    assert_eq!((cache.hits(), cache.misses()), (6, data.len() as u64));
+    assert!(cache.usage() > cached);
+    let full = cache.usage();
+
+    // Again: all hits, nothing read.
+    assert_eq!(scan(&table, true, None).expect("scan"), want);
+    assert_eq!((cache.hits(), cache.misses()), (6 + data.len() as u64, data.len() as u64));
+    assert_eq!(cache.usage(), full);
+}
+
 /// The partitioned-index table of `docs/format/sstable.md`: five entries, one per 64-byte
 /// data block, whose index outgrows 4 × 64 bytes at the fifth block.
 fn partitioned_example_table() -> (Vec<u8>, TableProps) {
