@@ -86,9 +86,8 @@ fuzz_target!(|input: Input| {
     for forward in [true, false] {
         let mut cursor = TableCursor::new(Arc::clone(&table), forward, None).expect("cursor");
         let mut got = Vec::new();
-        while let Some(entry) = cursor.peek() {
-            got.push(entry.clone());
-            cursor.advance().expect("advance");
+        while let Some(entry) = cursor.take().expect("take") {
+            got.push(entry);
         }
         if !forward {
             got.reverse();
@@ -112,7 +111,9 @@ fuzz_target!(|input: Input| {
         }
         let seek = InternalKey::seek_first(key.user_key.clone());
         let cursor = TableCursor::new(Arc::clone(&table), true, Some(&seek)).expect("seek");
-        assert_eq!(cursor.peek().map(|e| &e.0), Some(key), "a seek lands on the newest version");
+        let head = cursor.head().map(|e| (e.user_key, e.ts, e.seq, e.kind, e.value));
+        let want = (&key.user_key[..], key.ts, key.seq, key.kind, &value[..]);
+        assert_eq!(head, Some(want), "a seek lands on the newest version");
         assert!(table.may_contain(&key.user_key), "no bloom false negative");
         let (ts, seq) = (key.ts, key.seq);
         let want = match key.kind {
