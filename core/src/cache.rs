@@ -178,6 +178,14 @@ pub struct BlockCache {
     misses: AtomicU64,
 }
 
+/// A well-mixed hash of a cache key `(file_no, offset)`: picks the shard, and the value log's
+/// admission filter uses it for its bitmaps.
+pub(crate) fn position_hash(file_no: u64, offset: u64) -> u64 {
+    let mut h = file_no.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ offset;
+    h = (h ^ (h >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^ (h >> 29)
+}
+
 /// The block in a cache entry, if it is one.
 fn block_of(entry: Option<&Cached>) -> Option<Arc<Block>> {
     match entry? {
@@ -211,10 +219,7 @@ impl BlockCache {
     }
 
     fn shard(&self, file_no: u64, offset: u64) -> Option<&Mutex<Lru>> {
-        let mut h = file_no.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ offset;
-        h = (h ^ (h >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        h ^= h >> 29;
-        self.shards.get(h as usize & (self.shards.len() - 1))
+        self.shards.get(position_hash(file_no, offset) as usize & (self.shards.len() - 1))
     }
 
     /// The block at `(file_no, offset)`, marking it most recently used.

@@ -60,10 +60,7 @@ impl SeenBefore {
     /// Notes a read of the record at `(file_no, offset)`; `true` if it was (probably) read at
     /// least twice before since the last reset.
     fn admit(&self, file_no: u64, offset: u64) -> bool {
-        let mut h = file_no.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ offset;
-        h = (h ^ (h >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        h ^= h >> 29;
-        let bit = h as usize % SEEN_BITS;
+        let bit = crate::cache::position_hash(file_no, offset) as usize % SEEN_BITS;
         let mask = 1u64 << (bit % 64);
         let (Some(once), Some(twice)) = (self.once.get(bit / 64), self.twice.get(bit / 64)) else {
             return false;
