@@ -135,22 +135,36 @@ impl MergeCursor {
     }
 
     fn pick(&mut self) {
+        if let [only] = self.sources.as_slice() {
+            // The common case of a read over one table or level: nothing to compare.
+            self.current = only.head().map(|_| 0);
+            return;
+        }
         let mut best: Option<(usize, EntryRef<'_>)> = None;
+        let mut exhausted = false;
         for (i, s) in self.sources.iter().enumerate() {
-            if let Some(e) = s.head() {
-                let better = match &best {
-                    None => true,
-                    Some((_, b)) => {
-                        let order = e.cmp_entry(b);
-                        if self.forward { order.is_lt() } else { order.is_gt() }
-                    }
-                };
-                if better {
-                    best = Some((i, e));
+            let Some(e) = s.head() else {
+                exhausted = true;
+                continue;
+            };
+            let better = match &best {
+                None => true,
+                Some((_, b)) => {
+                    let order = e.cmp_entry(b);
+                    if self.forward { order.is_lt() } else { order.is_gt() }
                 }
+            };
+            if better {
+                best = Some((i, e));
             }
         }
         self.current = best.map(|(i, _)| i);
+        if exhausted {
+            // A source at its end stays there (cursors walk one way, and a seek only moves
+            // sources still before the target): drop it, so later steps stop asking it.
+            self.sources.retain(|s| s.head().is_some());
+            self.pick();
+        }
     }
 
     /// The current entry.
@@ -366,6 +380,9 @@ pub struct VisibleIter {
     decided: Option<Vec<u8>>,
     /// Backward: the newest visible version of `current` so far.
     candidate: Option<(ValueKind, Bytes)>,
+    /// Forward: a key above the range's lower bound has been seen (the upper bound is checked
+    /// as the walk's end).
+    above_lower: bool,
     /// The entry [`advance_ref`](Self::advance_ref) stopped at, until the next step.
     held: Held,
     fetch: ValueFetch,
@@ -394,6 +411,7 @@ impl VisibleIter {
             current: None,
             decided: None,
             candidate: None,
+            above_lower: false,
             held: Held::Nothing,
             fetch: ValueFetch::NoLog,
             done: false,
@@ -494,23 +512,24 @@ impl VisibleIter {
     /// Forward: moves the merge cursor to the next entry that decides its key (the newest
     /// visible version of a key in range not yet decided) and records the key as decided;
     /// `false` at the end of the range.
-    fn next_decider(&mut self) -> Result<bool> {
+    fn next_decider(&mut self) -> Result<Option<ValueKind>> {
         // Versions of one key skipped one by one so far; past a few, seek instead.
         let mut run = 0usize;
         let mut run_key: Vec<u8> = Vec::new();
         loop {
-            let Some(e) = self.merged.head() else { return Ok(false) };
+            let Some(e) = self.merged.head() else { return Ok(None) };
             if self.range.past_end(e.user_key, true) {
-                return Ok(false);
+                return Ok(None);
             }
             let decided = self.decided.as_deref() == Some(e.user_key);
-            let skip =
-                !self.range.contains(e.user_key) || decided || !self.vis.sees_parts(e.seq, e.ts);
+            // Keys only grow going forward: once one is above the lower bound, all are.
+            self.above_lower = self.above_lower || self.range.above_lower(e.user_key);
+            let skip = !self.above_lower || decided || !self.vis.sees_parts(e.seq, e.ts);
             if !skip {
                 let buf = self.decided.get_or_insert_with(Vec::new);
                 buf.clear();
                 buf.extend_from_slice(e.user_key);
-                return Ok(true);
+                return Ok(Some(e.kind));
             }
             if run > 0 && run_key == e.user_key {
                 run += 1;
@@ -543,7 +562,7 @@ impl VisibleIter {
 
     fn step_forward(&mut self) -> Result<Option<(Bytes, Bytes)>> {
         loop {
-            if !self.next_decider()? {
+            if self.next_decider()?.is_none() {
                 return Ok(None);
             }
             // The entry decides its key: take it from the cursor rather than clone it.
@@ -561,11 +580,17 @@ impl VisibleIter {
     /// Forward by reference: stops at the next live entry, leaving it in the merge cursor.
     fn step_forward_ref(&mut self) -> Result<bool> {
         loop {
-            if !self.next_decider()? {
-                return Ok(false);
-            }
+            let kind = match self.next_decider()? {
+                None => return Ok(false),
+                Some(ValueKind::Set) => {
+                    // The value is the stored one, read where it lies.
+                    self.held = Held::Head(None);
+                    return Ok(true);
+                }
+                Some(kind) => kind,
+            };
             let Some(e) = self.merged.head() else { return Ok(false) };
-            let fetched = match e.kind {
+            let fetched = match kind {
                 ValueKind::Set => None,
                 kind => match self.fetch.fetched(e.user_key, kind, e.value)? {
                     Some(v) => Some(v),
@@ -743,6 +768,19 @@ impl OverlayIter {
     /// stay where the sources hold them.
     pub fn next_ref(&mut self) -> Option<Result<(&[u8], &[u8])>> {
         self.release();
+        if self.overlay.is_empty() && self.base_head.is_none() && !self.base_ready {
+            // No pending write left to merge (always, for a read-only transaction): hand out
+            // the base's entries straight through.
+            return match self.base.advance_ref() {
+                Ok(true) => {
+                    self.base_ready = true;
+                    self.emitted = Emitted::Base;
+                    self.base.current_ref().map(Ok)
+                }
+                Ok(false) => None,
+                Err(e) => Some(Err(e)),
+            };
+        }
         loop {
             if self.base_head.is_none() && !self.base_ready {
                 match self.base.advance_ref() {

