@@ -58,6 +58,14 @@ struct Slot {
 }
 
 /// One shard: a map and an LRU list over slots.
+///
+/// A hit moves its entry to the head only while the shard is more than half full. Relinking
+/// writes three other slots (its neighbours and the old head), cache misses that a point read
+/// served from a roomy cache paid for nothing, since nothing is evicted there. An entry hit
+/// only while the shard was at most half full keeps its place and is moved at its first hit
+/// after that, so when the shard fills and evicts, the order reflects every hit since it
+/// passed half: least recently used first, as far as the last half-capacity of inserts can
+/// tell.
 #[derive(Debug)]
 struct Lru {
     map: HashMap<Key, u32>,
@@ -115,8 +123,10 @@ impl Lru {
     /// The entry at `key`, marked most recently used.
     fn get(&mut self, key: Key) -> Option<&Cached> {
         let i = *self.map.get(&key)?;
-        self.unlink(i);
-        self.push_front(i);
+        if self.usage > self.capacity / 2 {
+            self.unlink(i);
+            self.push_front(i);
+        }
         self.slot(i)?.value.as_ref()
     }
 
@@ -363,6 +373,24 @@ mod tests {
         assert!(c.get(1, 0).is_none() && c.get(1, 20).is_none());
         assert!(c.get(2, 0).is_some() && c.get(3, 0).is_some());
         assert_eq!(c.usage(), 300);
+    }
+
+    #[test]
+    fn cache_reorders_hits_only_past_half_full() {
+        let c = BlockCache::with_shards(400, 1);
+        c.insert(1, 0, block(0), 100);
+        c.insert(1, 10, block(1), 100);
+        // Half full: a hit leaves the entry where it is, the oldest.
+        assert!(c.get(1, 0).is_some());
+        c.insert(1, 20, block(2), 100);
+        c.insert(1, 30, block(3), 100);
+        c.insert(1, 40, block(4), 100);
+        assert!(c.get(1, 0).is_none(), "hit at half full, still evicted first");
+        // Full: a hit makes (1, 10), the oldest, the most recent; (1, 20) goes next.
+        assert!(c.get(1, 10).is_some());
+        c.insert(1, 50, block(5), 100);
+        assert!(c.get(1, 20).is_none(), "the least recently used is evicted");
+        assert!(c.get(1, 10).is_some() && c.get(1, 30).is_some() && c.get(1, 50).is_some());
     }
 
     #[test]
