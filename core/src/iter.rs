@@ -71,6 +71,11 @@ impl<'a> EntryRef<'a> {
 pub trait Cursor: Send {
     /// The current entry, borrowed; `None` when exhausted.
     fn head(&self) -> Option<EntryRef<'_>>;
+    /// `true` once the cursor has no entry left: `head()` is `None`. Sources override it when
+    /// they can tell without building the entry's view.
+    fn exhausted(&self) -> bool {
+        self.head().is_none()
+    }
     /// Moves to the next entry in this cursor's direction.
     fn advance(&mut self) -> Result<()>;
 
@@ -135,9 +140,10 @@ impl MergeCursor {
     }
 
     fn pick(&mut self) {
-        if let [only] = self.sources.as_slice() {
-            // The common case of a read over one table or level: nothing to compare.
-            self.current = only.head().map(|_| 0);
+        if self.sources.len() == 1 {
+            // The common case of a read over one table or level: nothing to compare, and its
+            // head, `None` at its end, is the merge's.
+            self.current = Some(0);
             return;
         }
         let mut best: Option<(usize, EntryRef<'_>)> = None;
@@ -162,7 +168,7 @@ impl MergeCursor {
         if exhausted {
             // A source at its end stays there (cursors walk one way, and a seek only moves
             // sources still before the target): drop it, so later steps stop asking it.
-            self.sources.retain(|s| s.head().is_some());
+            self.sources.retain(|s| !s.exhausted());
             self.pick();
         }
     }

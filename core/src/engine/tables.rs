@@ -174,7 +174,7 @@ impl<V: EngineFs> LevelCursor<V> {
 
     /// Moves to the next file while the current one has nothing left.
     fn skip_exhausted(&mut self) -> Result<()> {
-        while self.current.as_ref().is_some_and(|c| c.head().is_none()) {
+        while self.current.as_ref().is_some_and(|c| c.exhausted()) {
             let next = if self.forward { self.pos.checked_add(1) } else { self.pos.checked_sub(1) };
             match next.and_then(|p| self.files.get(p).cloned().map(|m| (p, m))) {
                 Some((p, meta)) => {
@@ -192,6 +192,11 @@ impl<V: EngineFs> LevelCursor<V> {
 impl<V: EngineFs> Cursor for LevelCursor<V> {
     fn head(&self) -> Option<EntryRef<'_>> {
         self.current.as_ref()?.head()
+    }
+
+    fn exhausted(&self) -> bool {
+        // The current file is never left exhausted while another one follows.
+        self.current.as_ref().is_none_or(|c| c.exhausted())
     }
 
     fn advance(&mut self) -> Result<()> {

@@ -505,6 +505,11 @@ impl<R: RandomRead + Send + Sync + 'static> Cursor for TableCursor<R> {
         TableCursor::head(self)
     }
 
+    fn exhausted(&self) -> bool {
+        // There is a head exactly when an entry is read in place or a decoded one is left.
+        self.lazy.is_none() && self.buf.is_empty()
+    }
+
     fn seek(&mut self, target: &InternalKey) -> Result<()> {
         self.seek_forward(target)
     }
