@@ -6,8 +6,9 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use bytes::Bytes;
 
+use core::sync::atomic::Ordering;
 use hashbrown::HashMap;
-use strata_vfs::sync::Mutex;
+use strata_vfs::sync::{AtomicU64, RwLock};
 use strata_vfs::{FileKind, Vfs};
 
 use super::EngineFs;
@@ -22,9 +23,14 @@ use crate::{Error, IoOp, Result};
 /// An open table as the engine shares it.
 pub type SharedTable<V> = Arc<Table<<V as Vfs>::Read>>;
 
+/// Open tables, each with the value of `OpenTables::opens` when it was last used: a coarse
+/// clock that moves only when a table is opened, so a read that finds its table open only
+/// reads shared memory (a lookup under a read lock, a stamp stored only when it changed)
+/// instead of taking a lock exclusively and writing a global counter, which every reader on
+/// every core did once per point read. Eviction picks the table unused for the most opens.
 struct OpenTables<V: Vfs> {
-    tables: HashMap<u64, (SharedTable<V>, u64)>,
-    tick: u64,
+    tables: HashMap<u64, (SharedTable<V>, AtomicU64)>,
+    opens: AtomicU64,
 }
 
 /// The filesystem plus everything needed to read tables.
@@ -36,7 +42,7 @@ pub struct TableStore<V: Vfs> {
     /// Decoded blocks shared by every table.
     pub block_cache: Arc<BlockCache>,
     max_open: usize,
-    open: Mutex<OpenTables<V>>,
+    open: RwLock<OpenTables<V>>,
 }
 
 impl<V: Vfs> core::fmt::Debug for TableStore<V> {
@@ -58,7 +64,7 @@ impl<V: EngineFs> TableStore<V> {
             table_options,
             block_cache: Arc::new(BlockCache::new(block_cache_bytes)),
             max_open: max_open.max(1),
-            open: Mutex::new(OpenTables { tables: HashMap::new(), tick: 0 }),
+            open: RwLock::new(OpenTables { tables: HashMap::new(), opens: AtomicU64::new(0) }),
         }
     }
 
@@ -66,11 +72,12 @@ impl<V: EngineFs> TableStore<V> {
     /// full) if needed. Open handles of evicted tables stay valid for their current users.
     pub fn table(&self, meta: &FileMeta) -> Result<SharedTable<V>> {
         {
-            let mut open = self.open.lock();
-            open.tick += 1;
-            let tick = open.tick;
-            if let Some((t, used)) = open.tables.get_mut(&meta.file_no) {
-                *used = tick;
+            let open = self.open.read();
+            if let Some((t, used)) = open.tables.get(&meta.file_no) {
+                let now = open.opens.load(Ordering::Relaxed);
+                if used.load(Ordering::Relaxed) != now {
+                    used.store(now, Ordering::Relaxed);
+                }
                 return Ok(Arc::clone(t));
             }
         }
@@ -79,21 +86,28 @@ impl<V: EngineFs> TableStore<V> {
             self.vfs.open(&name, FileKind::Table).map_err(|e| Error::io(IoOp::Open, &name, e))?;
         let table =
             Arc::new(Table::open(file, name, meta.file_no, Some(Arc::clone(&self.block_cache)))?);
-        let mut open = self.open.lock();
+        let mut open = self.open.write();
+        if let Some((t, _)) = open.tables.get(&meta.file_no) {
+            // Another reader opened it meanwhile: share that one.
+            return Ok(Arc::clone(t));
+        }
         if open.tables.len() >= self.max_open
-            && let Some(victim) =
-                open.tables.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| *k)
+            && let Some(victim) = open
+                .tables
+                .iter()
+                .min_by_key(|(_, (_, used))| used.load(Ordering::Relaxed))
+                .map(|(k, _)| *k)
         {
             open.tables.remove(&victim);
         }
-        let tick = open.tick;
-        open.tables.insert(meta.file_no, (Arc::clone(&table), tick));
+        let now = open.opens.fetch_add(1, Ordering::Relaxed) + 1;
+        open.tables.insert(meta.file_no, (Arc::clone(&table), AtomicU64::new(now)));
         Ok(table)
     }
 
     /// Forgets a table that is being deleted.
     pub fn evict(&self, file_no: u64) {
-        self.open.lock().tables.remove(&file_no);
+        self.open.write().tables.remove(&file_no);
         self.block_cache.erase_file(file_no);
     }
 
