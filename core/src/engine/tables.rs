@@ -24,10 +24,11 @@ use crate::{Error, IoOp, Result};
 pub type SharedTable<V> = Arc<Table<<V as Vfs>::Read>>;
 
 /// Open tables, each with the value of `OpenTables::opens` when it was last used: a coarse
-/// clock that moves only when a table is opened, so a read that finds its table open only
-/// reads shared memory (a lookup under a read lock, a stamp stored only when it changed)
-/// instead of taking a lock exclusively and writing a global counter, which every reader on
-/// every core did once per point read. Eviction picks the table unused for the most opens.
+/// clock that moves only when a table is opened. A read that finds its table open takes the
+/// lock shared (readers no longer wait for each other) and stores its table's stamp only when
+/// it changed, where it took the lock exclusively and bumped a global counter, a write to the
+/// same memory by every reader on every core once per point read. Eviction picks the table
+/// unused for the most opens.
 struct OpenTables<V: Vfs> {
     tables: HashMap<u64, (SharedTable<V>, AtomicU64)>,
     opens: AtomicU64,
