@@ -183,8 +183,13 @@ impl Block {
     /// seek then walks: each entry's position depends on the one before, so walking it cold
     /// would miss the cache once per line in turn.
     fn touch_run(&self, i: usize) {
-        let (Ok(start), end) = (self.restart(i), self.restart(i + 1)) else { return };
-        let end = if i + 1 < self.restarts { end.unwrap_or(start) } else { self.entries_end };
+        let Ok(start) = self.restart(i) else { return };
+        // The last run ends where the entries do (there is no restart point after it).
+        let end = if i + 1 < self.restarts {
+            self.restart(i + 1).unwrap_or(start)
+        } else {
+            self.entries_end
+        };
         let entries = self.entries();
         let mut sum = 0u8;
         for at in (start..end).step_by(CACHE_LINE) {
