@@ -156,6 +156,9 @@ impl<R: RandomRead> TableCursor<R> {
 
     /// Finds the first block to read and loads it (filtered by `start`).
     fn position(&mut self, start: Option<&InternalKey>) -> Result<()> {
+        // Nothing of the block being left may stay readable: a seek past the table's last key
+        // ends the walk below without loading another block.
+        self.clear_block();
         let parts = self.table.partition_count();
         let Some(start) = start else {
             let last = parts.saturating_sub(1);
