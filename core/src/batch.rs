@@ -107,9 +107,10 @@ impl Default for WriteBatch {
 }
 
 impl WriteBatch {
-    /// An empty batch.
+    /// An empty batch, with room for a small transaction (a write or two of short values)
+    /// before its buffer grows: one allocation for the common one-key commit.
     pub fn new() -> Self {
-        Self::with_capacity(64)
+        Self::with_capacity(256)
     }
 
     /// An empty batch whose buffer holds `bytes` (header included) before it grows: a caller
@@ -172,6 +173,9 @@ impl WriteBatch {
 
     fn push(&mut self, tag: u8, key: &[u8], value: Option<&[u8]>, ts: Option<Timestamp>) {
         let before = self.buf.len();
+        // One growth for the whole op (pushing its parts one by one grew a fresh buffer two or
+        // three times for a single 100-byte write).
+        self.buf.reserve(op_encoded_len(key.len(), value.map(<[u8]>::len), ts.is_some()));
         self.buf.push(tag);
         codec::put_bytes(&mut self.buf, key);
         if let Some(value) = value {
@@ -182,7 +186,8 @@ impl WriteBatch {
         }
         debug_assert_eq!(
             self.buf.len() - before,
-            op_encoded_len(key.len(), value.map(<[u8]>::len), ts.is_some())
+            op_encoded_len(key.len(), value.map(<[u8]>::len), ts.is_some()),
+            "the reservation above is the op's exact size"
         );
         self.count += 1;
         self.write_count();

@@ -1,13 +1,13 @@
 //! The memtable: recent writes, sorted by internal key, readable while being written.
 //!
 //! This is the seam DESIGN §3 asks for: `insert`, `get` at a snapshot, cursors in both
-//! directions and an approximate size. Behind it is `crossbeam-skiplist`'s lock-free
-//! `base::SkipList`, so readers never wait for the writer. Internal keys are unique (user key,
-//! timestamp, sequence number), so an insert never replaces an entry.
-//!
-//! Epochs: with `std`, guards come from crossbeam's default collector and its thread-local
-//! handle (a pin costs a few ns). Without `std` each memtable owns a collector and registers a
-//! short-lived handle per call, which is slower but needs no thread-locals.
+//! directions and an approximate size. Behind it is [`skiplist::SkipList`], an arena skiplist
+//! with one writer at a time whose readers never wait and never pin anything (entries live as
+//! long as the memtable). Internal keys are unique (user key, timestamp, sequence number), so
+//! an insert never meets an equal key.
+
+#[allow(unsafe_code, reason = "the arena skiplist; see its module docs and docs/design.md")]
+mod skiplist;
 
 use alloc::collections::VecDeque;
 use bytes::Bytes;
@@ -15,15 +15,13 @@ use core::ops::Bound;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use strata_vfs::sync::AtomicU64;
 
-#[cfg(not(feature = "std"))]
-use crossbeam_epoch::Collector;
-use crossbeam_epoch::Guard;
-use crossbeam_skiplist::base::SkipList;
-
 use crate::key::{InternalKey, SeqNo, Timestamp, ValueKind};
+use skiplist::SkipList;
 
-/// Per-entry bookkeeping charged on top of key and value bytes (skiplist node, tower, `Bytes`
-/// headers): an estimate, so memtable size tracks real memory reasonably.
+/// Per-entry bookkeeping charged on top of key and value bytes: an estimate, which decides when
+/// a memtable is full. Kept at its value from before the arena skiplist (whose node, with its
+/// copy of the key, takes about 135 bytes plus the key on 64-bit targets), so that memtables
+/// rotate where they did; see docs/design.md, "Memtable".
 const ENTRY_OVERHEAD: usize = 80;
 
 /// How many entries a cursor copies out per epoch pin.
@@ -75,9 +73,7 @@ impl Lookup {
 
 /// A sorted in-memory table of versions.
 pub struct Memtable {
-    list: SkipList<InternalKey, Bytes>,
-    #[cfg(not(feature = "std"))]
-    collector: Collector,
+    list: SkipList,
     bytes: AtomicUsize,
     max_seq: AtomicU64,
     /// Identifies the WAL segment that holds this memtable's first write (for later flushes).
@@ -96,31 +92,11 @@ impl core::fmt::Debug for Memtable {
 impl Memtable {
     /// An empty memtable whose first write will live in WAL segment `first_wal_segment`.
     pub fn new(first_wal_segment: u64) -> Self {
-        #[cfg(feature = "std")]
-        let collector = crossbeam_epoch::default_collector().clone();
-        #[cfg(not(feature = "std"))]
-        let collector = Collector::new();
         Memtable {
-            list: SkipList::new(collector.clone()),
-            #[cfg(not(feature = "std"))]
-            collector,
+            list: SkipList::new(),
             bytes: AtomicUsize::new(0),
             max_seq: AtomicU64::new(0),
             first_wal_segment,
-        }
-    }
-
-    fn with_guard<R>(&self, f: impl FnOnce(&Guard) -> R) -> R {
-        #[cfg(feature = "std")]
-        {
-            let guard = crossbeam_epoch::pin();
-            f(&guard)
-        }
-        #[cfg(not(feature = "std"))]
-        {
-            let handle = self.collector.register();
-            let guard = handle.pin();
-            f(&guard)
         }
     }
 
@@ -128,7 +104,7 @@ impl Memtable {
     pub fn insert(&self, key: InternalKey, value: Bytes) {
         let charge = key.user_key.len() + value.len() + ENTRY_OVERHEAD;
         self.max_seq.fetch_max(key.seq, Ordering::Relaxed);
-        self.with_guard(|guard| self.list.insert(key, value, guard).release(guard));
+        self.list.insert(key, value);
         self.bytes.fetch_add(charge, Ordering::Relaxed);
     }
 
@@ -169,45 +145,41 @@ impl Memtable {
             Bytes::copy_from_slice(user_key),
             at_ts.unwrap_or(Timestamp::MAX),
         );
-        self.with_guard(|guard| {
-            let mut entry = self.list.lower_bound(Bound::Included(&probe), guard);
-            while let Some(e) = entry {
-                let k = e.key();
-                if k.user_key.as_ref() != user_key {
-                    break;
-                }
-                if k.seq <= snapshot {
-                    return match k.kind {
-                        ValueKind::Set => {
-                            Lookup::Value { ts: k.ts, seq: k.seq, value: e.value().clone() }
-                        }
-                        ValueKind::Pointer => {
-                            Lookup::Pointer { ts: k.ts, seq: k.seq, pointer: e.value().clone() }
-                        }
-                        ValueKind::Delete => Lookup::Deleted { ts: k.ts, seq: k.seq },
-                    };
-                }
-                entry = e.next();
+        let mut entry = self.list.lower_bound(Some((&probe, true)));
+        while let Some(e) = entry {
+            let k = e.key();
+            if k.user_key.as_ref() != user_key {
+                break;
             }
-            Lookup::Absent
-        })
+            if k.seq <= snapshot {
+                return match k.kind {
+                    ValueKind::Set => {
+                        Lookup::Value { ts: k.ts, seq: k.seq, value: e.value().clone() }
+                    }
+                    ValueKind::Pointer => {
+                        Lookup::Pointer { ts: k.ts, seq: k.seq, pointer: e.value().clone() }
+                    }
+                    ValueKind::Delete => Lookup::Deleted { ts: k.ts, seq: k.seq },
+                };
+            }
+            entry = e.next();
+        }
+        Lookup::Absent
     }
 
     /// Sequence number of the newest version of `user_key` at any time, if any.
     pub fn newest_seq(&self, user_key: &[u8]) -> Option<SeqNo> {
         let probe = InternalKey::seek_first(Bytes::copy_from_slice(user_key));
-        self.with_guard(|guard| {
-            let mut best = None;
-            let mut entry = self.list.lower_bound(Bound::Included(&probe), guard);
-            while let Some(e) = entry {
-                if e.key().user_key.as_ref() != user_key {
-                    break;
-                }
-                best = best.max(Some(e.key().seq));
-                entry = e.next();
+        let mut best = None;
+        let mut entry = self.list.lower_bound(Some((&probe, true)));
+        while let Some(e) = entry {
+            if e.key().user_key.as_ref() != user_key {
+                break;
             }
-            best
-        })
+            best = best.max(Some(e.key().seq));
+            entry = e.next();
+        }
+        best
     }
 
     /// Copies up to `CURSOR_BATCH` entries after (or, backwards, before) `from` into `out`.
@@ -217,20 +189,20 @@ impl Memtable {
         forward: bool,
         out: &mut VecDeque<(InternalKey, Bytes)>,
     ) {
-        self.with_guard(|guard| {
-            let mut entry = if forward {
-                self.list.lower_bound(from, guard)
-            } else {
-                self.list.upper_bound(from, guard)
-            };
-            while let Some(e) = entry {
-                out.push_back((e.key().clone(), e.value().clone()));
-                if out.len() >= CURSOR_BATCH {
-                    break;
-                }
-                entry = if forward { e.next() } else { e.prev() };
+        let bound = match from {
+            Bound::Included(k) => Some((k, true)),
+            Bound::Excluded(k) => Some((k, false)),
+            Bound::Unbounded => None,
+        };
+        let mut entry =
+            if forward { self.list.lower_bound(bound) } else { self.list.upper_bound(bound) };
+        while let Some(e) = entry {
+            out.push_back((e.key().clone(), e.value().clone()));
+            if out.len() >= CURSOR_BATCH {
+                break;
             }
-        });
+            entry = if forward { e.next() } else { e.prev() };
+        }
     }
 }
 

@@ -24,6 +24,11 @@ use strata_vfs::sync::Mutex;
 use crate::batch::{BatchOp, HEADER_LEN, WriteBatch};
 use crate::iter::OverlayEntry;
 
+/// Ops a lookup walks before the write set builds its hash index. A transaction of a few
+/// writes (the common one-key commit) then costs no hashing and no table allocation; walking
+/// eight short ops costs about what hashing one key does.
+const LINEAR_OPS: u32 = 8;
+
 /// Dead bytes tolerated before a rewrite of the batch, whatever the live size: below this a
 /// copy would cost more than the memory it returns.
 const COMPACT_AFTER_DEAD_BYTES: usize = 64 * 1024;
@@ -34,8 +39,11 @@ pub struct WriteSet {
     /// The commit batch under construction: every op in write order, superseded ones included.
     batch: WriteBatch,
     /// One entry per written key: its hash (kept, so growing the table rehashes nothing) and
-    /// the offset in `batch` of its newest op.
+    /// the offset in `batch` of its newest op. Built only once the batch holds more than
+    /// [`LINEAR_OPS`] ops; until then a lookup walks the ops.
     index: HashTable<(u64, usize)>,
+    /// Keys written (live ops).
+    keys: usize,
     hasher: DefaultHashBuilder,
     /// Encoded bytes of superseded ops still in `batch`.
     dead: usize,
@@ -56,6 +64,7 @@ impl Default for WriteSet {
         WriteSet {
             batch: WriteBatch::new(),
             index: HashTable::new(),
+            keys: 0,
             hasher: DefaultHashBuilder::default(),
             dead: 0,
             sorted: Mutex::new(SortedOps { offsets: Vec::new(), upto: HEADER_LEN }),
@@ -80,10 +89,27 @@ fn value_at(batch: &WriteBatch, at: usize) -> Option<&[u8]> {
 impl WriteSet {
     /// Number of keys written.
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.keys
+    }
+
+    /// Whether lookups go through the hash index (else they walk the ops).
+    fn indexed(&self) -> bool {
+        self.batch.count() > LINEAR_OPS
     }
 
     fn find(&self, key: &[u8]) -> Option<usize> {
+        if !self.indexed() {
+            // The newest op of the key is its last one.
+            let mut found = None;
+            let mut at = HEADER_LEN;
+            while let Some((op, end)) = self.batch.op_at(at) {
+                if op.key() == key {
+                    found = Some(at);
+                }
+                at = end;
+            }
+            return found;
+        }
         let hash = self.hasher.hash_one(key);
         self.index.find(hash, |&(h, at)| h == hash && key_at(&self.batch, at) == key).map(|e| e.1)
     }
@@ -102,19 +128,33 @@ impl WriteSet {
     /// Writes `value` under `key` (`None` deletes), superseding any earlier write of it.
     pub fn put(&mut self, key: &[u8], value: Option<&[u8]>) {
         let at = self.batch.encoded_len();
+        let was_indexed = self.indexed();
+        // Small batches: the op this write supersedes, found by walking them before it is added.
+        let walked = if was_indexed { None } else { self.find(key) };
         match value {
             Some(v) => self.batch.set(key, v),
             None => self.batch.delete(key),
         }
-        let hash = self.hasher.hash_one(key);
-        let batch = &self.batch;
-        match self.index.find_mut(hash, |&(h, old)| h == hash && key_at(batch, old) == key) {
-            Some((_, slot)) => {
-                self.dead += batch.op_at(*slot).map_or(0, |(_, end)| end - *slot);
-                *slot = at;
+        if was_indexed {
+            let hash = self.hasher.hash_one(key);
+            let batch = &self.batch;
+            match self.index.find_mut(hash, |&(h, old)| h == hash && key_at(batch, old) == key) {
+                Some((_, slot)) => {
+                    self.dead += batch.op_at(*slot).map_or(0, |(_, end)| end - *slot);
+                    *slot = at;
+                }
+                None => {
+                    self.index.insert_unique(hash, (hash, at), |e| e.0);
+                    self.keys += 1;
+                }
             }
-            None => {
-                self.index.insert_unique(hash, (hash, at), |e| e.0);
+        } else {
+            match walked {
+                Some(old) => self.dead += self.batch.op_at(old).map_or(0, |(_, end)| end - old),
+                None => self.keys += 1,
+            }
+            if self.indexed() {
+                self.build_index();
             }
         }
         if self.dead > COMPACT_AFTER_DEAD_BYTES && self.dead > self.batch.encoded_len() / 2 {
@@ -139,16 +179,34 @@ impl WriteSet {
         out
     }
 
-    /// Rebuilds the index (and forgets the sorted offsets) after the batch was rewritten.
+    /// Rebuilds the index (and forgets the sorted offsets) after the batch was rewritten
+    /// without its dead ops.
     fn reindex(&mut self) {
+        self.keys = self.batch.count() as usize;
+        self.build_index();
+        *self.sorted.lock() = SortedOps { offsets: Vec::new(), upto: HEADER_LEN };
+    }
+
+    /// Indexes every op, later ones superseding earlier ones of the same key; leaves the
+    /// index empty while the batch is small enough to walk.
+    fn build_index(&mut self) {
         self.index.clear();
+        if !self.indexed() {
+            return;
+        }
         let mut at = HEADER_LEN;
         while let Some((op, end)) = self.batch.op_at(at) {
-            let hash = self.hasher.hash_one(op.key());
-            self.index.insert_unique(hash, (hash, at), |e| e.0);
+            let key = op.key();
+            let hash = self.hasher.hash_one(key);
+            let batch = &self.batch;
+            match self.index.find_mut(hash, |&(h, old)| h == hash && key_at(batch, old) == key) {
+                Some((_, slot)) => *slot = at,
+                None => {
+                    self.index.insert_unique(hash, (hash, at), |e| e.0);
+                }
+            }
             at = end;
         }
-        *self.sorted.lock() = SortedOps { offsets: Vec::new(), upto: HEADER_LEN };
     }
 
     /// The pending writes with keys inside `bounds`, in key order (deletes as `None`).
@@ -318,6 +376,32 @@ mod tests {
         ops.sort();
         let want: Vec<_> = model.into_iter().collect();
         assert_eq!(ops, want);
+    }
+
+    /// Transactions of a few writes are looked up by walking their ops; past `LINEAR_OPS` ops
+    /// the index is built from a batch holding superseded ops, which must not win over the
+    /// newer op of their key. Every step is checked against a map, across the threshold.
+    #[test]
+    fn small_sets_walk_their_ops_and_index_past_the_threshold() {
+        for rewrites in 0..6u8 {
+            let mut set = WriteSet::default();
+            let mut model = Model::new();
+            for step in 0..(LINEAR_OPS as u8 + 6) {
+                // `rewrites` of the first writes go to key "a" again, with a new value.
+                let key = if step < rewrites { b"a".to_vec() } else { alloc::vec![b'b', step] };
+                let value = (step % 5 != 4).then(|| alloc::vec![step; usize::from(step) + 1]);
+                set.put(&key, value.as_deref());
+                model.insert(key, value);
+                assert_eq!(set.indexed(), set.batch.count() > LINEAR_OPS);
+                assert_eq!(set.len(), model.len(), "rewrites {rewrites} step {step}");
+                for (k, v) in &model {
+                    assert_eq!(set.get(k), Some(v.as_deref()), "rewrites {rewrites} step {step}");
+                }
+                assert_eq!(set.get(b"zz"), None);
+            }
+            let batch = set.into_batch(0);
+            assert_eq!(batch.encoded_len(), model_size(&model), "rewrites {rewrites}");
+        }
     }
 
     /// Each key written once: the batch is handed over without a copy, ops in write order.

@@ -64,7 +64,9 @@ impl<V: EngineFs> Engine<V> {
     /// [`Error::Poisoned`] until the database is reopened.
     pub fn commit_group(&self, requests: &mut [CommitRequest]) -> Vec<Result<SeqNo>> {
         let mut st = self.commit.lock();
-        self.commit_group_locked(&mut st, requests)
+        let mut results = Vec::with_capacity(requests.len());
+        self.commit_group_locked(&mut st, requests, &mut results);
+        results
     }
 
     /// Commits one transaction on the calling thread if no other commit holds the commit lock
@@ -76,29 +78,38 @@ impl<V: EngineFs> Engine<V> {
     ) -> core::result::Result<Result<SeqNo>, CommitRequest> {
         let Some(mut st) = self.commit.try_lock() else { return Err(request) };
         let mut group = [request];
-        Ok(self.commit_group_locked(&mut st, &mut group).pop().unwrap_or(Err(Error::Closed)))
+        let mut results = core::mem::take(&mut st.scratch.results);
+        results.clear();
+        self.commit_group_locked(&mut st, &mut group, &mut results);
+        let result = results.pop().unwrap_or(Err(Error::Closed));
+        st.scratch.results = results;
+        Ok(result)
     }
 
+    /// Commits `requests`, pushing one result per request onto `results`.
     fn commit_group_locked(
         &self,
         st: &mut CommitState<V::Write>,
         requests: &mut [CommitRequest],
-    ) -> Vec<Result<SeqNo>> {
-        let mut results: Vec<Result<SeqNo>> = Vec::with_capacity(requests.len());
+        results: &mut Vec<Result<SeqNo>>,
+    ) {
         if let Err(e) = self.check_open() {
             results.push(Err(e));
             results.extend(requests.iter().skip(1).map(|_| Err(Error::Closed)));
-            return results;
+            return;
         }
         if self.is_poisoned() {
             results.extend(requests.iter().map(|_| Err(Error::Poisoned)));
-            return results;
+            return;
         }
 
-        // Order the group: conflict checks, sequence numbers, timestamps.
-        let mut accepted: Vec<(usize, SeqNo, crate::Timestamp)> = Vec::new();
+        // Order the group: conflict checks, sequence numbers, timestamps. The buffers are the
+        // commit state's, taken for the call and put back at the end (a buffer lost on an
+        // error path is only allocated again).
+        let mut accepted = core::mem::take(&mut st.scratch.accepted);
+        accepted.clear();
         let mut want_sync = false;
-        let mut fingerprints = Vec::new();
+        let mut fingerprints = core::mem::take(&mut st.scratch.fingerprints);
         // Record written keys for serializable validation while a serializable snapshot is
         // live; a snapshot registered after this check is caught after publishing below.
         let tracking = self.snapshots.serializable_live();
@@ -134,8 +145,10 @@ impl<V: EngineFs> Engine<V> {
             accepted.push((i, seq, ts));
             results.push(Ok(seq));
         }
+        st.scratch.fingerprints = fingerprints;
         if accepted.is_empty() {
-            return results;
+            st.scratch.accepted = accepted;
+            return;
         }
 
         // User bytes as committed, before large values move to the value log.
@@ -156,7 +169,7 @@ impl<V: EngineFs> Engine<V> {
                     *slot = Err(first.take().unwrap_or(Error::Poisoned));
                 }
             }
-            return results;
+            return;
         }
 
         // Durable as asked: make the group visible, oldest first, then publish.
@@ -190,7 +203,7 @@ impl<V: EngineFs> Engine<V> {
         if !st.write_log.is_empty() {
             st.write_log.prune(oldest_serializable);
         }
-        results
+        st.scratch.accepted = accepted;
     }
 
     fn log_writes(log: &mut crate::serializable::WriteLog, req: &CommitRequest, seq: SeqNo) {

@@ -131,6 +131,19 @@ struct CommitState<W: strata_vfs::AppendWrite> {
     oracle: ConflictOracle,
     /// Keys recent commits wrote, for validating serializable transactions.
     write_log: crate::serializable::WriteLog,
+    /// Buffers a commit reuses, so a one-key commit allocates nothing for its bookkeeping.
+    scratch: CommitScratch,
+}
+
+/// Working buffers of the commit path, kept (cleared) between commits.
+#[derive(Default)]
+struct CommitScratch {
+    /// The conflict fingerprints of the request being checked.
+    fingerprints: Vec<u64>,
+    /// The accepted requests of the group: index, sequence number, commit timestamp.
+    accepted: Vec<(usize, SeqNo, Timestamp)>,
+    /// The results of a one-request commit ([`Engine::try_commit`]).
+    results: Vec<Result<SeqNo>>,
 }
 
 /// State of the table levels, changed only by flushes and compactions.

@@ -302,6 +302,7 @@ impl<V: EngineFs> Engine<V> {
                 last_ts: replayed.last_ts,
                 oracle: ConflictOracle::with_hasher(fingerprints),
                 write_log: crate::serializable::WriteLog::new(),
+                scratch: Default::default(),
             }),
             lsm: Mutex::new(LsmState {
                 manifest,
