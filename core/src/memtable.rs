@@ -24,7 +24,7 @@ use skiplist::SkipList;
 /// rotate where they did; see docs/design.md, "Memtable".
 const ENTRY_OVERHEAD: usize = 80;
 
-/// How many entries a cursor copies out per epoch pin.
+/// How many entries a cursor copies out at a time.
 const CURSOR_BATCH: usize = 64;
 
 /// Result of a point lookup in one sorted source.
@@ -207,8 +207,9 @@ impl Memtable {
 }
 
 /// A one-directional cursor over a shared memtable, in internal-key order (forward) or
-/// reverse order (backward). It copies entries out in small batches, pinning the epoch once
-/// per batch, so it holds no guard between calls and can live inside long-lived iterators.
+/// reverse order (backward). It copies entries out in small batches (a reference count per key
+/// and value), so between calls it borrows nothing from the memtable and can live inside
+/// long-lived iterators; a batch resumes with a search after the last key copied.
 pub struct MemCursor<M: core::ops::Deref<Target = Memtable>> {
     mem: M,
     forward: bool,
