@@ -283,26 +283,39 @@ impl SkipList {
         self.link(node, level).map_or(ptr::null_mut(), |l| l.load(order))
     }
 
-    /// The last node with a key below `key` (or, with `or_equal`, at most `key`); null for
-    /// the head.
-    fn last_below(&self, key: &InternalKey, or_equal: bool) -> *mut Node {
+    /// The search every lookup and insert shares: from the top level down, follows each
+    /// level while the next entry is `before` the target, calls `at_level(level, node)` with
+    /// where it stopped on each level, and returns the last node it stopped at (null for the
+    /// head).
+    fn descend(
+        &self,
+        mut before: impl FnMut(Entry<'_>) -> bool,
+        mut at_level: impl FnMut(usize, *mut Node),
+    ) -> *mut Node {
         let mut x: *mut Node = ptr::null_mut();
         for level in (0..self.height.load(Ordering::Acquire)).rev() {
             loop {
                 let next = self.next_of(x, level, Ordering::Acquire);
-                let Some(n) = self.entry(next) else { break };
-                let before = match n.cmp(key) {
-                    core::cmp::Ordering::Less => true,
-                    core::cmp::Ordering::Equal => or_equal,
-                    core::cmp::Ordering::Greater => false,
-                };
-                if !before {
-                    break;
+                match self.entry(next) {
+                    Some(n) if before(n) => x = next,
+                    _ => break,
                 }
-                x = next;
             }
+            at_level(level, x);
         }
         x
+    }
+
+    /// The last node with a key below `key` (or, with `or_equal`, at most `key`); null for
+    /// the head.
+    fn last_below(&self, key: &InternalKey, or_equal: bool) -> *mut Node {
+        self.descend(
+            |n| {
+                let order = n.cmp(key);
+                order.is_lt() || (or_equal && order.is_eq())
+            },
+            |_, _| {},
+        )
     }
 
     /// The first entry with a key at least `key` (`inclusive`) or above it; the first entry
@@ -320,20 +333,8 @@ impl SkipList {
     pub fn upper_bound(&self, key: Option<(&InternalKey, bool)>) -> Option<Entry<'_>> {
         let last = match key {
             Some((key, inclusive)) => self.last_below(key, inclusive),
-            None => {
-                // Follow each level to its end, from the top.
-                let mut x: *mut Node = ptr::null_mut();
-                for level in (0..self.height.load(Ordering::Acquire)).rev() {
-                    loop {
-                        let next = self.next_of(x, level, Ordering::Acquire);
-                        if next.is_null() {
-                            break;
-                        }
-                        x = next;
-                    }
-                }
-                x
-            }
+            // Follow each level to its end, from the top.
+            None => self.descend(|_| true, |_, _| {}),
         };
         self.entry(last)
     }
@@ -363,19 +364,14 @@ impl SkipList {
                 fits
             });
         if !at_finger {
-            let mut x: *mut Node = ptr::null_mut();
-            for level in (0..height).rev() {
-                loop {
-                    let next = self.next_of(x, level, Ordering::Relaxed);
-                    match self.entry(next) {
-                        Some(n) if n.cmp(&key).is_le() => x = next,
-                        _ => break,
+            self.descend(
+                |n| n.cmp(&key).is_le(),
+                |level, x| {
+                    if let Some(p) = preds.get_mut(level) {
+                        *p = x;
                     }
-                }
-                if let Some(p) = preds.get_mut(level) {
-                    *p = x;
-                }
-            }
+                },
+            );
         }
 
         let stored_height = random_height(&mut w.rng);
