@@ -78,6 +78,24 @@ fn key_at(batch: &WriteBatch, at: usize) -> &[u8] {
     batch.op_at(at).map_or(&[][..], |(op, _)| op.key())
 }
 
+/// Points `key`'s index entry at the op at `at`, adding the entry if there is none; returns the
+/// offset it pointed at before (the op `at` supersedes).
+fn point_index(
+    index: &mut HashTable<(u64, usize)>,
+    batch: &WriteBatch,
+    hash: u64,
+    key: &[u8],
+    at: usize,
+) -> Option<usize> {
+    match index.find_mut(hash, |&(h, old)| h == hash && key_at(batch, old) == key) {
+        Some((_, slot)) => Some(core::mem::replace(slot, at)),
+        None => {
+            index.insert_unique(hash, (hash, at), |e| e.0);
+            None
+        }
+    }
+}
+
 /// The value of a set (`Some`) or `None` for a delete, of the op at `at`.
 fn value_at(batch: &WriteBatch, at: usize) -> Option<&[u8]> {
     match batch.op_at(at) {
@@ -135,27 +153,18 @@ impl WriteSet {
             Some(v) => self.batch.set(key, v),
             None => self.batch.delete(key),
         }
-        if was_indexed {
+        let superseded = if was_indexed {
             let hash = self.hasher.hash_one(key);
-            let batch = &self.batch;
-            match self.index.find_mut(hash, |&(h, old)| h == hash && key_at(batch, old) == key) {
-                Some((_, slot)) => {
-                    self.dead += batch.op_at(*slot).map_or(0, |(_, end)| end - *slot);
-                    *slot = at;
-                }
-                None => {
-                    self.index.insert_unique(hash, (hash, at), |e| e.0);
-                    self.keys += 1;
-                }
-            }
+            point_index(&mut self.index, &self.batch, hash, key, at)
         } else {
-            match walked {
-                Some(old) => self.dead += self.batch.op_at(old).map_or(0, |(_, end)| end - old),
-                None => self.keys += 1,
-            }
-            if self.indexed() {
-                self.build_index();
-            }
+            walked
+        };
+        match superseded {
+            Some(old) => self.dead += self.batch.op_at(old).map_or(0, |(_, end)| end - old),
+            None => self.keys += 1,
+        }
+        if !was_indexed && self.indexed() {
+            self.build_index();
         }
         if self.dead > COMPACT_AFTER_DEAD_BYTES && self.dead > self.batch.encoded_len() / 2 {
             // Rewriting one key over and over keeps the buffer within twice the live size.
@@ -196,15 +205,8 @@ impl WriteSet {
         }
         let mut at = HEADER_LEN;
         while let Some((op, end)) = self.batch.op_at(at) {
-            let key = op.key();
-            let hash = self.hasher.hash_one(key);
-            let batch = &self.batch;
-            match self.index.find_mut(hash, |&(h, old)| h == hash && key_at(batch, old) == key) {
-                Some((_, slot)) => *slot = at,
-                None => {
-                    self.index.insert_unique(hash, (hash, at), |e| e.0);
-                }
-            }
+            let hash = self.hasher.hash_one(op.key());
+            point_index(&mut self.index, &self.batch, hash, op.key(), at);
             at = end;
         }
     }
