@@ -85,10 +85,8 @@ impl<V: EngineFs> Engine<V> {
         if !done {
             'levels: for level in 0..view.version.level_count() {
                 for meta in view.version.files_for_key(level, key) {
+                    // `Table::get` asks the bloom filter itself (after its key-range check).
                     let table = self.store.table(meta)?;
-                    if !table.may_contain(key) {
-                        continue;
-                    }
                     if consider(table.get(key, vis.snapshot, vis.at_ts)?) {
                         break 'levels;
                     }

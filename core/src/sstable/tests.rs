@@ -197,8 +197,9 @@ fn sstable_block_worked_example_bytes() {
 }
 
 /// Entries whose lengths need multi-byte varints (the entry decoder's slow path) mixed with
-/// one-byte ones (its fast path), short and long keys sharing long prefixes: every entry reads
-/// back and every key is found by `seek`, as sorted `Vec`s say.
+/// one-byte ones (its fast path), short and long keys sharing long prefixes (crossing the
+/// iterator's inline key buffer both ways): every entry reads back and every key is found by
+/// `seek`, as sorted `Vec`s say.
 #[test]
 fn sstable_block_entries_with_short_and_long_lengths_decode() {
     let mut rng = crate::testutil::Rng::new(7);
