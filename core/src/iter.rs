@@ -139,6 +139,7 @@ impl MergeCursor {
         m
     }
 
+    #[inline]
     fn pick(&mut self) {
         if self.sources.len() == 1 {
             // The common case of a read over one table or level: nothing to compare, and its
@@ -174,6 +175,7 @@ impl MergeCursor {
     }
 
     /// The current entry.
+    #[inline]
     pub fn head(&self) -> Option<EntryRef<'_>> {
         self.sources.get(self.current?)?.head()
     }
@@ -200,6 +202,7 @@ impl MergeCursor {
     }
 
     /// Moves past the current entry.
+    #[inline]
     pub fn advance(&mut self) -> Result<()> {
         if let Some(i) = self.current
             && let Some(s) = self.sources.get_mut(i)
@@ -443,6 +446,7 @@ impl VisibleIter {
 
     /// Moves to the next live entry and keeps it for [`current_ref`](Self::current_ref) (the
     /// next step of either kind moves past it); `false` at the end.
+    #[inline]
     pub fn advance_ref(&mut self) -> Result<bool> {
         if self.done {
             return Ok(false);
@@ -463,6 +467,7 @@ impl VisibleIter {
 
     /// The entry the last [`advance_ref`](Self::advance_ref) stopped at, if it is still
     /// held.
+    #[inline]
     pub fn current_ref(&self) -> Option<(&[u8], &[u8])> {
         match &self.held {
             Held::Nothing => None,
@@ -508,6 +513,7 @@ impl VisibleIter {
     }
 
     /// Steps past the entry handed out by reference, if any.
+    #[inline]
     fn release_held(&mut self) -> Result<()> {
         if let Held::Head(_) = core::mem::take(&mut self.held) {
             self.merged.advance()?;
@@ -518,6 +524,7 @@ impl VisibleIter {
     /// Forward: moves the merge cursor to the next entry that decides its key (the newest
     /// visible version of a key in range not yet decided) and records the key as decided;
     /// `false` at the end of the range.
+    #[inline]
     fn next_decider(&mut self) -> Result<Option<ValueKind>> {
         // Versions of one key skipped one by one so far; past a few, seek instead.
         let mut run = 0usize;
@@ -584,6 +591,7 @@ impl VisibleIter {
     }
 
     /// Forward by reference: stops at the next live entry, leaving it in the merge cursor.
+    #[inline]
     fn step_forward_ref(&mut self) -> Result<bool> {
         loop {
             let kind = match self.next_decider()? {
@@ -702,6 +710,7 @@ impl OverlayIter {
     }
 
     /// Drops what the last [`next_ref`](Self::next_ref) handed out.
+    #[inline]
     fn release(&mut self) {
         match core::mem::replace(&mut self.emitted, Emitted::Nothing) {
             Emitted::Overlay => {
@@ -772,6 +781,7 @@ impl OverlayIter {
 
     /// The next live `(key, value)` by reference, valid until the next step: committed entries
     /// stay where the sources hold them.
+    #[inline]
     pub fn next_ref(&mut self) -> Option<Result<(&[u8], &[u8])>> {
         self.release();
         if self.overlay.is_empty() && self.base_head.is_none() && !self.base_ready {
@@ -957,6 +967,7 @@ impl RangeIter {
         self
     }
 
+    #[inline]
     fn side(&mut self, forward: bool) -> Result<&mut OverlayIter> {
         let slot = if forward { &mut self.front } else { &mut self.back };
         if let Some(side) = slot {
@@ -991,6 +1002,7 @@ impl RangeIter {
     /// or reference count per entry. When a read fails, `next` reports the error as it steps
     /// past the entry before it, which it then does not return; `next_ref` returns that entry
     /// and reports the error at the following call.
+    #[inline]
     pub fn next_ref(&mut self) -> Option<Result<(&[u8], &[u8])>> {
         self.step_ref(true)
     }
@@ -1001,6 +1013,7 @@ impl RangeIter {
         self.step_ref(false)
     }
 
+    #[inline]
     fn step_ref(&mut self, forward: bool) -> Option<Result<(&[u8], &[u8])>> {
         if self.progress.done {
             return None;

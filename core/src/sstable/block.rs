@@ -355,6 +355,7 @@ impl BlockIter {
     }
 
     /// The current key (meaningful only when [`valid`](Self::valid)).
+    #[inline]
     pub fn key(&self) -> &[u8] {
         self.key.as_slice()
     }
@@ -365,11 +366,13 @@ impl BlockIter {
     }
 
     /// Where the current value lies in the block's [`data`](Block::data).
+    #[inline]
     pub fn value_range(&self) -> Range<usize> {
         self.value.clone()
     }
 
     /// The current value as a slice.
+    #[inline]
     pub fn value_slice(&self) -> &[u8] {
         self.block.data.get(self.value.clone()).unwrap_or_default()
     }

@@ -271,6 +271,7 @@ impl<R: RandomRead> TableCursor<R> {
     }
 
     /// Parses the block iterator's current entry's key into `lazy`.
+    #[inline]
     fn read_lazy_head(&mut self) -> Result<()> {
         self.lazy = None;
         let Some(it) = &self.iter else { return Ok(()) };
@@ -404,6 +405,7 @@ impl<R: RandomRead> TableCursor<R> {
     }
 
     /// After a positioning step: skip empty blocks, and on error become exhausted.
+    #[inline]
     fn finish_step(&mut self, r: Result<()>) -> Result<()> {
         let r = r.and_then(|()| self.fill());
         if r.is_err() {
@@ -414,6 +416,7 @@ impl<R: RandomRead> TableCursor<R> {
     }
 
     /// The current entry, borrowed.
+    #[inline]
     pub fn head(&self) -> Option<EntryRef<'_>> {
         if let (Some(l), Some(it)) = (&self.lazy, &self.iter) {
             return Some(EntryRef {
@@ -504,6 +507,7 @@ impl<R: RandomRead> TableCursor<R> {
 }
 
 impl<R: RandomRead + Send + Sync + 'static> Cursor for TableCursor<R> {
+    #[inline]
     fn head(&self) -> Option<EntryRef<'_>> {
         TableCursor::head(self)
     }
