@@ -240,14 +240,12 @@ pub struct KeyRef<'a> {
 
 impl<'a> KeyRef<'a> {
     /// Splits an encoded key. Fails only if it is shorter than its trailer.
+    #[inline]
     pub fn parse(enc: &'a [u8]) -> Result<KeyRef<'a>, CorruptionKind> {
-        let split = enc.len().checked_sub(KEY_TRAILER_LEN).ok_or(CorruptionKind::Truncated)?;
-        let (user_key, trailer) = enc.split_at(split);
-        let mut d = Decoder::new(trailer);
-        let (Ok(ts), Ok(packed)) = (d.u64(), d.u64()) else {
-            return Err(CorruptionKind::Truncated);
-        };
-        Ok(KeyRef { user_key, ts, packed })
+        // Fixed-size pieces: one length check, no cursor (every block search probe parses).
+        let (rest, packed) = enc.split_last_chunk::<8>().ok_or(CorruptionKind::Truncated)?;
+        let (user_key, ts) = rest.split_last_chunk::<8>().ok_or(CorruptionKind::Truncated)?;
+        Ok(KeyRef { user_key, ts: u64::from_le_bytes(*ts), packed: u64::from_le_bytes(*packed) })
     }
 
     /// The view of an in-memory key.
