@@ -33,6 +33,8 @@ pub const BLOCK_TRAILER_LEN: usize = 5;
 
 /// Length of the trailer of an encoded internal key: timestamp (8) and packed sequence/kind (8).
 pub const KEY_TRAILER_LEN: usize = 16;
+// `KeyRef::parse` splits the trailer as two `u64` chunks.
+const _: () = assert!(KEY_TRAILER_LEN == 2 * size_of::<u64>());
 
 /// Largest uncompressed length a compressed block may declare. Writers never compress a block
 /// larger than this; readers refuse to allocate more for one.
