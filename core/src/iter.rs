@@ -47,6 +47,12 @@ impl<'a> EntryRef<'a> {
         EntryRef { user_key: &key.user_key, ts: key.ts, seq: key.seq, kind: key.kind, value }
     }
 
+    /// The borrowed form of [`InternalKey::seek_at_time`] (no copy of `user_key`): sorts at or
+    /// before every version of `user_key` whose timestamp is at most `ts`.
+    pub fn seek_at_time(user_key: &'a [u8], ts: Timestamp) -> Self {
+        EntryRef { user_key, ts, seq: crate::key::MAX_SEQ, kind: ValueKind::FIRST, value: &[] }
+    }
+
     /// [`InternalKey`]'s order (user key ascending, then timestamp, sequence number and kind
     /// descending) between this entry's key and `other`'s.
     pub fn cmp_entry(&self, other: &EntryRef<'_>) -> Ordering {

@@ -15,6 +15,7 @@ use core::ops::Bound;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use strata_vfs::sync::AtomicU64;
 
+use crate::iter::EntryRef;
 use crate::key::{InternalKey, SeqNo, Timestamp, ValueKind};
 use skiplist::SkipList;
 
@@ -137,18 +138,13 @@ impl Memtable {
     /// `ts <= at_ts`. Seeks straight to the time bound, then skips versions too new for the
     /// snapshot.
     pub fn get(&self, user_key: &[u8], snapshot: SeqNo, at_ts: Option<Timestamp>) -> Lookup {
-        // An empty memtable (the usual state after a reopen) needs no probe key allocated.
-        if self.is_empty() {
-            return Lookup::Absent;
-        }
-        let probe = InternalKey::seek_at_time(
-            Bytes::copy_from_slice(user_key),
-            at_ts.unwrap_or(Timestamp::MAX),
-        );
+        // The probe borrows `user_key` and the walk reads each entry's key parts from its node:
+        // a lookup allocates nothing and reaches an entry's value only for the answer.
+        let probe = EntryRef::seek_at_time(user_key, at_ts.unwrap_or(Timestamp::MAX));
         let mut entry = self.list.lower_bound(Some((&probe, true)));
         while let Some(e) = entry {
-            let k = e.key();
-            if k.user_key.as_ref() != user_key {
+            let k = e.parts();
+            if k.user_key != user_key {
                 break;
             }
             if k.seq <= snapshot {
@@ -169,14 +165,15 @@ impl Memtable {
 
     /// Sequence number of the newest version of `user_key` at any time, if any.
     pub fn newest_seq(&self, user_key: &[u8]) -> Option<SeqNo> {
-        let probe = InternalKey::seek_first(Bytes::copy_from_slice(user_key));
+        let probe = EntryRef::seek_at_time(user_key, Timestamp::MAX);
         let mut best = None;
         let mut entry = self.list.lower_bound(Some((&probe, true)));
         while let Some(e) = entry {
-            if e.key().user_key.as_ref() != user_key {
+            let k = e.parts();
+            if k.user_key != user_key {
                 break;
             }
-            best = best.max(Some(e.key().seq));
+            best = best.max(Some(k.seq));
             entry = e.next();
         }
         best
@@ -190,10 +187,11 @@ impl Memtable {
         out: &mut VecDeque<(InternalKey, Bytes)>,
     ) {
         let bound = match from {
-            Bound::Included(k) => Some((k, true)),
-            Bound::Excluded(k) => Some((k, false)),
+            Bound::Included(k) => Some((EntryRef::of(k, &[]), true)),
+            Bound::Excluded(k) => Some((EntryRef::of(k, &[]), false)),
             Bound::Unbounded => None,
         };
+        let bound = bound.as_ref().map(|(k, inclusive)| (k, *inclusive));
         let mut entry =
             if forward { self.list.lower_bound(bound) } else { self.list.upper_bound(bound) };
         while let Some(e) = entry {
@@ -338,6 +336,15 @@ mod tests {
         assert_eq!(m.newest_seq(b"zz"), None);
         assert_eq!(m.max_seq(), 4);
         assert!(m.approximate_bytes() > 0);
+    }
+
+    /// The borrowed probe a lookup searches with is the owned seek key, part for part.
+    #[test]
+    fn borrowed_seek_probe_is_the_owned_seek_key() {
+        for ts in [0, 7, Timestamp::MAX] {
+            let owned = InternalKey::seek_at_time(Bytes::from_static(b"k"), ts);
+            assert_eq!(EntryRef::seek_at_time(b"k", ts), EntryRef::of(&owned, &[]));
+        }
     }
 
     #[test]

@@ -218,6 +218,13 @@ impl<'a> Entry<'a> {
         unsafe { &cold(self.node.as_ptr()).value }
     }
 
+    /// The key's parts as the node holds them beside its links (the value left empty): what
+    /// a lookup compares, without reaching for the entry's `InternalKey`.
+    pub fn parts(&self) -> EntryRef<'a> {
+        // SAFETY: as in `key`.
+        unsafe { sort_key(self.node.as_ptr()) }
+    }
+
     /// The entry after this one.
     pub fn next(&self) -> Option<Entry<'a>> {
         self.list.entry(self.list.next_of(self.node.as_ptr(), 0, Ordering::Acquire))
@@ -225,13 +232,12 @@ impl<'a> Entry<'a> {
 
     /// The entry before this one (a search from the top: backward walks are rare).
     pub fn prev(&self) -> Option<Entry<'a>> {
-        self.list.entry(self.list.last_below(self.key(), false))
+        self.list.entry(self.list.last_below(&self.parts(), false))
     }
 
     /// This entry's key against `key`, in [`InternalKey`] order, read from the node.
-    fn cmp(&self, key: &InternalKey) -> core::cmp::Ordering {
-        // SAFETY: as in `key`.
-        unsafe { sort_key(self.node.as_ptr()) }.cmp_key(key)
+    fn cmp(&self, key: &EntryRef<'_>) -> core::cmp::Ordering {
+        self.parts().cmp_entry(key)
     }
 }
 
@@ -308,7 +314,7 @@ impl SkipList {
 
     /// The last node with a key below `key` (or, with `or_equal`, at most `key`); null for
     /// the head.
-    fn last_below(&self, key: &InternalKey, or_equal: bool) -> *mut Node {
+    fn last_below(&self, key: &EntryRef<'_>, or_equal: bool) -> *mut Node {
         self.descend(
             |n| {
                 let order = n.cmp(key);
@@ -320,7 +326,7 @@ impl SkipList {
 
     /// The first entry with a key at least `key` (`inclusive`) or above it; the first entry
     /// if `key` is `None`.
-    pub fn lower_bound(&self, key: Option<(&InternalKey, bool)>) -> Option<Entry<'_>> {
+    pub fn lower_bound(&self, key: Option<(&EntryRef<'_>, bool)>) -> Option<Entry<'_>> {
         let before = match key {
             None => ptr::null_mut(),
             Some((key, inclusive)) => self.last_below(key, !inclusive),
@@ -330,7 +336,7 @@ impl SkipList {
 
     /// The last entry with a key at most `key` (`inclusive`) or below it; the last entry if
     /// `key` is `None`.
-    pub fn upper_bound(&self, key: Option<(&InternalKey, bool)>) -> Option<Entry<'_>> {
+    pub fn upper_bound(&self, key: Option<(&EntryRef<'_>, bool)>) -> Option<Entry<'_>> {
         let last = match key {
             Some((key, inclusive)) => self.last_below(key, inclusive),
             // Follow each level to its end, from the top.
@@ -345,19 +351,20 @@ impl SkipList {
         let mut guard = self.writer.lock();
         let w = &mut *guard;
         let height = self.height.load(Ordering::Relaxed);
+        let probe = EntryRef::of(&key, &[]);
         // Predecessors on each level: the last node with a key at most `key` (so equal keys go
         // after each other). Null is the head.
         let mut preds: [*mut Node; LEVELS] = [ptr::null_mut(); LEVELS];
         // An append (or the next key of an ordered run): if on every level the previous
         // insert's position is followed by nothing or by a larger key, that is where this key
         // goes (one comparison per level at most; none at the end of the list).
-        let after_last = self.entry(w.last).is_some_and(|last| last.cmp(&key).is_le());
+        let after_last = self.entry(w.last).is_some_and(|last| last.cmp(&probe).is_le());
         let at_finger = after_last
             && (0..height).all(|level| {
                 let f = w.finger.get(level).copied().unwrap_or(ptr::null_mut());
                 let fits = self
                     .entry(self.next_of(f, level, Ordering::Relaxed))
-                    .is_none_or(|n| n.cmp(&key).is_gt());
+                    .is_none_or(|n| n.cmp(&probe).is_gt());
                 if let (true, Some(p)) = (fits, preds.get_mut(level)) {
                     *p = f;
                 }
@@ -365,7 +372,7 @@ impl SkipList {
             });
         if !at_finger {
             self.descend(
-                |n| n.cmp(&key).is_le(),
+                |n| n.cmp(&probe).is_le(),
                 |level, x| {
                     if let Some(p) = preds.get_mut(level) {
                         *p = x;
@@ -487,10 +494,11 @@ mod tests {
             let key = |e: Option<Entry<'_>>| e.map(|e| e.key().clone());
             let first = |b| model.range((b, Unbounded)).next().map(|(k, _)| k.clone());
             let last = |b| model.range((Unbounded, b)).next_back().map(|(k, _)| k.clone());
-            assert_eq!(key(list.lower_bound(Some((&p, true)))), first(Included(&p)), "{p:?}");
-            assert_eq!(key(list.lower_bound(Some((&p, false)))), first(Excluded(&p)), "{p:?}");
-            assert_eq!(key(list.upper_bound(Some((&p, true)))), last(Included(&p)), "{p:?}");
-            assert_eq!(key(list.upper_bound(Some((&p, false)))), last(Excluded(&p)), "{p:?}");
+            let r = EntryRef::of(&p, &[]);
+            assert_eq!(key(list.lower_bound(Some((&r, true)))), first(Included(&p)), "{p:?}");
+            assert_eq!(key(list.lower_bound(Some((&r, false)))), first(Excluded(&p)), "{p:?}");
+            assert_eq!(key(list.upper_bound(Some((&r, true)))), last(Included(&p)), "{p:?}");
+            assert_eq!(key(list.upper_bound(Some((&r, false)))), last(Excluded(&p)), "{p:?}");
         }
     }
 
@@ -500,7 +508,7 @@ mod tests {
         assert!(list.is_empty());
         assert!(list.lower_bound(None).is_none());
         assert!(list.upper_bound(None).is_none());
-        assert!(list.lower_bound(Some((&ikey(1, 1), true))).is_none());
+        assert!(list.lower_bound(Some((&EntryRef::of(&ikey(1, 1), &[]), true))).is_none());
         check_against(&list, &BTreeMap::new());
     }
 
@@ -562,7 +570,8 @@ mod tests {
         let expected: Vec<_> = model.into_iter().collect();
         assert_eq!(walked, expected);
         for (k, _) in &expected {
-            assert_eq!(list.lower_bound(Some((k, true))).map(|e| e.key()), Some(k));
+            let found = list.lower_bound(Some((&EntryRef::of(k, &[]), true)));
+            assert_eq!(found.map(|e| e.key()), Some(k));
         }
     }
 
