@@ -19,12 +19,6 @@ use crate::iter::EntryRef;
 use crate::key::{InternalKey, SeqNo, Timestamp, ValueKind};
 use skiplist::SkipList;
 
-/// Per-entry bookkeeping charged on top of key and value bytes: an estimate, which decides when
-/// a memtable is full. Kept at its value from before the arena skiplist (whose node, with its
-/// copy of the key, takes about 135 bytes plus the key on 64-bit targets), so that memtables
-/// rotate where they did; see docs/design.md, "Memtable".
-const ENTRY_OVERHEAD: usize = 80;
-
 /// How many entries a cursor copies out at a time.
 const CURSOR_BATCH: usize = 64;
 
@@ -103,13 +97,16 @@ impl Memtable {
 
     /// Inserts one version. Internal keys must be unique; the commit path guarantees it.
     pub fn insert(&self, key: InternalKey, value: Bytes) {
-        let charge = key.user_key.len() + value.len() + ENTRY_OVERHEAD;
+        // Charged as held: the node as allocated in the arena, plus the key and value bytes
+        // it shares with the commit's batch copy.
+        let shared = key.user_key.len() + value.len();
         self.max_seq.fetch_max(key.seq, Ordering::Relaxed);
-        self.list.insert(key, value);
-        self.bytes.fetch_add(charge, Ordering::Relaxed);
+        let node = self.list.insert(key, value);
+        self.bytes.fetch_add(node + shared, Ordering::Relaxed);
     }
 
-    /// Approximate memory held, in bytes.
+    /// Memory held, in bytes: every node as allocated and the key and value bytes the entries
+    /// point to (not the batch headers beside them, nor the arena chunk's unused tail).
     pub fn approximate_bytes(&self) -> usize {
         self.bytes.load(Ordering::Relaxed)
     }

@@ -162,7 +162,11 @@ fn garbage_made_before_an_idle_reopen_is_found_and_collected() {
     tree.close().expect("close");
     drop(tree);
     let written = dir_bytes(&db);
-    assert!(written > 4 * LIVE, "the overwrites are on disk: {written}");
+    // Enough garbage that idle GC has real work: to pass below twice the live data it must
+    // reclaim over a third of the directory. (How much more than 3x is on disk depends on the
+    // flush and compaction pattern: about 3.7x with memtables charged as allocated, over 4x
+    // when they were charged 80 bytes an entry and filled later.)
+    assert!(written > 3 * LIVE, "the overwrites are on disk: {written}");
 
     let tree = builder(&db).build().expect("reopen");
     let idle = Instant::now();

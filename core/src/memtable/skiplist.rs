@@ -346,8 +346,9 @@ impl SkipList {
     }
 
     /// Inserts `key` with `value`. Keys should be unique (the memtable's are); an equal key is
-    /// placed after the existing ones.
-    pub fn insert(&self, key: InternalKey, value: Bytes) {
+    /// placed after the existing ones. Returns the bytes of arena the node took (its links,
+    /// its copy of the key and the entry; not the bytes `key` and `value` point to).
+    pub fn insert(&self, key: InternalKey, value: Bytes) -> usize {
         let mut guard = self.writer.lock();
         let w = &mut *guard;
         let height = self.height.load(Ordering::Relaxed);
@@ -422,6 +423,7 @@ impl SkipList {
         }
         w.last = node;
         self.len.fetch_add(1, Ordering::Release);
+        size
     }
 }
 
