@@ -192,7 +192,7 @@ impl Memtable {
         let mut entry =
             if forward { self.list.lower_bound(bound) } else { self.list.upper_bound(bound) };
         while let Some(e) = entry {
-            out.push_back((e.key().clone(), e.value().clone()));
+            out.push_back((e.key(), e.value().clone()));
             if out.len() >= CURSOR_BATCH {
                 break;
             }

@@ -35,7 +35,7 @@ const LEVELS: usize = MAX_HEIGHT as usize;
 /// The start of a node: what a search reads. A node is laid out as
 ///
 /// ```text
-/// Node (32 bytes on 64-bit targets) | height links | the user key's bytes | padding to 8 | Cold (key, value)
+/// Node (32 bytes on 64-bit targets) | height links | the user key's bytes | padding to 8 | Cold (user key, value)
 /// ```
 ///
 /// so that comparing a key against a node touches one or two cache lines of the node itself
@@ -51,9 +51,10 @@ struct Node {
     kind: ValueKind,
 }
 
-/// The end of a node: the entry as it is handed out.
+/// The end of a node: the entry's shared bytes as they are handed out (its timestamp,
+/// sequence number and kind are the node's own, not kept twice).
 struct Cold {
-    key: InternalKey,
+    user_key: Bytes,
     value: Bytes,
 }
 
@@ -195,7 +196,7 @@ pub struct SkipList {
 }
 
 // SAFETY: the raw pointers all point into the list's own arena, which lives as long as the
-// list; nodes hold `InternalKey` and `Bytes`, both `Send + Sync`; the writer's state is behind
+// list; nodes hold `Bytes`, which is `Send + Sync`; the writer's state is behind
 // a lock and nodes are immutable once published, apart from their atomic links.
 unsafe impl Send for SkipList {}
 unsafe impl Sync for SkipList {}
@@ -208,9 +209,13 @@ pub struct Entry<'a> {
 }
 
 impl<'a> Entry<'a> {
-    pub fn key(&self) -> &'a InternalKey {
+    /// The entry's key, owned: a reference count on the user key's bytes, the rest copied
+    /// from the node.
+    pub fn key(&self) -> InternalKey {
+        let p = self.parts();
         // SAFETY: published nodes are immutable and live as long as the list.
-        unsafe { &cold(self.node.as_ptr()).key }
+        let user_key = unsafe { &cold(self.node.as_ptr()).user_key };
+        InternalKey::new(user_key.clone(), p.ts, p.seq, p.kind)
     }
 
     pub fn value(&self) -> &'a Bytes {
@@ -402,7 +407,7 @@ impl SkipList {
             }
             let base = node.cast::<u8>();
             ptr::copy_nonoverlapping(key.user_key.as_ptr(), base.add(key_at), key_len);
-            ptr::write(base.add(cold_at).cast::<Cold>(), Cold { key, value });
+            ptr::write(base.add(cold_at).cast::<Cold>(), Cold { user_key: key.user_key, value });
         }
         // Publish bottom-up.
         for level in 0..node_height {
@@ -479,13 +484,12 @@ mod tests {
     fn check_against(list: &SkipList, model: &BTreeMap<InternalKey, Bytes>) {
         assert_eq!(list.len(), model.len());
         let forward: Vec<_> = core::iter::successors(list.lower_bound(None), Entry::next)
-            .map(|e| (e.key().clone(), e.value().clone()))
+            .map(|e| (e.key(), e.value().clone()))
             .collect();
         let expected: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         assert_eq!(forward, expected);
-        let backward: Vec<_> = core::iter::successors(list.upper_bound(None), Entry::prev)
-            .map(|e| e.key().clone())
-            .collect();
+        let backward: Vec<_> =
+            core::iter::successors(list.upper_bound(None), Entry::prev).map(|e| e.key()).collect();
         assert!(backward.iter().eq(model.keys().rev()));
         let probes = model.keys().flat_map(|k| {
             let u = u32::from_be_bytes(k.user_key.as_ref().try_into().unwrap_or_default());
@@ -493,7 +497,7 @@ mod tests {
         });
         for p in probes.chain([ikey(0, 0), ikey(u32::MAX, u64::MAX)]) {
             use core::ops::Bound::{Excluded, Included, Unbounded};
-            let key = |e: Option<Entry<'_>>| e.map(|e| e.key().clone());
+            let key = |e: Option<Entry<'_>>| e.map(|e| e.key());
             let first = |b| model.range((b, Unbounded)).next().map(|(k, _)| k.clone());
             let last = |b| model.range((Unbounded, b)).next_back().map(|(k, _)| k.clone());
             let r = EntryRef::of(&p, &[]);
@@ -567,13 +571,13 @@ mod tests {
             list.insert(k, v);
         }
         let walked: Vec<_> = core::iter::successors(list.lower_bound(None), Entry::next)
-            .map(|e| (e.key().clone(), e.value().clone()))
+            .map(|e| (e.key(), e.value().clone()))
             .collect();
         let expected: Vec<_> = model.into_iter().collect();
         assert_eq!(walked, expected);
         for (k, _) in &expected {
             let found = list.lower_bound(Some((&EntryRef::of(k, &[]), true)));
-            assert_eq!(found.map(|e| e.key()), Some(k));
+            assert_eq!(found.map(|e| e.key()).as_ref(), Some(k));
         }
     }
 
@@ -609,12 +613,12 @@ mod tests {
                                 .inspect(|e| {
                                     assert_eq!(e.value().as_ref(), e.key().user_key.as_ref())
                                 })
-                                .map(|e| e.key().clone())
+                                .map(|e| e.key())
                                 .collect()
                         } else {
                             let mut k: Vec<_> =
                                 core::iter::successors(list.upper_bound(None), Entry::prev)
-                                    .map(|e| e.key().clone())
+                                    .map(|e| e.key())
                                     .collect();
                             k.reverse();
                             k
