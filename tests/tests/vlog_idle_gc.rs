@@ -149,9 +149,9 @@ fn an_idle_tree_shrinks_below_twice_its_live_data_without_run_vlog_gc() {
 }
 
 /// All garbage already made when the tree goes idle: the same writes with no background
-/// threads (so nothing was collected and compaction ran only when writers had to wait), then
-/// a reopen with background threads on and no writes at all. Only what GC finds on its own in
-/// an idle tree can shrink it.
+/// threads (flushes, compactions and collection by known dead fractions ran only inline, when
+/// a writer found a full memtable waiting), then a reopen with background threads on and no
+/// writes at all. Only what GC finds on its own in an idle tree can shrink it.
 #[test]
 fn garbage_made_before_an_idle_reopen_is_found_and_collected() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -162,11 +162,11 @@ fn garbage_made_before_an_idle_reopen_is_found_and_collected() {
     tree.close().expect("close");
     drop(tree);
     let written = dir_bytes(&db);
-    // Enough garbage that idle GC has real work: to pass below twice the live data it must
-    // reclaim over a third of the directory. (How much more than 3x is on disk depends on the
-    // flush and compaction pattern: about 3.7x with memtables charged as allocated, over 4x
-    // when they were charged 80 bytes an entry and filled later.)
-    assert!(written > 3 * LIVE, "the overwrites are on disk: {written}");
+    // Garbage the idle GC must collect: below twice the live data cannot be reached without
+    // it. How much more is on disk depends on where the inline collections fell, that is on
+    // where the memtables filled: 2.6x to 3.7x as memtables are charged now, over 4x when
+    // they were charged 80 bytes an entry. Under 2x this scenario would test nothing.
+    assert!(written > 2 * LIVE, "the overwrites are on disk: {written}");
 
     let tree = builder(&db).build().expect("reopen");
     let idle = Instant::now();
