@@ -224,7 +224,7 @@ impl<'a> Entry<'a> {
     }
 
     /// The key's parts as the node holds them beside its links (the value left empty): what
-    /// a lookup compares, without reaching for the entry's `InternalKey`.
+    /// a lookup compares, without reaching for the entry's shared bytes at the node's end.
     pub fn parts(&self) -> EntryRef<'a> {
         // SAFETY: as in `key`.
         unsafe { sort_key(self.node.as_ptr()) }
