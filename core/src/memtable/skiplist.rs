@@ -297,16 +297,18 @@ impl SkipList {
     /// The search every lookup and insert shares: from the top level down, follows each
     /// level while the next entry is `before` the target, calls `at_level(level, node)` with
     /// where it stopped on each level, and returns the last node it stopped at (null for the
-    /// head).
+    /// head). Readers load with `Acquire`; the writer, which holds the lock every node was
+    /// published under, can load with `Relaxed`.
     fn descend(
         &self,
+        order: Ordering,
         mut before: impl FnMut(Entry<'_>) -> bool,
         mut at_level: impl FnMut(usize, *mut Node),
     ) -> *mut Node {
         let mut x: *mut Node = ptr::null_mut();
-        for level in (0..self.height.load(Ordering::Acquire)).rev() {
+        for level in (0..self.height.load(order)).rev() {
             loop {
-                let next = self.next_of(x, level, Ordering::Acquire);
+                let next = self.next_of(x, level, order);
                 match self.entry(next) {
                     Some(n) if before(n) => x = next,
                     _ => break,
@@ -321,6 +323,7 @@ impl SkipList {
     /// the head.
     fn last_below(&self, key: &EntryRef<'_>, or_equal: bool) -> *mut Node {
         self.descend(
+            Ordering::Acquire,
             |n| {
                 let order = n.cmp(key);
                 order.is_lt() || (or_equal && order.is_eq())
@@ -345,7 +348,7 @@ impl SkipList {
         let last = match key {
             Some((key, inclusive)) => self.last_below(key, inclusive),
             // Follow each level to its end, from the top.
-            None => self.descend(|_| true, |_, _| {}),
+            None => self.descend(Ordering::Acquire, |_| true, |_, _| {}),
         };
         self.entry(last)
     }
@@ -378,6 +381,7 @@ impl SkipList {
             });
         if !at_finger {
             self.descend(
+                Ordering::Relaxed,
                 |n| n.cmp(&probe).is_le(),
                 |level, x| {
                     if let Some(p) = preds.get_mut(level) {
