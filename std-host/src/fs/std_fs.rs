@@ -145,8 +145,12 @@ impl Vfs for StdFs {
     /// only after the handle's `sync`.
     fn create(&self, name: &str, _kind: FileKind) -> Result<StdWriteFile> {
         let path = self.file_path(name)?;
-        let file =
-            File::options().write(true).create_new(true).open(path).map_err(io_err("create"))?;
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(io_err("create"))?;
         Ok(StdWriteFile::new(file))
     }
 

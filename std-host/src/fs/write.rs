@@ -1,10 +1,14 @@
-//! [`StdWriteFile`]: buffered appends to a real file, with a sticky failure state.
+//! [`StdWriteFile`]: appends to a real file, buffered or through a mapping of reserved
+//! space, with a sticky failure state.
 //!
 //! Small appends (WAL records) collect in a 64 KiB buffer so each costs a `memcpy`, not a
-//! system call; larger ones go straight to the file after the buffer is flushed. Once any write
-//! or sync fails, the handle refuses every later call: a failed `fsync` may have dropped dirty
-//! pages (Linux marks them clean and reports the error once), so a later "successful" sync
-//! would be a lie.
+//! system call; larger ones go straight to the file after the buffer is flushed. Where the
+//! writer has reserved space ([`AppendWrite::reserve`], the log does) and the platform can
+//! map it (Linux), short appends are copied into a shared mapping of that space instead: in the
+//! page cache at once, so a `flush` has nothing left to do (see `sys::MappedWindow` for why
+//! and what it relies on). Once any write or sync fails, the handle refuses every later call:
+//! a failed `fsync` may have dropped dirty pages (Linux marks them clean and reports the
+//! error once), so a later "successful" sync would be a lie.
 
 use std::fmt;
 use std::fs::File;
@@ -18,6 +22,14 @@ use super::sys;
 /// Size of the append buffer. Appends at least this large bypass it.
 const BUF_CAP: usize = 64 * 1024;
 
+/// Appends shorter than this go through the mapping of reserved space, longer ones through
+/// the buffer and `pwrite`. The first store to each mapped page traps into the kernel
+/// (`page_mkwrite`: about 3 us a page on ext4 here, measured with `MADV_POPULATE_WRITE` over
+/// whole windows), which `pwrite` does more cheaply inside one call: 1,000-key commits (120
+/// KB each) ran 13-21% slower when copied into the mapping, one-key commits (150 bytes, 27 to
+/// a page) twice as fast.
+const MAPPED_APPEND_MAX: usize = 4096;
+
 /// Note on the error every call returns after an earlier write or sync failed.
 const FAILED_NOTE: &str = "write handle failed earlier; its unsynced bytes cannot be relied upon";
 
@@ -26,19 +38,22 @@ const FAILED_NOTE: &str = "write handle failed earlier; its unsynced bytes canno
 /// `Send`, not meant to be shared: one writer owns it. Dropping it flushes the buffer (ignoring
 /// errors) but does not sync: call [`sync`](AppendWrite::sync) for durability.
 pub struct StdWriteFile {
-    inner: Appender<File>,
+    inner: Appender<FileSink>,
 }
 
 impl StdWriteFile {
+    /// `file` must be open for reading and writing (a shared writable mapping needs both)
+    /// with its cursor unused: every write names its offset.
     pub(super) fn new(file: File) -> Self {
-        StdWriteFile { inner: Appender::new(file) }
+        StdWriteFile { inner: Appender::new(FileSink::new(file)) }
     }
 }
 
 impl fmt::Debug for StdWriteFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StdWriteFile")
-            .field("file", &self.inner.sink)
+            .field("file", &self.inner.sink.file)
+            .field("mapped_to", &self.inner.sink.mapped_end())
             .field("len", &self.inner.len)
             .field("buffered", &self.inner.buf.len())
             .field("failed", &self.inner.failed)
@@ -47,24 +62,26 @@ impl fmt::Debug for StdWriteFile {
 }
 
 impl AppendWrite for StdWriteFile {
-    /// Appends `data`, usually into the in-process buffer. Survives nothing until
-    /// [`flush`](AppendWrite::flush) (process crash) or [`sync`](AppendWrite::sync) (power
-    /// cut). On error the handle is failed for good and every later call errors.
+    /// Appends `data`: if it is short and fits in reserved, mapped space, into that (in the
+    /// operating system at once, like a [`flush`](AppendWrite::flush)ed byte), else into the in-process buffer,
+    /// which survives nothing until `flush` (process crash) or [`sync`](AppendWrite::sync)
+    /// (power cut). On error the handle is failed for good and every later call errors.
     fn append(&mut self, data: &[u8]) -> Result<()> {
         self.inner.append(data)
     }
 
-    /// Writes the buffer to the operating system (`write`). After `Ok` the bytes survive a
+    /// Writes the buffer to the operating system (`pwrite`). After `Ok` the bytes survive a
     /// process crash and are visible to readers, but not a power cut.
     fn flush(&mut self) -> Result<()> {
         self.inner.flush()
     }
 
     /// Flushes, then `fdatasync` ([`SyncMode::Data`]) or `fsync` ([`SyncMode::All`]);
-    /// `F_FULLFSYNC` for both on Apple platforms, `FlushFileBuffers` on Windows. After `Ok`
-    /// every appended byte and the file length survive a power cut; the file's *name* survives
-    /// only once [`StdFs::sync_dir`](strata_vfs::Vfs::sync_dir) has also returned `Ok`. On
-    /// error nothing unsynced can be relied upon and the handle is failed for good.
+    /// `F_FULLFSYNC` for both on Apple platforms, `FlushFileBuffers` on Windows. Both write
+    /// the pages appends dirtied through the mapping too. After `Ok` every appended byte and
+    /// the file length survive a power cut; the file's *name* survives only once
+    /// [`StdFs::sync_dir`](strata_vfs::Vfs::sync_dir) has also returned `Ok`. On error nothing
+    /// unsynced can be relied upon and the handle is failed for good.
     fn sync(&mut self, mode: SyncMode) -> Result<()> {
         self.inner.sync(mode)
     }
@@ -77,33 +94,86 @@ impl AppendWrite for StdWriteFile {
     /// On Linux, `fallocate` up to `upto` bytes (the file's size becomes `upto`, zero-filled
     /// after the written bytes), so that syncs of later appends need not record a size
     /// change: measured on ext4 here, 3.8-4.6 k to 5.4-6.0 k `write` + `fdatasync` pairs a
-    /// second (`FALLOC_FL_KEEP_SIZE`, which leaves the size alone, gained nothing). Best
-    /// effort: if the filesystem refuses, the handle stops reserving and appends as before.
+    /// second (`FALLOC_FL_KEEP_SIZE`, which leaves the size alone, gained nothing); then maps
+    /// the reserved space, from the page holding the end of the data, so that appends into it
+    /// cost no system call. Best effort: if the filesystem refuses to allocate, the handle
+    /// stops reserving and appends as before; if it cannot map, appends go through the buffer.
     fn reserve(&mut self, upto: u64) -> Result<()> {
         self.inner.reserve(upto);
         Ok(())
     }
 }
 
-/// Where an [`Appender`] sends its bytes: a [`File`], or a scripted double in tests.
+/// Where an [`Appender`] sends its bytes: a [`FileSink`], or a scripted double in tests.
 trait Sink {
-    fn write_all(&mut self, data: &[u8]) -> io::Result<()>;
+    /// Writes all of `data` at file offset `offset`.
+    fn write_all_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()>;
     fn sync(&mut self, mode: SyncMode) -> io::Result<()>;
-    /// Makes the file `len` bytes long, allocated and zero-filled past its data.
-    fn allocate(&mut self, len: u64) -> io::Result<()>;
+    /// Makes the file `len` bytes long, allocated and zero-filled past its data (which ends
+    /// at `data_len`), and maps `[data_len, len)` for [`write_mapped`](Self::write_mapped)
+    /// where it can, replacing any earlier mapping. `Err` only if the allocation failed.
+    fn allocate(&mut self, data_len: u64, len: u64) -> io::Result<()>;
+    /// Copies `data` to `offset` through the mapping if it covers all of it; `false` (nothing
+    /// written) otherwise. Cannot fail: the mapped space is allocated.
+    fn write_mapped(&mut self, offset: u64, data: &[u8]) -> bool;
 }
 
-impl Sink for File {
-    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
-        io::Write::write_all(self, data)
+/// The real file, and the mapping of its reserved space, if any.
+struct FileSink {
+    file: File,
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    window: Option<sys::MappedWindow>,
+}
+
+impl FileSink {
+    fn new(file: File) -> Self {
+        FileSink {
+            file,
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            window: None,
+        }
+    }
+
+    /// File offset where the mapping ends (`None`: nothing mapped).
+    fn mapped_end(&self) -> Option<u64> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        return self.window.as_ref().map(sys::MappedWindow::end);
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        None
+    }
+}
+
+impl Sink for FileSink {
+    fn write_all_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        sys::write_all_at(&self.file, offset, data)
     }
 
     fn sync(&mut self, mode: SyncMode) -> io::Result<()> {
-        sys::sync_file(self, mode)
+        sys::sync_file(&self.file, mode)
     }
 
-    fn allocate(&mut self, len: u64) -> io::Result<()> {
-        sys::allocate(self, len)
+    fn allocate(&mut self, data_len: u64, len: u64) -> io::Result<()> {
+        sys::allocate(&self.file, len)?;
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            // One mapping per handle: the old one goes first. A refused mapping is not an
+            // error; appends then take the buffered path.
+            self.window = None;
+            self.window = sys::MappedWindow::map(&self.file, data_len, len).ok();
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let _ = data_len;
+        Ok(())
+    }
+
+    fn write_mapped(&mut self, offset: u64, data: &[u8]) -> bool {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        return self.window.as_mut().is_some_and(|w| w.write(offset, data));
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            let _ = (offset, data);
+            false
+        }
     }
 }
 
@@ -137,15 +207,17 @@ impl<S: Sink> Appender<S> {
         map_io(op, err)
     }
 
+    /// Writes `data` at the end of what the sink holds (the buffer must be empty).
     fn write_through(&mut self, op: &'static str, data: &[u8]) -> Result<()> {
-        self.sink.write_all(data).map_err(|e| self.fail(op, e))
+        self.sink.write_all_at(self.len, data).map_err(|e| self.fail(op, e))
     }
 
     fn flush_buf(&mut self, op: &'static str) -> Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let result = self.sink.write_all(&self.buf);
+        let at = self.len - self.buf.len() as u64;
+        let result = self.sink.write_all_at(at, &self.buf);
         // Cleared on failure too: the handle is dead and the bytes are never retried.
         self.buf.clear();
         result.map_err(|e| self.fail(op, e))
@@ -153,6 +225,15 @@ impl<S: Sink> Appender<S> {
 
     fn append(&mut self, data: &[u8]) -> Result<()> {
         self.check()?;
+        // Through the mapping only behind an empty buffer: a crash must never find these
+        // bytes in the file while earlier ones are still in the process.
+        if data.len() < MAPPED_APPEND_MAX
+            && self.buf.is_empty()
+            && self.sink.write_mapped(self.len, data)
+        {
+            self.len += data.len() as u64;
+            return Ok(());
+        }
         if self.buf.len() + data.len() > BUF_CAP {
             self.flush_buf("append")?;
         }
@@ -177,7 +258,7 @@ impl<S: Sink> Appender<S> {
         if self.failed || self.no_reserve || upto <= self.reserved.max(self.len) {
             return;
         }
-        match self.sink.allocate(upto) {
+        match self.sink.allocate(self.len, upto) {
             Ok(()) => self.reserved = upto,
             Err(_) => self.no_reserve = true,
         }
@@ -214,6 +295,7 @@ mod tests {
     /// What the scripted sink saw, shared with the test after the appender is dropped.
     #[derive(Default)]
     struct Script {
+        /// The file's bytes as written at their offsets.
         written: Vec<u8>,
         writes: usize,
         syncs: usize,
@@ -222,19 +304,34 @@ mod tests {
         /// Every `allocate` call's length, and whether the next one fails.
         allocations: Vec<u64>,
         fail_allocate: bool,
+        /// Whether `allocate` maps the reserved space, the range mapped, and the copies made
+        /// through it.
+        map_on_allocate: bool,
+        window: Option<(u64, u64)>,
+        mapped_writes: usize,
+    }
+
+    impl Script {
+        fn put(&mut self, offset: u64, data: &[u8]) {
+            let at = usize::try_from(offset).expect("small offsets");
+            if self.written.len() < at + data.len() {
+                self.written.resize(at + data.len(), 0);
+            }
+            self.written[at..at + data.len()].copy_from_slice(data);
+        }
     }
 
     #[derive(Clone, Default)]
     struct Mock(Rc<RefCell<Script>>);
 
     impl Sink for Mock {
-        fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        fn write_all_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
             let mut s = self.0.borrow_mut();
             if s.fail_write {
                 return Err(io::Error::from(io::ErrorKind::StorageFull));
             }
             s.writes += 1;
-            s.written.extend_from_slice(data);
+            s.put(offset, data);
             Ok(())
         }
 
@@ -247,13 +344,27 @@ mod tests {
             Ok(())
         }
 
-        fn allocate(&mut self, len: u64) -> io::Result<()> {
+        fn allocate(&mut self, data_len: u64, len: u64) -> io::Result<()> {
             let mut s = self.0.borrow_mut();
             if s.fail_allocate {
                 return Err(io::Error::from(io::ErrorKind::Unsupported));
             }
             s.allocations.push(len);
+            if s.map_on_allocate {
+                s.window = Some((data_len, len));
+            }
             Ok(())
+        }
+
+        fn write_mapped(&mut self, offset: u64, data: &[u8]) -> bool {
+            let mut s = self.0.borrow_mut();
+            let Some((start, end)) = s.window else { return false };
+            if offset < start || offset + data.len() as u64 > end {
+                return false;
+            }
+            s.mapped_writes += 1;
+            s.put(offset, data);
+            true
         }
     }
 
@@ -377,7 +488,8 @@ mod tests {
     fn reserved_space_reads_as_zeros_after_the_data() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("reserved");
-        let file = File::options().write(true).create_new(true).open(&path).expect("create");
+        let file =
+            File::options().read(true).write(true).create_new(true).open(&path).expect("create");
         let mut w = StdWriteFile::new(file);
         AppendWrite::append(&mut w, b"head").expect("append");
         AppendWrite::reserve(&mut w, 65_536).expect("reserve");
@@ -394,6 +506,68 @@ mod tests {
         assert_eq!(bytes.len(), 65_536);
         assert_eq!(&bytes[..8], b"headtail");
         assert!(bytes[8..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn appends_into_mapped_space_skip_the_buffer_but_never_overtake_it() {
+        let (mut a, mock) = appender();
+        mock.0.borrow_mut().map_on_allocate = true;
+        a.append(b"head").expect("append");
+        a.reserve(64);
+        assert_eq!(mock.0.borrow().window, Some((4, 64)), "mapped from the end of the data");
+        a.append(b"x").expect("append");
+        assert_eq!(mock.0.borrow().mapped_writes, 0, "\"head\" is still buffered: x waits too");
+        a.flush().expect("flush");
+        a.append(b"yy").expect("append");
+        a.flush().expect("flush");
+        {
+            let s = mock.0.borrow();
+            assert_eq!((s.writes, s.mapped_writes), (1, 1), "y went through the mapping");
+            assert_eq!(s.written, b"headxyy");
+        }
+        // Past the mapped space the buffer takes over again, at the right offset.
+        a.append(&[9; 60]).expect("append");
+        assert_eq!(mock.0.borrow().mapped_writes, 1);
+        a.sync(SyncMode::Data).expect("sync");
+        let s = mock.0.borrow();
+        assert_eq!(s.writes, 2);
+        assert_eq!(a.len, 67);
+        assert_eq!(&s.written[..7], b"headxyy");
+        assert_eq!(&s.written[7..], &[9; 60]);
+    }
+
+    /// On a real file, bytes appended into reserved space are in the operating system at once,
+    /// before any flush or sync (what a process crash keeps), at their offsets.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn mapped_appends_are_in_the_file_without_a_flush() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("mapped");
+        let file =
+            File::options().read(true).write(true).create_new(true).open(&path).expect("create");
+        let mut w = StdWriteFile::new(file);
+        AppendWrite::append(&mut w, b"header").expect("append");
+        AppendWrite::flush(&mut w).expect("flush");
+        AppendWrite::reserve(&mut w, 3 * 4096).expect("reserve");
+        if w.inner.sink.mapped_end().is_none() {
+            // The filesystem under the temporary directory cannot allocate or map: appends
+            // take the buffered path, which the tests above cover.
+            return;
+        }
+        assert_eq!(w.inner.sink.mapped_end(), Some(3 * 4096));
+        let mut expected = b"header".to_vec();
+        for i in 0..100u32 {
+            let record = [i.to_le_bytes().as_slice(), &[0xAB; 96]].concat();
+            AppendWrite::append(&mut w, &record).expect("append");
+            expected.extend_from_slice(&record);
+        }
+        assert!(w.inner.buf.is_empty(), "nothing waits in the process");
+        let bytes = std::fs::read(&path).expect("read");
+        assert_eq!(bytes.len(), 3 * 4096, "the reserved length");
+        assert_eq!(&bytes[..expected.len()], &expected[..]);
+        assert!(bytes[expected.len()..].iter().all(|&b| b == 0));
+        AppendWrite::sync(&mut w, SyncMode::Data).expect("sync");
+        assert_eq!(AppendWrite::len(&w), expected.len() as u64);
     }
 
     #[test]
