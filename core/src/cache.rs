@@ -186,14 +186,73 @@ pub struct BlockCache {
     capacity: usize,
     hits: AtomicU64,
     misses: AtomicU64,
+    /// Which blocks sequential walks have read ahead before (see
+    /// [`admit_read_ahead`](Self::admit_read_ahead)).
+    read_ahead_seen: SeenBefore,
 }
 
-/// A well-mixed hash of a cache key `(file_no, offset)`: picks the shard, and the value log's
-/// admission filter uses it for its bitmaps.
+/// A well-mixed hash of a cache key `(file_no, offset)`: picks the shard, and the admission
+/// filters ([`SeenBefore`]) use it for their bitmaps.
 pub(crate) fn position_hash(file_no: u64, offset: u64) -> u64 {
     let mut h = file_no.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ offset;
     h = (h ^ (h >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h ^ (h >> 29)
+}
+
+/// Bits in each of [`SeenBefore`]'s two maps (8 KiB of memory each).
+const SEEN_BITS: usize = 1 << 16;
+/// [`SeenBefore`] clears its maps after this many first reads, so old reads fade and the maps
+/// stay sparse (at most a quarter of their bits set).
+const SEEN_RESET: u64 = (SEEN_BITS / 4) as u64;
+
+/// An admission filter: remembers, approximately, which keys `(file_no, offset)` were read once
+/// and which twice, so that something read only once or twice need not be cached. Caching
+/// costs fresh memory (page faults, and on this project's machines about 3 us a page), which
+/// measured as much as reading the thing again: a one-pass read is cheaper left uncached. The
+/// value cache admits a value on its third read; a sequential walk's read-ahead blocks enter
+/// the block cache on their second read (see `sstable::cursor`). A false "seen" only caches
+/// early, a reset only delays, so the maps need no lock.
+pub(crate) struct SeenBefore {
+    once: alloc::boxed::Box<[AtomicU64]>,
+    twice: alloc::boxed::Box<[AtomicU64]>,
+    set_since_reset: AtomicU64,
+}
+
+impl SeenBefore {
+    pub(crate) fn new() -> Self {
+        let map = || (0..SEEN_BITS / 64).map(|_| AtomicU64::new(0)).collect();
+        SeenBefore { once: map(), twice: map(), set_since_reset: AtomicU64::new(0) }
+    }
+
+    /// Notes a read of `(file_no, offset)`; `true` if it was (probably) read at least `times`
+    /// times before (1 or 2) since the last reset.
+    pub(crate) fn note_read(&self, file_no: u64, offset: u64, times: u8) -> bool {
+        let bit = position_hash(file_no, offset) as usize % SEEN_BITS;
+        let mask = 1u64 << (bit % 64);
+        let (Some(once), Some(twice)) = (self.once.get(bit / 64), self.twice.get(bit / 64)) else {
+            return false;
+        };
+        if twice.load(Ordering::Relaxed) & mask != 0 {
+            return true;
+        }
+        if once.fetch_or(mask, Ordering::Relaxed) & mask != 0 {
+            twice.fetch_or(mask, Ordering::Relaxed);
+            return times <= 1;
+        }
+        if self.set_since_reset.fetch_add(1, Ordering::Relaxed) + 1 >= SEEN_RESET {
+            self.set_since_reset.store(0, Ordering::Relaxed);
+            for w in self.once.iter().chain(self.twice.iter()) {
+                w.store(0, Ordering::Relaxed);
+            }
+        }
+        false
+    }
+}
+
+impl core::fmt::Debug for SeenBefore {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SeenBefore").finish_non_exhaustive()
+    }
 }
 
 /// The block in a cache entry, if it is one.
@@ -225,6 +284,7 @@ impl BlockCache {
             capacity: capacity_bytes,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            read_ahead_seen: SeenBefore::new(),
         }
     }
 
@@ -251,6 +311,17 @@ impl BlockCache {
             return None;
         }
         self.shard(file_no, offset).and_then(|s| block_of(s.lock().get((file_no, offset))))
+    }
+
+    /// Notes that a sequential walk read the block at `(file_no, offset)` ahead, from the
+    /// file, and uses it now; `true` if it should be cached, because walks read it ahead
+    /// before: a second pass over the same data, or a concurrent walk a little behind. A
+    /// one-pass scan then leaves the cache as it found it (what it would cache is rarely read
+    /// again, and pushes out what readers do use), and runs faster for it: caching every block
+    /// of a cold full scan of 100,000 keys made it 1.6x slower, all in fresh memory for the
+    /// cached copies (`docs/performance.md`, tenth pass).
+    pub fn admit_read_ahead(&self, file_no: u64, offset: u64) -> bool {
+        self.capacity != 0 && self.read_ahead_seen.note_read(file_no, offset, 1)
     }
 
     /// Caches `block` at `(file_no, offset)` with a cost of `charge` bytes, evicting the least
@@ -347,6 +418,25 @@ mod tests {
 
     use super::*;
     use bytes::Bytes;
+
+    /// Admission after one earlier read (read-ahead blocks) and after two (values); distinct
+    /// keys are remembered apart.
+    #[test]
+    fn seen_before_admits_after_the_given_number_of_earlier_reads() {
+        let seen = SeenBefore::new();
+        assert!(!seen.note_read(7, 0, 1), "first read");
+        assert!(seen.note_read(7, 0, 1), "second read");
+        assert!(seen.note_read(7, 0, 1), "and after");
+        assert!(!seen.note_read(7, 4096, 2), "first read");
+        assert!(!seen.note_read(7, 4096, 2), "second read");
+        assert!(seen.note_read(7, 4096, 2), "third read");
+        assert!(!seen.note_read(8, 8192, 1), "another key: a first read");
+        let off = BlockCache::new(0);
+        assert!(
+            !off.admit_read_ahead(7, 0) && !off.admit_read_ahead(7, 0),
+            "no cache, no admission"
+        );
+    }
 
     fn block(tag: u8) -> Arc<Block> {
         Arc::new(Block::new(Bytes::from(alloc::vec![tag, 0, 0, 0, 0, 1, 0, 0, 0])).expect("block"))

@@ -20,7 +20,7 @@ use crate::key::{InternalKey, ValueKind};
 /// reads the following blocks of the partition with one call, starting with this many bytes
 /// and doubling up to [`READAHEAD_MAX`]. One read per 4 KiB block cost a full scan of a cold
 /// table more than a tenth of its time in system calls.
-const READAHEAD_START: usize = 16 * 1024;
+pub(super) const READAHEAD_START: usize = 16 * 1024;
 /// The largest readahead, in stored bytes.
 const READAHEAD_MAX: usize = 256 * 1024;
 
@@ -311,14 +311,19 @@ impl<R: RandomRead> TableCursor<R> {
     fn data_block(&mut self, h: BlockHandle) -> Result<Arc<Block>> {
         match self.ahead.pop_front() {
             Some((ah, b, from_file)) if ah == h => {
-                // Used now: counted and cached as if it had been read now.
+                // Used now: counted as if it had been read now, and cached unless the walk is
+                // long (its readahead grew to the largest) and no walk read the block ahead
+                // before: a long one-pass scan leaves the cache alone, short scans and
+                // repeated passes are cached as they go.
                 if !from_file && let Some(cached) = self.table.cached(h, self.fill_cache) {
                     return Ok(cached);
                 }
                 if self.fill_cache {
                     self.table.count_miss();
+                    if self.readahead < READAHEAD_MAX || self.table.admit_read_ahead(h) {
+                        self.table.offer(h, &b, true);
+                    }
                 }
-                self.table.offer(h, &b, self.fill_cache);
                 return Ok(b);
             }
             // The walk left the read-ahead run (a seek, another partition): drop the rest.

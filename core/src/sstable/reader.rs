@@ -176,6 +176,12 @@ impl<R: RandomRead> Table<R> {
         Ok(block)
     }
 
+    /// Whether the data block at `h`, read ahead by a sequential walk and used now, should be
+    /// cached ([`BlockCache::admit_read_ahead`]).
+    pub(super) fn admit_read_ahead(&self, h: BlockHandle) -> bool {
+        self.cache.as_ref().is_some_and(|c| c.admit_read_ahead(self.file_no, h.offset))
+    }
+
     /// Caches `block` (read from the file) when `fill_cache`.
     pub(super) fn offer(&self, h: BlockHandle, block: &Arc<Block>, fill_cache: bool) {
         if fill_cache && let Some(c) = &self.cache {
@@ -188,7 +194,8 @@ impl<R: RandomRead> Table<R> {
     /// or taken from the cache when it is there (looked up without counting or touching),
     /// with `true` for the blocks read from the file. The first block, needed now, is cached
     /// when `fill_cache`; the others are not, so blocks read ahead that the scan never
-    /// reaches do not push others out of the cache (the caller offers each when it uses it).
+    /// reaches do not push others out of the cache (the caller offers each it uses, if
+    /// [`admit_read_ahead`](Self::admit_read_ahead) says so).
     /// `buf` is scratch for the stored bytes, kept by the caller so that its pages are reused.
     ///
     /// Only the first block is needed now: an error in it is returned, while a damaged block

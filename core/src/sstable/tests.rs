@@ -14,6 +14,7 @@ use std::println;
 use bytes::Bytes;
 use strata_vfs::{FileKind, MemFs, RandomRead, Vfs};
 
+use super::cursor::READAHEAD_START;
 use super::format::{self, FOOTER_LEN, block_checksum};
 use super::*;
 use crate::cache::BlockCache;
@@ -996,6 +997,52 @@ fn sstable_readahead_caches_and_counts_only_the_blocks_a_scan_uses() {
     assert_eq!(scan(&table, true, None).expect("scan"), want);
     assert_eq!((cache.hits(), cache.misses()), (6 + data.len() as u64, data.len() as u64));
     assert_eq!(cache.usage(), full);
+}
+
+/// A long walk (once its readahead has grown to the largest) caches only the blocks walks read
+/// ahead before: one full scan of a table leaves most of it out of the cache, a second caches
+/// the rest, a third finds every block. Short walks and the start of long ones cache as before.
+#[test]
+fn sstable_long_scan_caches_read_ahead_blocks_on_their_second_read() {
+    let entries: Vec<Entry> = (0..4_000u32)
+        .map(|i| {
+            let value: Vec<u8> =
+                (0..100u32).map(|j| (i.wrapping_mul(31) ^ j.wrapping_mul(7)) as u8).collect();
+            (
+                ik(alloc::format!("key{i:06}").as_bytes(), 5, u64::from(i) + 1, ValueKind::Set),
+                Bytes::from(value),
+            )
+        })
+        .collect();
+    let (bytes, _) = build(&entries, opts(1024, false));
+    let blocks = visits(bytes.clone());
+    let count = |role| blocks.iter().filter(|v| v.0 == role).count() as u64;
+    // Index partitions go through the cache too: each is one miss of the first pass, and the
+    // cursor finds them without counting after that.
+    let (data, parts) = (count(BlockRole::Data), count(BlockRole::IndexPartition));
+    // At most this many blocks are read before the readahead reaches its largest size
+    // (fewer: a run also ends at its index partition's last block).
+    let short = ((READAHEAD_START + 2 * READAHEAD_START + 4 * READAHEAD_START) / 1024) as u64;
+    assert!(data > 3 * short, "the walk outgrows the short phase: {data} blocks");
+    let cache = Arc::new(BlockCache::new(16 << 20));
+    let table = open(bytes, Some(Arc::clone(&cache))).expect("intact");
+    let want = model_from(&entries, true, None);
+
+    assert_eq!(scan(&table, true, None).expect("scan"), want);
+    assert_eq!((cache.hits(), cache.misses()), (0, data + parts));
+    let first = cache.usage();
+
+    // The second pass finds the blocks of the first one's short phase and caches the rest.
+    assert_eq!(scan(&table, true, None).expect("scan"), want);
+    let kept = cache.hits();
+    assert!(kept >= 8 && kept <= short, "{kept} of {data} blocks cached by one pass");
+    assert_eq!(cache.misses(), data + parts + (data - kept));
+    assert!(cache.usage() > 2 * first);
+
+    // The third finds every block.
+    let (hits, misses) = (cache.hits(), cache.misses());
+    assert_eq!(scan(&table, true, None).expect("scan"), want);
+    assert_eq!((cache.hits() - hits, cache.misses() - misses), (data, 0));
 }
 
 /// The partitioned-index table of `docs/format/sstable.md`: five entries, one per 64-byte

@@ -10,7 +10,7 @@ use strata_vfs::sync::{AtomicU64, Mutex, RwLock};
 use strata_vfs::{FileKind, RandomRead, Vfs};
 
 use super::format::{self, ValuePointer};
-use crate::cache::BlockCache;
+use crate::cache::{BlockCache, SeenBefore};
 use crate::filenames;
 use crate::{CorruptionKind, Error, IoOp, Result};
 
@@ -32,54 +32,6 @@ pub struct VlogStore<V: Vfs> {
     pub reads: AtomicU64,
     /// Bytes read from the log.
     pub read_bytes: AtomicU64,
-}
-
-/// Bits in each of [`SeenBefore`]'s two maps (8 KiB of memory each).
-const SEEN_BITS: usize = 1 << 16;
-/// [`SeenBefore`] clears its maps after this many first reads, so old reads fade and the maps
-/// stay sparse (at most a quarter of their bits set).
-const SEEN_RESET: u64 = (SEEN_BITS / 4) as u64;
-
-/// The admission filter of the value cache: remembers, approximately, which records were read
-/// once and which twice, and admits a value on its third read. Caching a value costs fresh
-/// memory, which measured as much as reading it again from the file: a value read once or
-/// twice (a cold pass, random reads over a large set) is cheaper left uncached. A false
-/// "seen" only caches a value early, a reset only delays it, so the maps need no lock.
-struct SeenBefore {
-    once: alloc::boxed::Box<[AtomicU64]>,
-    twice: alloc::boxed::Box<[AtomicU64]>,
-    set_since_reset: AtomicU64,
-}
-
-impl SeenBefore {
-    fn new() -> Self {
-        let map = || (0..SEEN_BITS / 64).map(|_| AtomicU64::new(0)).collect();
-        SeenBefore { once: map(), twice: map(), set_since_reset: AtomicU64::new(0) }
-    }
-
-    /// Notes a read of the record at `(file_no, offset)`; `true` if it was (probably) read at
-    /// least twice before since the last reset.
-    fn admit(&self, file_no: u64, offset: u64) -> bool {
-        let bit = crate::cache::position_hash(file_no, offset) as usize % SEEN_BITS;
-        let mask = 1u64 << (bit % 64);
-        let (Some(once), Some(twice)) = (self.once.get(bit / 64), self.twice.get(bit / 64)) else {
-            return false;
-        };
-        if twice.load(Ordering::Relaxed) & mask != 0 {
-            return true;
-        }
-        if once.fetch_or(mask, Ordering::Relaxed) & mask != 0 {
-            twice.fetch_or(mask, Ordering::Relaxed);
-            return false;
-        }
-        if self.set_since_reset.fetch_add(1, Ordering::Relaxed) + 1 >= SEEN_RESET {
-            self.set_since_reset.store(0, Ordering::Relaxed);
-            for w in self.once.iter().chain(self.twice.iter()) {
-                w.store(0, Ordering::Relaxed);
-            }
-        }
-        false
-    }
 }
 
 /// How the store reaches the filesystem (it shares the engine's).
@@ -181,7 +133,7 @@ where
         }
         let value = self.read_file(pointer, key)?;
         if let Some((c, no)) = cache
-            && self.seen.admit(no, pointer.offset)
+            && self.seen.note_read(no, pointer.offset, 2)
         {
             c.insert_value(no, pointer.offset, key, pointer.len, value.clone());
         }
