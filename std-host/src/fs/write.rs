@@ -190,11 +190,25 @@ struct Appender<S: Sink> {
     reserved: u64,
     /// A reservation failed (or the platform has none): stop trying.
     no_reserve: bool,
+    /// The file was synced since its reserved space was last mapped: appends skip the mapping
+    /// until the next reservation maps a fresh window. A store into a page that a sync wrote
+    /// back faults, and the fault waits on the filesystem's journal while a sync commits it:
+    /// 64 committers syncing their group commits ran at 0.75x through the mapping, one synced
+    /// committer at 0.9x; `pwrite` does not wait there.
+    synced_since_map: bool,
 }
 
 impl<S: Sink> Appender<S> {
     fn new(sink: S) -> Self {
-        Appender { sink, buf: Vec::new(), len: 0, failed: false, reserved: 0, no_reserve: false }
+        Appender {
+            sink,
+            buf: Vec::new(),
+            len: 0,
+            failed: false,
+            reserved: 0,
+            no_reserve: false,
+            synced_since_map: false,
+        }
     }
 
     fn check(&self) -> Result<()> {
@@ -229,6 +243,7 @@ impl<S: Sink> Appender<S> {
         // bytes in the file while earlier ones are still in the process.
         if data.len() < MAPPED_APPEND_MAX
             && self.buf.is_empty()
+            && !self.synced_since_map
             && self.sink.write_mapped(self.len, data)
         {
             self.len += data.len() as u64;
@@ -259,7 +274,10 @@ impl<S: Sink> Appender<S> {
             return;
         }
         match self.sink.allocate(self.len, upto) {
-            Ok(()) => self.reserved = upto,
+            Ok(()) => {
+                self.reserved = upto;
+                self.synced_since_map = false;
+            }
             Err(_) => self.no_reserve = true,
         }
     }
@@ -271,6 +289,7 @@ impl<S: Sink> Appender<S> {
             SyncMode::Data => "fdatasync",
             SyncMode::All => "fsync",
         };
+        self.synced_since_map = true;
         self.sink.sync(mode).map_err(|e| self.fail(op, e))
     }
 }
@@ -534,6 +553,25 @@ mod tests {
         assert_eq!(a.len, 67);
         assert_eq!(&s.written[..7], b"headxyy");
         assert_eq!(&s.written[7..], &[9; 60]);
+    }
+
+    #[test]
+    fn a_sync_sends_appends_around_the_mapping_until_the_next_window() {
+        let (mut a, mock) = appender();
+        mock.0.borrow_mut().map_on_allocate = true;
+        a.reserve(1024);
+        a.append(b"one").expect("append");
+        assert_eq!(mock.0.borrow().mapped_writes, 1);
+        a.sync(SyncMode::Data).expect("sync");
+        a.append(b"two").expect("append");
+        assert_eq!(mock.0.borrow().mapped_writes, 1, "after a sync the buffer takes appends");
+        a.flush().expect("flush");
+        assert_eq!(mock.0.borrow().writes, 1);
+        a.reserve(2048);
+        a.append(b"three").expect("append");
+        let s = mock.0.borrow();
+        assert_eq!(s.mapped_writes, 2, "a fresh window is used again");
+        assert_eq!(s.written, b"onetwothree");
     }
 
     /// On a real file, bytes appended into reserved space are in the operating system at once,
