@@ -318,7 +318,7 @@ impl BlockCache {
     /// before: a second pass over the same data, or a concurrent walk a little behind. A
     /// one-pass scan then leaves the cache as it found it (what it would cache is rarely read
     /// again, and pushes out what readers do use), and runs faster for it: caching every block
-    /// of a cold full scan of 100,000 keys made it 1.6x slower, all in fresh memory for the
+    /// of a cold full scan of 100,000 keys made it 1.7x slower, most of it fresh memory for the
     /// cached copies (`docs/performance.md`, tenth pass).
     pub fn admit_read_ahead(&self, file_no: u64, offset: u64) -> bool {
         self.capacity != 0 && self.read_ahead_seen.note_read(file_no, offset, 1)
