@@ -500,16 +500,23 @@ mod tests {
         a.sync(SyncMode::Data).expect("a refused reservation is not a write error");
     }
 
+    /// A new file `name` in `dir`, opened as [`StdFs::create`](strata_vfs::Vfs::create) opens
+    /// it, and its path.
+    #[cfg(target_os = "linux")]
+    fn real_file(dir: &tempfile::TempDir, name: &str) -> (std::path::PathBuf, StdWriteFile) {
+        let path = dir.path().join(name);
+        let file =
+            File::options().read(true).write(true).create_new(true).open(&path).expect("create");
+        (path, StdWriteFile::new(file))
+    }
+
     /// On a real file, a reservation makes the file that long, zero-filled after the data,
     /// and appends overwrite the zeros in place.
     #[cfg(target_os = "linux")]
     #[test]
     fn reserved_space_reads_as_zeros_after_the_data() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("reserved");
-        let file =
-            File::options().read(true).write(true).create_new(true).open(&path).expect("create");
-        let mut w = StdWriteFile::new(file);
+        let (path, mut w) = real_file(&dir, "reserved");
         AppendWrite::append(&mut w, b"head").expect("append");
         AppendWrite::reserve(&mut w, 65_536).expect("reserve");
         AppendWrite::append(&mut w, b"tail").expect("append");
@@ -580,10 +587,7 @@ mod tests {
     #[test]
     fn mapped_appends_are_in_the_file_without_a_flush() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("mapped");
-        let file =
-            File::options().read(true).write(true).create_new(true).open(&path).expect("create");
-        let mut w = StdWriteFile::new(file);
+        let (path, mut w) = real_file(&dir, "mapped");
         AppendWrite::append(&mut w, b"header").expect("append");
         AppendWrite::flush(&mut w).expect("flush");
         AppendWrite::reserve(&mut w, 3 * 4096).expect("reserve");
