@@ -76,6 +76,12 @@ impl Background {
         Ok(bg)
     }
 
+    /// `true` without worker threads: committers run the pending jobs themselves (in
+    /// [`wait_for_room`](Self::wait_for_room), on the commit thread).
+    pub(crate) fn runs_inline(&self) -> bool {
+        self.inline
+    }
+
     /// Tells the workers there may be work.
     pub(crate) fn nudge(&self) {
         self.shared.work.notify_all();

@@ -23,8 +23,10 @@ pub(crate) struct TreeInner {
 
 impl TreeInner {
     /// Commits a transaction on the caller's thread when that needs no waiting: no group in
-    /// flight (the commit lock is free), no back-pressure, no memtable awaiting flush (the
-    /// commit thread handles those). Saves two thread hand-offs, which for a lone committer
+    /// flight (the commit lock is free), no back-pressure, and, without background threads,
+    /// no memtable awaiting flush (the commit thread runs those jobs then). With background
+    /// threads a memtable being flushed is no reason to defer: commits during a flush had
+    /// taken the two hand-offs. Saves two thread hand-offs, which for a lone committer
     /// cost more than the commit itself. An Immediate commit is taken only when `may_block`
     /// (the caller blocks anyway, so the WAL sync may run on its thread: never on an async
     /// executor's) and nothing is queued for the commit thread. Commits that arrive meanwhile
@@ -41,7 +43,7 @@ impl TreeInner {
         let sync_alone = may_block && self.committer.idle();
         if (request.sync && !sync_alone)
             || engine.should_stall()
-            || engine.immutable_memtables() > 0
+            || (self.background.runs_inline() && engine.immutable_memtables() > 0)
         {
             return Err(request);
         }
