@@ -8,7 +8,9 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use strata_core::filenames;
-use strata_core::wal::{RecordPos, RecoveryMode, SegmentHeader, WalWriter, replay, replay_bounded};
+use strata_core::wal::{
+    RecordPos, RecoveryMode, SegmentHeader, WalWriter, record_start, replay, replay_bounded,
+};
 use strata_vfs::{FileKind, MemFs, Vfs};
 
 #[derive(Debug, Arbitrary)]
@@ -41,7 +43,8 @@ fuzz_target!(|records: Vec<Record>| {
             segments.push(n);
         }
         let payload = r.payload.repeat(usize::from(r.repeat % 2560).max(1));
-        let pos = RecordPos { segment: writer.segment(), offset: writer.len() };
+        // After block padding when the block has no room for a fragment header.
+        let pos = RecordPos { segment: writer.segment(), offset: record_start(writer.len()) };
         writer.add_record(&payload).expect("add");
         want.push((payload, pos));
     }

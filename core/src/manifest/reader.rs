@@ -17,8 +17,7 @@ use crate::version::{Version, VersionBuilder};
 use crate::version::{VersionEdit, VlogEdit};
 use crate::vlog::VlogFileMeta;
 use crate::wal::{
-    self, BLOCK_SIZE, FRAGMENT_HEADER_LEN, FragmentType, RecoveryMode, SEGMENT_HEADER_LEN,
-    fragment_checksum,
+    self, BLOCK_SIZE, FragmentType, RecoveryMode, SEGMENT_HEADER_LEN, fragment_checksum,
 };
 
 /// What [`recover`] found: the live version and the counters the manifest carries.
@@ -314,7 +313,7 @@ fn replay_live<V: Vfs>(vfs: &V, file_no: u64) -> Result<Replayed> {
     // The replay forgave bytes after the last good record. They may only be the one record
     // that was being written: if another record starts after it, they are damage. That record
     // starts at the good end, or at the next block when the writer padded the block's tail.
-    if good_end < len && record_start_after(vfs, &name, record_start(good_end), len)? {
+    if good_end < len && record_start_after(vfs, &name, wal::record_start(good_end), len)? {
         return Err(strict_error(vfs, file_no, good_end));
     }
     st.good_end = good_end;
@@ -338,14 +337,6 @@ fn strict_error<V: Vfs>(vfs: &V, file_no: u64, offset: u64) -> Error {
             Error::corruption(&filenames::manifest(file_no), offset, CorruptionKind::Truncated)
         }
     }
-}
-
-/// Where a record appended at file offset `end` begins: at `end`, or at the next block when
-/// fewer bytes than a fragment header are left in this one (the writer pads them with zeros).
-fn record_start(end: u64) -> u64 {
-    let block = BLOCK_SIZE as u64;
-    let left = block - end % block;
-    if left < FRAGMENT_HEADER_LEN as u64 { end + left } else { end }
 }
 
 /// `true` if a valid FULL or FIRST fragment (the start of a record) begins anywhere in

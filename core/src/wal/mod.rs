@@ -19,7 +19,7 @@ mod writer;
 
 pub use format::{
     BLOCK_SIZE, FORMAT_VERSION, FRAGMENT_HEADER_LEN, FragmentType, MAGIC, MAX_FRAGMENT_PAYLOAD,
-    SEGMENT_HEADER_LEN, SegmentHeader, fragment_checksum,
+    SEGMENT_HEADER_LEN, SegmentHeader, fragment_checksum, record_start,
 };
 pub(crate) use reader::all_zeros;
 pub use reader::{RecordPos, RecoveryMode, WalReplay, replay, replay_bounded};
