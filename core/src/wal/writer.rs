@@ -5,7 +5,7 @@ use alloc::string::String;
 use strata_vfs::{AppendWrite, SyncMode};
 
 use super::format::{
-    BLOCK_SIZE, FRAGMENT_HEADER_LEN, FragmentType, SegmentHeader, fragment_checksum,
+    BLOCK_SIZE, FRAGMENT_HEADER_LEN, FragmentType, SegmentHeader, fragment_checksum, record_start,
 };
 use crate::error::{Error, IoOp, Result};
 
@@ -78,13 +78,14 @@ impl<W: AppendWrite> WalWriter<W> {
         let mut rest = payload;
         let mut first = true;
         loop {
-            let mut block_left = BLOCK_SIZE - self.block_offset();
-            if block_left < FRAGMENT_HEADER_LEN {
-                // Too small for a fragment header: pad with zeros and use the next block.
-                self.append(PADDING.get(..block_left).unwrap_or(&PADDING))?;
-                block_left = BLOCK_SIZE;
+            // A block tail too small for a fragment header is padded with zeros and the
+            // fragment starts in the next block (`record_start`, the rule readers use too).
+            // Fewer than FRAGMENT_HEADER_LEN bytes, so the cast is lossless.
+            let pad = (record_start(self.len) - self.len) as usize;
+            if pad > 0 {
+                self.append(PADDING.get(..pad).unwrap_or(&PADDING))?;
             }
-            let room = block_left - FRAGMENT_HEADER_LEN;
+            let room = BLOCK_SIZE - self.block_offset() - FRAGMENT_HEADER_LEN;
             let (piece, after) = rest.split_at(rest.len().min(room));
             let last = after.is_empty();
             let ty = match (first, last) {
