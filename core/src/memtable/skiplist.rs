@@ -244,6 +244,12 @@ impl<'a> Entry<'a> {
     fn cmp(&self, key: &EntryRef<'_>) -> core::cmp::Ordering {
         self.parts().cmp_entry(key)
     }
+
+    /// `true` if this entry sorts before `key` (or, with `or_equal`, is equal to it).
+    fn is_below(&self, key: &EntryRef<'_>, or_equal: bool) -> bool {
+        let order = self.cmp(key);
+        order.is_lt() || (or_equal && order.is_eq())
+    }
 }
 
 impl Default for SkipList {
@@ -322,14 +328,7 @@ impl SkipList {
     /// The last node with a key below `key` (or, with `or_equal`, at most `key`); null for
     /// the head.
     fn last_below(&self, key: &EntryRef<'_>, or_equal: bool) -> *mut Node {
-        self.descend(
-            Ordering::Acquire,
-            |n| {
-                let order = n.cmp(key);
-                order.is_lt() || (or_equal && order.is_eq())
-            },
-            |_, _| {},
-        )
+        self.descend(Ordering::Acquire, |n| n.is_below(key, or_equal), |_, _| {})
     }
 
     /// The first entry with a key at least `key` (`inclusive`) or above it; the first entry
@@ -338,10 +337,6 @@ impl SkipList {
         let Some((key, inclusive)) = key else {
             return self.entry(self.next_of(ptr::null_mut(), 0, Ordering::Acquire));
         };
-        let below = |n: &Entry<'_>| {
-            let order = n.cmp(key);
-            order.is_lt() || (!inclusive && order.is_eq())
-        };
         // The search stopped where the next node was not below the bound, but the writer may
         // have linked a node in right there since: the successor is loaded again, so step
         // over any such node that is below the bound.
@@ -349,7 +344,7 @@ impl SkipList {
         loop {
             let next = self.next_of(x, 0, Ordering::Acquire);
             match self.entry(next) {
-                Some(n) if below(&n) => x = next,
+                Some(n) if n.is_below(key, !inclusive) => x = next,
                 found => return found,
             }
         }
