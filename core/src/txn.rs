@@ -34,6 +34,12 @@ pub enum Mode {
     /// Reads only; writes fail with [`Error::TransactionReadOnly`].
     ReadOnly,
     /// Writes only; reads fail with [`Error::TransactionWriteOnly`].
+    ///
+    /// Having read nothing, a write-only transaction never fails with
+    /// [`Error::TransactionConflict`]: of two concurrent blind writes to one key, the one that
+    /// commits last wins, as if they had run one after the other (a write batch). A
+    /// read-write transaction that began before it and writes (or, serializable, read) one
+    /// of its keys still conflicts with it.
     WriteOnly,
 }
 
@@ -407,6 +413,7 @@ impl TxnCore {
                 .map(alloc::boxed::Box::new),
             sync: self.durability == Durability::Immediate,
             relocation: false,
+            blind: self.mode == Mode::WriteOnly,
         })
     }
 

@@ -114,6 +114,23 @@ fn reading_an_absent_key_conflicts_with_its_insert() {
     assert!(matches!(t.commit_blocking(), Err(Error::TransactionConflict)));
 }
 
+/// A write-only transaction is never checked for conflicts itself, but its writes are
+/// recorded: a serializable transaction that read a key it then wrote conflicts.
+#[test]
+fn a_write_only_commit_of_a_read_key_conflicts_with_the_reader() {
+    let tree = tree(Isolation::Serializable);
+    put(&tree, &[(b"x", b"1")]);
+    let mut reader = tree.begin().unwrap();
+    assert_eq!(reader.get(b"x").unwrap().unwrap().as_ref(), b"1");
+    reader.set(b"y", b"from x").unwrap();
+    let mut blind = tree.begin_with_mode(Mode::WriteOnly).unwrap();
+    blind.set(b"x", b"2").unwrap();
+    blind.commit_blocking().unwrap();
+    assert!(matches!(reader.commit_blocking(), Err(Error::TransactionConflict)));
+    assert_eq!(get(&tree, b"x").as_deref(), Some(&b"2"[..]));
+    assert_eq!(get(&tree, b"y"), None);
+}
+
 #[test]
 fn writes_outside_the_read_set_do_not_conflict() {
     let tree = tree(Isolation::Serializable);

@@ -95,8 +95,10 @@ struct Oracle {
 }
 
 impl Oracle {
+    /// A write-only transaction never conflicts (it read nothing; the last commit wins).
     fn conflicts(&self, t: &ModelTxn) -> bool {
-        t.pending.keys().any(|k| self.last_write.get(k).is_some_and(|&s| s > t.begin_seq))
+        t.mode != Mode::WriteOnly
+            && t.pending.keys().any(|k| self.last_write.get(k).is_some_and(|&s| s > t.begin_seq))
     }
 
     fn apply(&mut self, t: &ModelTxn) {
@@ -679,6 +681,53 @@ fn interleaved_write_write_conflict(stack: Stack) {
     drop(tree);
     let tree = stack.builder_on(mem).build().unwrap();
     assert_eq!(dump(&tree).unwrap(), want, "after reopen");
+}
+
+/// Write-only transactions read nothing, so they cannot lose an update: two that overlap and
+/// write the same key both commit, the later commit's value wins, and neither counts as a
+/// conflict. A read-write transaction that began before a write-only one and writes one of its
+/// keys still conflicts with it, whichever commits first.
+#[test]
+fn write_only_transactions_never_conflict_and_the_last_commit_wins() {
+    let tree = Stack::Plain.builder_on(MemFs::new()).build().unwrap();
+    let mut rw = tree.begin().unwrap();
+    let mut w1 = tree.begin_with_mode(Mode::WriteOnly).unwrap();
+    let mut w2 = tree.begin_with_mode(Mode::WriteOnly).unwrap();
+    w1.set(b"k", b"w1").unwrap();
+    w1.set(b"only-w1", b"x").unwrap();
+    w2.set(b"k", b"w2").unwrap();
+    w2.delete(b"only-w1").unwrap();
+    w2.commit_blocking().unwrap();
+    w1.commit_blocking().unwrap();
+    assert_eq!(tree.begin().unwrap().get(b"k").unwrap().as_deref(), Some(&b"w1"[..]));
+    assert_eq!(tree.begin().unwrap().get(b"only-w1").unwrap().as_deref(), Some(&b"x"[..]));
+    assert_eq!(tree.stats().conflicts, 0, "blind writes are not conflicts");
+
+    // The read-write transaction began before both and writes k: it lost the race.
+    rw.set(b"k", b"rw").unwrap();
+    assert!(matches!(rw.commit_blocking(), Err(Error::TransactionConflict)));
+    assert_eq!(tree.stats().conflicts, 1);
+
+    // A write-only commit landing between a read-write transaction's read and its commit
+    // makes that commit fail (the read-write one read k), not the write-only one.
+    let mut rw = tree.begin().unwrap();
+    assert_eq!(rw.get(b"k").unwrap().as_deref(), Some(&b"w1"[..]));
+    let mut w3 = tree.begin_with_mode(Mode::WriteOnly).unwrap();
+    w3.set(b"k", b"w3").unwrap();
+    w3.commit_blocking().unwrap();
+    rw.set(b"k", b"from-w1").unwrap();
+    assert!(matches!(rw.commit_blocking(), Err(Error::TransactionConflict)));
+    assert_eq!(tree.begin().unwrap().get(b"k").unwrap().as_deref(), Some(&b"w3"[..]));
+
+    // A write-only transaction begun before a read-write commit of k overwrites it.
+    let mut w4 = tree.begin_with_mode(Mode::WriteOnly).unwrap();
+    let mut rw = tree.begin().unwrap();
+    rw.set(b"k", b"rw").unwrap();
+    rw.commit_blocking().unwrap();
+    w4.set(b"k", b"w4").unwrap();
+    w4.commit_blocking().unwrap();
+    assert_eq!(tree.begin().unwrap().get(b"k").unwrap().as_deref(), Some(&b"w4"[..]));
+    assert_eq!(tree.stats().conflicts, 2);
 }
 
 /// The conflict oracle forgets old writes once it holds many keys; a long-lived transaction

@@ -39,6 +39,12 @@ pub struct CommitRequest {
     /// detection: it changes no value, so users see neither the clock nor their transactions
     /// affected by background work.
     pub relocation: bool,
+    /// `true` for a write-only transaction: it read nothing, so no write it makes can rest on
+    /// a stale read (it cannot lose an update), and it is not checked for write-write
+    /// conflicts: of two blind writes of one key, the one committed last wins, as if the two
+    /// had run one after the other. Its writes are still recorded, so a transaction that read
+    /// or wrote those keys from an older snapshot conflicts with it as usual.
+    pub blind: bool,
 }
 
 impl<V: EngineFs> Engine<V> {
@@ -124,7 +130,8 @@ impl<V: EngineFs> Engine<V> {
             let read_conflict = req.reads.as_ref().is_some_and(|r| {
                 crate::serializable::read_conflict(&st.oracle, &st.write_log, req.read_seq, r)
             });
-            if read_conflict || st.oracle.conflicts(req.read_seq, &fingerprints) {
+            let write_conflict = !req.blind && st.oracle.conflicts(req.read_seq, &fingerprints);
+            if read_conflict || write_conflict {
                 self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
                 results.push(Err(Error::TransactionConflict));
                 continue;

@@ -375,6 +375,7 @@ impl<V: EngineFs> Engine<V> {
                 reads: None,
                 sync: false,
                 relocation: true,
+                blind: false,
             }) {
                 Ok(_) => return Ok(Some(chunk.iter().map(|l| u64::from(l.len)).sum())),
                 Err(Error::TransactionConflict) => {
