@@ -2,7 +2,7 @@
 //!
 //! Run with `cargo bench -p strata --bench lsm`. Every tree lives in a temporary directory
 //! (`TMPDIR` decides which disk) and is opened with `TreeBuilder::new().with_path(..)` and
-//! default options (64 MiB memtable, 64 MiB block cache, lz4 on, background flush and
+//! default options (64 MiB memtable, the default block cache, lz4 on, background flush and
 //! compaction threads). Writes use `Durability::Eventual` and 1,000 keys per transaction.
 //!
 //! - Keys are 16 bytes: the key number `0..1_000_000` as 16 zero-padded ASCII decimal digits

@@ -2,7 +2,7 @@
 //!
 //! Run with `cargo bench -p strata --bench vlog`. Every tree lives in a temporary directory
 //! (`TMPDIR` decides which disk) and is opened with `TreeBuilder::new().with_path(..)` and
-//! default options (64 MiB memtable, 64 MiB block cache, lz4 on, background flush and
+//! default options (64 MiB memtable, the default block cache, lz4 on, background flush and
 //! compaction threads); the `_vlog` variants add `with_enable_vlog(true)` and keep the default
 //! threshold (4 KiB), so every value of both sizes goes to the value log. Writes use
 //! `Durability::Eventual` and about 1 MiB of values per transaction (128 keys of 8 KiB, 16 of

@@ -135,7 +135,15 @@ macro_rules! engine_option_table {
                 setter with_max_transaction_size(bytes: usize);
 
             /// Bytes of table blocks and often-read value-log values kept in memory (0: none).
-            block_cache_bytes: usize = usize_of(64 * MIB), Bytes,
+            ///
+            /// A ceiling, not a reservation: the cache holds only blocks that were read. Why
+            /// 256 MiB (64 MiB until 2026-12-05): a database of 1,000,000 small keys decodes to
+            /// about 130 MiB of blocks, and with 64 MiB half of all point reads missed and
+            /// paid a read, a checksum and a decompression (2x slower point reads, 1.5x slower
+            /// short scans, `docs/performance.md`); the engines users weigh Strata against
+            /// default to 8 MiB (RocksDB, which leans on the OS page cache) up to 512 MiB
+            /// (sled) and 1 GiB (redb). Devices and memory-tight hosts set it lower.
+            block_cache_bytes: usize = usize_of(256 * MIB), Bytes,
                 setter with_block_cache_capacity(bytes: usize);
 
             /// Number of background compaction threads the host runs.
