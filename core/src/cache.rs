@@ -5,8 +5,12 @@
 //! and value log files draw their numbers from one counter and numbers are never reused, so a
 //! key names one block or one value forever. The cache is split into shards, each an LRU list behind its own lock, so
 //! concurrent readers of different blocks rarely contend. Each shard is a hash map from key to
-//! a slot in a `Vec`, and the slots form an intrusive doubly linked list by index (most recent
-//! at the head), so nothing but the map and the slot vector is ever allocated.
+//! the cached block or value and its slot in a `Vec`, and the slots form an intrusive doubly
+//! linked list by index (most recent at the head), so nothing but the map and the slot vector
+//! is ever allocated (and a value's small record). A hit finds the block's handle in the map's
+//! bucket itself: with the handle in the slot instead, every hit waited on one more load from
+//! memory (a point read at 1,000,000 keys, cached: 1.09x and 1.18x faster with one thread,
+//! 1.07x with four, measured on 2026-12-05).
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -30,18 +34,28 @@ const BYTES_PER_SHARD: usize = 256 * 1024;
 
 type Key = (u64, u64);
 
-/// What the cache holds under a key.
+/// What the cache holds under a key. Two words, so a map bucket stays small.
 #[derive(Debug)]
 enum Cached {
     Block(Arc<Block>),
-    /// A value from the value log, with the user key and record length it was read for:
-    /// a lookup must name both, as a read checks the record's key, so a damaged pointer is
-    /// refused whether or not the value is cached.
-    Value {
-        key: Bytes,
-        record_len: u32,
-        value: Bytes,
-    },
+    Value(alloc::boxed::Box<CachedValue>),
+}
+
+/// A value from the value log, with the user key and record length it was read for: a lookup
+/// must name both, as a read checks the record's key, so a damaged pointer is refused whether
+/// or not the value is cached.
+#[derive(Debug)]
+struct CachedValue {
+    key: Bytes,
+    record_len: u32,
+    value: Bytes,
+}
+
+/// A map entry: what is cached and where its slot is.
+#[derive(Debug)]
+struct Entry {
+    slot: u32,
+    cached: Cached,
 }
 
 /// Bytes charged for a cached value beyond its key and value: the slot, the map entry and the
@@ -51,7 +65,6 @@ const VALUE_OVERHEAD: usize = 96;
 #[derive(Debug)]
 struct Slot {
     key: Key,
-    value: Option<Cached>,
     charge: usize,
     prev: u32,
     next: u32,
@@ -68,28 +81,23 @@ struct Slot {
 /// tell.
 #[derive(Debug)]
 struct Lru {
-    map: HashMap<Key, u32>,
-    slots: Vec<Slot>,
-    free: Vec<u32>,
-    head: u32,
-    tail: u32,
+    map: HashMap<Key, Entry>,
+    list: List,
     usage: usize,
     capacity: usize,
 }
 
-impl Lru {
-    fn new(capacity: usize) -> Self {
-        Lru {
-            map: HashMap::new(),
-            slots: Vec::new(),
-            free: Vec::new(),
-            head: NIL,
-            tail: NIL,
-            usage: 0,
-            capacity,
-        }
-    }
+/// The recency order: slots linked by index, most recent at the head, and the free slots.
+/// Apart from the map, so that a hit can relink its slot while it holds its map entry.
+#[derive(Debug)]
+struct List {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    head: u32,
+    tail: u32,
+}
 
+impl List {
     fn slot(&mut self, i: u32) -> Option<&mut Slot> {
         self.slots.get_mut(i as usize)
     }
@@ -120,37 +128,8 @@ impl Lru {
         self.head = i;
     }
 
-    /// The entry at `key`, marked most recently used.
-    fn get(&mut self, key: Key) -> Option<&Cached> {
-        let i = *self.map.get(&key)?;
-        if self.usage > self.capacity / 2 {
-            self.unlink(i);
-            self.push_front(i);
-        }
-        self.slot(i)?.value.as_ref()
-    }
-
-    fn remove_slot(&mut self, i: u32) {
-        self.unlink(i);
-        let Some(s) = self.slot(i) else { return };
-        let (key, charge) = (s.key, s.charge);
-        s.value = None;
-        self.map.remove(&key);
-        self.usage -= charge;
-        self.free.push(i);
-    }
-
-    fn insert(&mut self, key: Key, value: Cached, charge: usize) {
-        if let Some(&i) = self.map.get(&key) {
-            self.remove_slot(i);
-        }
-        if charge > self.capacity {
-            return;
-        }
-        while self.usage + charge > self.capacity && self.tail != NIL {
-            self.remove_slot(self.tail);
-        }
-        let slot = Slot { key, value: Some(value), charge, prev: NIL, next: NIL };
+    /// Takes a slot for `slot`, reusing a free one, and puts it at the head.
+    fn add_front(&mut self, slot: Slot) -> u32 {
         let i = match self.free.pop() {
             Some(i) => {
                 if let Some(s) = self.slot(i) {
@@ -164,14 +143,58 @@ impl Lru {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.map.insert(key, i);
-        self.usage += charge;
         self.push_front(i);
+        i
+    }
+}
+
+impl Lru {
+    fn new(capacity: usize) -> Self {
+        Lru {
+            map: HashMap::new(),
+            list: List { slots: Vec::new(), free: Vec::new(), head: NIL, tail: NIL },
+            usage: 0,
+            capacity,
+        }
+    }
+
+    /// The entry at `key`, marked most recently used.
+    fn get(&mut self, key: Key) -> Option<&Cached> {
+        let e = self.map.get(&key)?;
+        if self.usage > self.capacity / 2 {
+            self.list.unlink(e.slot);
+            self.list.push_front(e.slot);
+        }
+        Some(&e.cached)
+    }
+
+    fn remove_slot(&mut self, i: u32) {
+        self.list.unlink(i);
+        let Some(s) = self.list.slot(i) else { return };
+        let (key, charge) = (s.key, s.charge);
+        self.map.remove(&key);
+        self.usage -= charge;
+        self.list.free.push(i);
+    }
+
+    fn insert(&mut self, key: Key, value: Cached, charge: usize) {
+        if let Some(i) = self.map.get(&key).map(|e| e.slot) {
+            self.remove_slot(i);
+        }
+        if charge > self.capacity {
+            return;
+        }
+        while self.usage + charge > self.capacity && self.list.tail != NIL {
+            self.remove_slot(self.list.tail);
+        }
+        let i = self.list.add_front(Slot { key, charge, prev: NIL, next: NIL });
+        self.map.insert(key, Entry { slot: i, cached: value });
+        self.usage += charge;
     }
 
     fn erase_file(&mut self, file_no: u64) {
         let victims: Vec<u32> =
-            self.map.iter().filter(|((f, _), _)| *f == file_no).map(|(_, &i)| i).collect();
+            self.map.iter().filter(|((f, _), _)| *f == file_no).map(|(_, e)| e.slot).collect();
         for i in victims {
             self.remove_slot(i);
         }
@@ -259,7 +282,7 @@ impl core::fmt::Debug for SeenBefore {
 fn block_of(entry: Option<&Cached>) -> Option<Arc<Block>> {
     match entry? {
         Cached::Block(b) => Some(Arc::clone(b)),
-        Cached::Value { .. } => None,
+        Cached::Value(_) => None,
     }
 }
 
@@ -351,9 +374,7 @@ impl BlockCache {
         }
         let mut shard = self.shard(file_no, offset)?.lock();
         match shard.get((file_no, offset))? {
-            Cached::Value { key: k, record_len: n, value } if k == key && *n == record_len => {
-                Some(value.clone())
-            }
+            Cached::Value(v) if v.key == key && v.record_len == record_len => Some(v.value.clone()),
             _ => None,
         }
     }
@@ -373,7 +394,11 @@ impl BlockCache {
             return;
         }
         let charge = key.len() + value.len() + VALUE_OVERHEAD;
-        let entry = Cached::Value { key: Bytes::copy_from_slice(key), record_len, value };
+        let entry = Cached::Value(alloc::boxed::Box::new(CachedValue {
+            key: Bytes::copy_from_slice(key),
+            record_len,
+            value,
+        }));
         if let Some(s) = self.shard(file_no, offset) {
             s.lock().insert((file_no, offset), entry, charge);
         }
@@ -444,6 +469,12 @@ mod tests {
 
     fn tag(b: &Arc<Block>) -> u8 {
         b.data().first().copied().unwrap_or(0xff)
+    }
+
+    #[test]
+    fn a_map_bucket_stays_small() {
+        // A hit loads its bucket from memory: keep the handle within the same 40 bytes.
+        assert!(core::mem::size_of::<(Key, Entry)>() <= 40);
     }
 
     #[test]
