@@ -9,8 +9,7 @@
 //! linked list by index (most recent at the head), so nothing but the map and the slot vector
 //! is ever allocated (and a value's small record). A hit finds the block's handle in the map's
 //! bucket itself: with the handle in the slot instead, every hit waited on one more load from
-//! memory (a point read at 1,000,000 keys, cached: 1.09x and 1.18x faster with one thread,
-//! 1.07x with four, measured on 2026-12-05).
+//! memory (`docs/performance.md`, "Block cache: the handle in the map's bucket").
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;

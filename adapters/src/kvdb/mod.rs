@@ -42,7 +42,7 @@ const WRITE_ATTEMPTS: u32 = 64;
 
 /// Waits before running a batch again after its `attempt`-th conflict: a yield at first, then
 /// sleeps doubling from 10 us to 1.28 ms, so a writer that keeps losing to busier ones (on a
-/// loaded machine) gets a quiet moment to commit in; at most about 75 ms over all attempts.
+/// loaded machine) gets a quiet moment to commit in; about 70 ms over all attempts at most.
 fn back_off(attempt: u32) {
     match attempt.checked_sub(4) {
         None => std::thread::yield_now(),
@@ -192,7 +192,9 @@ impl KeyValueDB for StrataKvdb {
                 }
                 Err(conflict) => {
                     last_conflict = Some(conflict);
-                    back_off(attempt);
+                    if attempt + 1 < WRITE_ATTEMPTS {
+                        back_off(attempt);
+                    }
                 }
             }
         }
