@@ -92,7 +92,6 @@ fn data_survives_closing_and_reopening_the_tree() -> std::io::Result<()> {
 /// Runs `batch(db, thread, i)` for `BATCHES` batches on each of `THREADS` threads, the
 /// threads starting each batch together so that their batches overlap.
 fn write_concurrently(db: &Arc<StrataKvdb>, batch: fn(&StrataKvdb, u32, u32) -> DBTransaction) {
-    const THREADS: u32 = 4;
     let start = Arc::new(Barrier::new(THREADS as usize));
     let threads: Vec<_> = (0..THREADS)
         .map(|t| {
@@ -111,6 +110,7 @@ fn write_concurrently(db: &Arc<StrataKvdb>, batch: fn(&StrataKvdb, u32, u32) -> 
     }
 }
 
+const THREADS: u32 = 4;
 const BATCHES: u32 = 100;
 
 fn key(tag: u8, thread: u32, i: u32) -> Vec<u8> {
@@ -137,7 +137,7 @@ fn concurrent_batches_writing_the_same_key_all_commit_without_conflicts() -> std
         batch
     });
     let all: Vec<_> = db.iter(0).collect::<std::io::Result<_>>()?;
-    assert_eq!(all.len(), (4 * BATCHES * 64 + 1) as usize);
+    assert_eq!(all.len(), (THREADS * BATCHES * 64 + 1) as usize);
     // The shared key holds the marker of a batch whose own keys are all there.
     let shared = db.get(0, b"shared")?.expect("shared key");
     let word =
@@ -146,7 +146,7 @@ fn concurrent_batches_writing_the_same_key_all_commit_without_conflicts() -> std
     for j in 0..64 {
         assert_eq!(db.get(0, &key(b'o', t, i * 64 + j))?.as_deref(), Some(shared.as_slice()));
     }
-    assert_eq!(db.io_stats(kvdb::IoStatsKind::Overall).transactions, u64::from(4 * BATCHES));
+    assert_eq!(db.io_stats(kvdb::IoStatsKind::Overall).transactions, u64::from(THREADS * BATCHES));
     assert_eq!(db.tree().stats().conflicts, 0, "a blind batch was treated as a conflict");
     Ok(())
 }
@@ -177,7 +177,7 @@ fn concurrent_delete_prefix_batches_delete_what_the_prefix_holds_at_their_commit
             db.iter_with_prefix(0, &key(b's', i, 0)).collect::<std::io::Result<_>>()?;
         assert_eq!(under.len(), 1, "round {i}: {under:?} under the prefix; one at a time leaves 1");
     }
-    assert_eq!(db.iter_with_prefix(0, b"o").count(), (4 * BATCHES * 64) as usize);
+    assert_eq!(db.iter_with_prefix(0, b"o").count(), (THREADS * BATCHES * 64) as usize);
     let conflicts = db.tree().stats().conflicts;
     eprintln!("conflicts retried: {conflicts}");
     assert!(conflicts > 0, "the batches never overlapped; the test did not test retries");
