@@ -231,6 +231,47 @@ fn an_open_iterator_outlives_the_compaction_of_its_tables() {
     assert!(left < tables_before.len(), "obsolete tables are deleted once unreferenced");
 }
 
+/// Threads sharing one transaction read its snapshot while a writer's commits, flushes and
+/// compactions replace the engine's read view under them.
+#[test]
+fn threads_sharing_a_transaction_read_its_snapshot_while_the_view_changes() {
+    let fs = MemFs::new();
+    let engine = open(&fs);
+    let key = |i: u32| format!("k{i:04}").into_bytes();
+    for i in 0..300u32 {
+        commit(&engine, &[(key(i), Some(i.to_le_bytes().repeat(100)))]);
+    }
+    engine.maintenance_step(usize::MAX).expect("maintenance");
+    let txn = TxnCore::begin(&engine, Mode::ReadOnly).expect("begin");
+    let before = engine.stats().flushes.load(std::sync::atomic::Ordering::Relaxed);
+    let writing = std::sync::atomic::AtomicBool::new(true);
+    std::thread::scope(|s| {
+        for t in 0..4u32 {
+            let (engine, txn, writing) = (&engine, &txn, &writing);
+            s.spawn(move || {
+                // Until the writer is done, and at least a few rounds.
+                let mut round = 0u32;
+                while writing.load(std::sync::atomic::Ordering::Relaxed) || round < 5 {
+                    round += 1;
+                    for i in (t..300).step_by(3) {
+                        let v = txn.get(engine, &key(i)).expect("get").expect("present");
+                        assert_eq!(v.as_ref(), &i.to_le_bytes().repeat(100)[..], "{round}/{i}");
+                    }
+                }
+            });
+        }
+        for round in 0..40u32 {
+            for i in 0..300u32 {
+                commit(&engine, &[(key(i), Some(vec![round as u8; 400]))]);
+            }
+            engine.maintenance_step(usize::MAX).expect("maintenance");
+        }
+        writing.store(false, std::sync::atomic::Ordering::Relaxed);
+    });
+    let after = engine.stats().flushes.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(after > before, "the writer replaced the view while the readers read");
+}
+
 /// Manifest rewrites while unflushed data sits in the WAL: the rewritten manifest must record
 /// the flushed sequence number, or the next open would see a gap before the WAL's first batch.
 #[test]

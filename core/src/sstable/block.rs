@@ -145,6 +145,11 @@ impl Block {
         self.data.len() + BLOCK_OVERHEAD
     }
 
+    /// The address of the block's restart array, for a prefetch hint.
+    pub(crate) fn restarts_addr(&self) -> usize {
+        self.data.as_ptr().wrapping_add(self.entries_end) as usize
+    }
+
     /// The block's contents.
     pub fn data(&self) -> &Bytes {
         &self.data

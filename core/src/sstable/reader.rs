@@ -360,8 +360,10 @@ impl<R: RandomRead> Table<R> {
                 if k.seq() <= snapshot {
                     let (ts, seq) = (k.ts, k.seq());
                     return Ok(match k.kind().map_err(|c| self.bad(h, c))? {
-                        ValueKind::Set => Lookup::Value { ts, seq, value: it.value() },
-                        ValueKind::Pointer => Lookup::Pointer { ts, seq, pointer: it.value() },
+                        ValueKind::Set => Lookup::Value { ts, seq, value: owned_value(&it) },
+                        ValueKind::Pointer => {
+                            Lookup::Pointer { ts, seq, pointer: owned_value(&it) }
+                        }
                         ValueKind::Delete => Lookup::Deleted { ts, seq },
                     });
                 }
@@ -370,6 +372,19 @@ impl<R: RandomRead> Table<R> {
         }
         Ok(Lookup::Absent)
     }
+}
+
+/// Values of at most this many bytes are copied out of their block by a point read rather than
+/// shared with it: sharing takes a reference on the block's buffer, an atomic increment (and
+/// later decrement) of a word that is rarely in the CPU's caches, which costs a point read more
+/// than copying a small value; and a small copied value does not keep its whole block alive.
+pub(super) const COPY_VALUE_MAX: usize = 512;
+
+/// The value (or value pointer) at `it`'s entry, as a point read returns it (see
+/// [`COPY_VALUE_MAX`]).
+fn owned_value(it: &BlockIter) -> Bytes {
+    let value = it.value_slice();
+    if value.len() <= COPY_VALUE_MAX { Bytes::copy_from_slice(value) } else { it.value() }
 }
 
 /// Reads the block at `h` (which must end by `data_end`), checks its trailer and returns its

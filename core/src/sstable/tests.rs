@@ -1172,3 +1172,32 @@ fn seek_and_get_find_a_pointer_at_the_maximum_timestamp_and_sequence() {
     let m = memtable_of(&entries);
     assert_eq!(m.get(b"k", MAX_SEQ, None), want, "a memtable point read");
 }
+
+/// Point reads copy values of up to `COPY_VALUE_MAX` bytes out of their block and share longer
+/// ones with it: both give the stored bytes, at every length either side of the limit, from a
+/// cached block and from an uncached one.
+#[test]
+fn point_reads_return_values_either_side_of_the_copy_limit() {
+    let limit = super::reader::COPY_VALUE_MAX;
+    let lens = [0, 1, limit - 1, limit, limit + 1, 3 * limit];
+    let entries: Vec<Entry> = lens
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| {
+            let value: Vec<u8> = (0..len).map(|b| (b * 7 + i) as u8).collect();
+            let key = [b"key".as_slice(), &[b'0' + i as u8]].concat();
+            (ik(&key, 1, i as u64 + 1, ValueKind::Set), Bytes::from(value))
+        })
+        .collect();
+    let (bytes, _) = build(&entries, opts(4096, true));
+    for cache in [None, Some(Arc::new(BlockCache::new(1 << 20)))] {
+        let table = open(bytes.clone(), cache).expect("open");
+        for _ in 0..2 {
+            for (i, (k, v)) in entries.iter().enumerate() {
+                let found = table.get(&k.user_key, 9, None).expect("get");
+                let want = Lookup::Value { ts: 1, seq: i as u64 + 1, value: v.clone() };
+                assert_eq!(found, want, "value of {} bytes", v.len());
+            }
+        }
+    }
+}
