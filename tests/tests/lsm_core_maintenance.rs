@@ -272,6 +272,42 @@ fn threads_sharing_a_transaction_read_its_snapshot_while_the_view_changes() {
     assert!(after > before, "the writer replaced the view while the readers read");
 }
 
+/// A range read by reference from the front, then from the back, stops where the front
+/// stands: the front's last key, lent and not copied while the back had not begun, is taken
+/// when the back begins; with pending writes laid over the committed keys too.
+#[test]
+fn a_range_lent_from_the_front_then_read_from_the_back_meets_in_the_middle() {
+    let fs = MemFs::new();
+    let engine = open(&fs);
+    let key = |i: u32| format!("k{i:02}").into_bytes();
+    commit(&engine, &(0..10).map(|i| (key(i), Some(vec![i as u8; 8]))).collect::<Vec<_>>());
+    engine.maintenance_step(usize::MAX).expect("maintenance");
+    for pending in [false, true] {
+        let mut txn = TxnCore::begin(&engine, Mode::ReadWrite).expect("begin");
+        if pending {
+            // A pending write on the front's third key (the overlay lends it) and a new key.
+            txn.set(&key(2), b"pending").expect("set");
+            txn.set(b"k025", b"new").expect("set");
+        }
+        let mut it = txn.range(&engine, KeyRange::all(), None, None, false).expect("range");
+        let mut front = Vec::new();
+        for _ in 0..3 {
+            front.push(it.next_ref().expect("an entry").expect("read").0.to_vec());
+        }
+        let mut back = Vec::new();
+        while let Some(r) = it.next_back_ref() {
+            back.push(r.expect("read").0.to_vec());
+        }
+        assert!(it.next_ref().is_none(), "the ends met");
+        assert_eq!(front, [key(0), key(1), key(2)], "pending {pending}");
+        let mut want: Vec<Vec<u8>> = (3..10).rev().map(key).collect();
+        if pending {
+            want.push(b"k025".to_vec());
+        }
+        assert_eq!(back, want, "pending {pending}: the back stopped after the front's last key");
+    }
+}
+
 /// Manifest rewrites while unflushed data sits in the WAL: the rewritten manifest must record
 /// the flushed sequence number, or the next open would see a gap before the WAL's first batch.
 #[test]
