@@ -896,9 +896,6 @@ struct Progress {
     /// key costs no reference count (measured: a sixth of a 100-key scan's reference counting).
     front_last: LastKey,
     back_last: LastKey,
-    /// An end whose last key is not in its `LastKey` but still lent out by its iterator (see
-    /// [`accept`](Self::accept)): `[front, back]`.
-    unrecorded: [bool; 2],
     remaining: Option<usize>,
     done: bool,
     /// A serializable transaction's record of this scan, narrowed when the limit stops it.
@@ -943,21 +940,18 @@ impl Progress {
             self.done = true;
             return None;
         }
-        let end = usize::from(!forward);
         let last = if forward { &mut self.front_last } else { &mut self.back_last };
-        let record = !lent || other_begun;
-        if record {
+        if lent && !other_begun {
+            last.lent = true;
+        } else {
             last.set(key);
-        }
-        if let Some(unrecorded) = self.unrecorded.get_mut(end) {
-            *unrecorded = !record;
         }
         if let Some(n) = self.remaining.as_mut() {
             *n -= 1;
             if *n == 0 {
                 self.done = true;
                 if let Some(t) = &self.tracker {
-                    if !record {
+                    if last.lent {
                         last.set(key);
                     }
                     t.stopped_by_limit(self.front_last.get(), self.back_last.get());
@@ -971,13 +965,11 @@ impl Progress {
     /// if [`accept`](Self::accept) left it unrecorded. `lent_key` is that entry's key, still
     /// held by the end's iterator.
     fn record_lent(&mut self, forward: bool, lent_key: Option<&[u8]>) {
-        let end = usize::from(!forward);
-        if self.unrecorded.get(end).copied().unwrap_or(false) {
-            if let Some(key) = lent_key {
-                if forward { &mut self.front_last } else { &mut self.back_last }.set(key);
-            }
-            if let Some(u) = self.unrecorded.get_mut(end) {
-                *u = false;
+        let last = if forward { &mut self.front_last } else { &mut self.back_last };
+        if last.lent {
+            match lent_key {
+                Some(key) => last.set(key),
+                None => last.lent = false,
             }
         }
     }
@@ -1005,7 +997,6 @@ impl RangeIter {
             progress: Progress {
                 front_last: LastKey::default(),
                 back_last: LastKey::default(),
-                unrecorded: [false; 2],
                 remaining: limit,
                 done: limit == Some(0),
                 tracker: None,
@@ -1100,6 +1091,9 @@ impl RangeIter {
 struct LastKey {
     buf: Vec<u8>,
     set: bool,
+    /// The end's last key is not in `buf` but still lent out by its iterator (see
+    /// [`Progress::accept`]).
+    lent: bool,
 }
 
 impl LastKey {
@@ -1107,6 +1101,7 @@ impl LastKey {
         self.buf.clear();
         self.buf.extend_from_slice(key);
         self.set = true;
+        self.lent = false;
     }
 
     fn get(&self) -> Option<&[u8]> {
