@@ -59,6 +59,10 @@ strata-bench [options]
   --charts DIR         write SVG charts there (default: none)
   --scratch DIR        where databases are created and deleted (default: $TMPDIR/strata-bench)
   --timeout SECS       a step running longer is killed and reported as failed (default 900)
+
+strata-bench --report DIR [--charts DIR]
+  rewrites DIR/summary.md and DIR/results.csv (and the charts) from DIR/results.json,
+  without running anything
 ";
 
 fn parse_args() -> Result<Args> {
@@ -144,6 +148,24 @@ fn parse_args() -> Result<Args> {
     })
 }
 
+/// `--report DIR [--charts DIR]`, with `--report` at `argv[at]`.
+fn report_only(argv: &[String], at: usize) -> Result<()> {
+    let dir = argv.get(at + 1).ok_or("--report needs a directory")?;
+    let charts = argv.iter().position(|a| a == "--charts").map(|i| argv.get(i + 1));
+    let charts = match charts {
+        None => None,
+        Some(Some(c)) => Some(PathBuf::from(c)),
+        Some(None) => return Err("--charts needs a directory".into()),
+    };
+    let known = |i: usize| i == 0 || i == at || i == at + 1 || argv[i] == "--charts";
+    if let Some(extra) =
+        (0..argv.len()).find(|&i| !known(i) && (i == 0 || argv[i - 1] != "--charts"))
+    {
+        return Err(format!("--report takes only --charts, not {:?}", argv[extra]).into());
+    }
+    report::rewrite(std::path::Path::new(dir), charts.as_deref())
+}
+
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     let result = if argv.get(1).map(String::as_str) == Some("child") {
@@ -151,6 +173,8 @@ fn main() -> ExitCode {
             Some(task) => child::main(task),
             None => Err("child needs a task".into()),
         }
+    } else if let Some(i) = argv.iter().position(|a| a == "--report") {
+        report_only(&argv, i)
     } else if argv.iter().any(|a| a == "--help" || a == "-h") {
         print!("{USAGE}");
         Ok(())

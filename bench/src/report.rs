@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::Path;
 
 use crate::Args;
 use crate::engine::Result;
@@ -130,6 +131,35 @@ pub fn rows(samples: &[Sample], figure: impl Fn(&Sample) -> Option<f64>) -> Vec<
         .collect()
 }
 
+/// The name of the row [`kept_every_key`] adds.
+pub const CRASH_KEPT: &str = "open_after_crash, engines that kept every key";
+
+/// `open_after_crash` again, with only the engines that found every key written before the
+/// kill (`written`) in each repetition. An engine that kept its commits in process memory
+/// (redb's `Durability::None`, sled before a flush) finds none after the kill: its open has
+/// nothing to recover, so its time is not the same work as a recovery, and it cannot be the
+/// best peer of one. The plain `open_after_crash` row still lists every engine.
+pub fn kept_every_key(samples: &[Sample], written: u64) -> Vec<Row> {
+    let crash = |s: &&Sample| s.workload == "open_after_crash" && s.error.is_none();
+    let lost: std::collections::BTreeSet<(&str, &str)> = samples
+        .iter()
+        .filter(crash)
+        .filter(|s| s.extra.get("keys_found").is_none_or(|&n| n < written as f64))
+        .map(|s| (s.profile.as_str(), s.engine.as_str()))
+        .collect();
+    let kept: Vec<Sample> = samples
+        .iter()
+        .filter(crash)
+        .filter(|s| !lost.contains(&(s.profile.as_str(), s.engine.as_str())))
+        .cloned()
+        .collect();
+    let mut rows = rows(&kept, |s| Some(s.value));
+    for r in &mut rows {
+        r.workload = CRASH_KEPT.into();
+    }
+    rows
+}
+
 /// Peak RSS rows: the same samples, comparing MiB (lower is better).
 pub fn rss_rows(samples: &[Sample]) -> Vec<Row> {
     let mut rows = rows(samples, |s| (s.peak_rss_kib > 0).then(|| s.peak_rss_kib as f64 / 1024.0));
@@ -227,7 +257,8 @@ pub fn load_summary(samples: &[Sample]) -> (f64, f64, f64) {
     (loads[0], m, loads[loads.len() - 1])
 }
 
-pub fn summary(args: &Args, results: &Results) -> String {
+/// The summary of `results` for the columns `engines`, `written` keys per 100-byte workload.
+pub fn summary(engines: &[String], written: u64, results: &Results) -> String {
     let m = &results.machine;
     let (lmin, lmed, lmax) = load_summary(&results.samples);
     let mut s = String::new();
@@ -250,13 +281,20 @@ pub fn summary(args: &Args, results: &Results) -> String {
         "\nRatios: above 1 means Strata is ahead of the best peer (Strata / peer for rates, peer / Strata for times, bytes and RSS).\n"
     );
     let all = rows(&results.samples, |s| Some(s.value));
+    let kept = kept_every_key(&results.samples, written);
     for profile in ["default", "cache64"] {
-        let sel: Vec<Row> = all.iter().filter(|r| r.profile == profile).cloned().collect();
+        let mut sel: Vec<Row> = Vec::new();
+        for r in all.iter().filter(|r| r.profile == profile) {
+            sel.push(r.clone());
+            if r.workload == "open_after_crash" {
+                sel.extend(kept.iter().filter(|k| k.profile == profile).cloned());
+            }
+        }
         if sel.is_empty() {
             continue;
         }
         let _ = writeln!(s, "## Medians, profile `{profile}`\n");
-        let _ = writeln!(s, "{}", table(&sel, &args.engines));
+        let _ = writeln!(s, "{}", table(&sel, engines));
     }
     let rss: Vec<Row> = rss_rows(&results.samples);
     if !rss.is_empty() {
@@ -265,12 +303,12 @@ pub fn summary(args: &Args, results: &Results) -> String {
         for r in &mut labelled {
             r.workload = format!("{} ({})", r.workload, r.profile);
         }
-        let _ = writeln!(s, "{}", table(&labelled, &args.engines));
+        let _ = writeln!(s, "{}", table(&labelled, engines));
     }
     let crash: Vec<&Sample> =
         results.samples.iter().filter(|x| x.workload == "open_after_crash").collect();
     if !crash.is_empty() {
-        let _ = writeln!(s, "## Keys found after the crash (of {} written)\n", args.num);
+        let _ = writeln!(s, "## Keys found after the crash (of {written} written)\n");
         for x in crash {
             let found = x.extra.get("keys_found").copied().unwrap_or(f64::NAN);
             let _ = writeln!(s, "- rep {} {}: {found}", x.rep, x.engine);
@@ -296,10 +334,42 @@ pub fn summary(args: &Args, results: &Results) -> String {
 }
 
 pub fn write(args: &Args, results: &Results) -> Result<()> {
-    std::fs::write(args.out.join("results.csv"), csv(results))?;
-    let text = summary(args, results);
-    std::fs::write(args.out.join("summary.md"), &text)?;
+    write_to(&args.out, &args.engines, args.num, results)
+}
+
+fn write_to(out: &Path, engines: &[String], written: u64, results: &Results) -> Result<()> {
+    std::fs::write(out.join("results.csv"), csv(results))?;
+    let text = summary(engines, written, results);
+    std::fs::write(out.join("summary.md"), &text)?;
     println!("{text}");
+    Ok(())
+}
+
+/// Every engine the harness knows, in the order of its columns.
+const ENGINES: &[&str] = &["strata", "rocksdb", "fjall", "surrealkv", "redb", "sled"];
+
+/// `--report DIR`: rewrites `DIR/results.csv` and `DIR/summary.md` (and the charts, with
+/// `charts`) from the samples a run left in `DIR/results.json`, so that a change to the
+/// report applies to runs already made without running them again.
+pub fn rewrite(dir: &Path, charts: Option<&Path>) -> Result<()> {
+    let path = dir.join("results.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let results: Results =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let engines: Vec<String> = ENGINES
+        .iter()
+        .filter(|e| results.samples.iter().any(|s| s.engine == **e))
+        .map(|e| e.to_string())
+        .collect();
+    let written = results
+        .sizes
+        .get("num")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| format!("{}: no sizes.num", path.display()))?;
+    write_to(dir, &engines, written, &results)?;
+    if let Some(c) = charts {
+        crate::charts::write(c, &results)?;
+    }
     Ok(())
 }
 
@@ -315,6 +385,46 @@ mod tests {
             higher_is_better: higher,
             medians: medians.iter().map(|(e, v)| (e.to_string(), (*v, 3))).collect(),
         }
+    }
+
+    fn crash_sample(engine: &str, secs: f64, found: Option<f64>) -> Sample {
+        Sample {
+            rep: 0,
+            profile: "default".into(),
+            workload: "open_after_crash".into(),
+            engine: engine.into(),
+            value: secs,
+            unit: "s".into(),
+            higher_is_better: false,
+            ops: 1,
+            secs,
+            peak_rss_kib: 0,
+            load1: 0.0,
+            extra: found.map(|n| ("keys_found".to_string(), n)).into_iter().collect(),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_crash_peer_that_lost_keys_is_left_out_of_the_kept_every_key_row() {
+        let samples = [
+            crash_sample("strata", 0.030, Some(1000.0)),
+            crash_sample("fjall", 0.060, Some(1000.0)),
+            crash_sample("redb", 0.001, Some(0.0)),
+            // One repetition short is enough to leave an engine out.
+            crash_sample("rocksdb", 0.100, Some(1000.0)),
+            Sample { rep: 1, ..crash_sample("rocksdb", 0.100, Some(999.0)) },
+            crash_sample("sled", 0.002, None),
+        ];
+        let all = rows(&samples, |s| Some(s.value));
+        assert_eq!(all[0].best_peer(), Some(("redb", 0.001)));
+        let kept = kept_every_key(&samples, 1000);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].workload, CRASH_KEPT);
+        let engines: Vec<&str> = kept[0].medians.keys().map(String::as_str).collect();
+        assert_eq!(engines, ["fjall", "strata"]);
+        assert_eq!(kept[0].best_peer(), Some(("fjall", 0.060)));
+        assert!((kept[0].ratio().unwrap() - 2.0).abs() < 1e-9);
     }
 
     #[test]
