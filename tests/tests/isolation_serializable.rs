@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use strata::{Error, Isolation, Mode, ReadOptions, Tree, TreeBuilder};
+use strata::{Error, Isolation, Mode, ReadOptions, Transaction, Tree, TreeBuilder};
 use strata_vfs::MemFs;
 
 fn tree(isolation: Isolation) -> Tree {
@@ -171,6 +171,66 @@ fn a_scan_stopped_by_its_limit_read_only_up_to_its_last_key() {
     let _ = t.range(b"k", b"l", Some(1)).unwrap().next_back().unwrap().unwrap();
     t.set(b"w", b"4").unwrap();
     put(&tree, &[(b"k6", b"x")]);
+    assert!(matches!(t.commit_blocking(), Err(Error::TransactionConflict)));
+}
+
+/// The same limits with the entries read by reference: a key `next_ref` lends (not copied
+/// while the other end has not begun) still marks how far the scan read, alone and when the
+/// other end begins after it.
+#[test]
+fn a_scan_read_by_reference_and_stopped_by_its_limit_read_only_up_to_its_last_key() {
+    let tree = tree(Isolation::Serializable);
+    put(&tree, &[(b"k1", b"1"), (b"k2", b"1"), (b"k3", b"1"), (b"k5", b"1")]);
+    let front = |t: &Transaction| {
+        let mut it = t.range(b"k", b"l", Some(2)).unwrap();
+        let mut keys = Vec::new();
+        while let Some(r) = it.next_ref() {
+            keys.push(r.unwrap().0.to_vec());
+        }
+        keys
+    };
+    // Forward, limit 2, by reference: read k1..=k2. Inserts after k2 are outside.
+    let mut t = tree.begin().unwrap();
+    assert_eq!(front(&t), [b"k1".to_vec(), b"k2".to_vec()]);
+    t.set(b"w", b"1").unwrap();
+    put(&tree, &[(b"k25", b"x"), (b"k4", b"x")]);
+    t.commit_blocking().unwrap();
+    // A write to k2, the last key lent: conflict.
+    let mut t = tree.begin().unwrap();
+    assert_eq!(front(&t).len(), 2);
+    t.set(b"w", b"2").unwrap();
+    put(&tree, &[(b"k2", b"x")]);
+    assert!(matches!(t.commit_blocking(), Err(Error::TransactionConflict)));
+
+    // Both ends, limit 3: the front lends k1, then the back begins (taking the front's key)
+    // and reads k5 and k4 by reference, where the limit stops it. Read: k..=k1 and k4..l.
+    let both = |t: &Transaction| {
+        let mut it = t.range(b"k", b"l", Some(3)).unwrap();
+        let first = it.next_ref().unwrap().unwrap().0.to_vec();
+        let mut back = Vec::new();
+        while let Some(r) = it.next_back_ref() {
+            back.push(r.unwrap().0.to_vec());
+        }
+        assert!(it.next_ref().is_none(), "the limit ended the range");
+        (first, back)
+    };
+    let want = (b"k1".to_vec(), vec![b"k5".to_vec(), b"k4".to_vec()]);
+    let mut t = tree.begin().unwrap();
+    assert_eq!(both(&t), want);
+    t.set(b"w", b"3").unwrap();
+    put(&tree, &[(b"k2", b"y"), (b"k3", b"y")]);
+    t.commit_blocking().unwrap();
+    // A write to the front's lent key k1: conflict (the back's beginning recorded it).
+    let mut t = tree.begin().unwrap();
+    assert_eq!(both(&t), want);
+    t.set(b"w", b"4").unwrap();
+    put(&tree, &[(b"k1", b"y")]);
+    assert!(matches!(t.commit_blocking(), Err(Error::TransactionConflict)));
+    // And one at the back's last key, k4: conflict.
+    let mut t = tree.begin().unwrap();
+    assert_eq!(both(&t), want);
+    t.set(b"w", b"5").unwrap();
+    put(&tree, &[(b"k4", b"y")]);
     assert!(matches!(t.commit_blocking(), Err(Error::TransactionConflict)));
 }
 

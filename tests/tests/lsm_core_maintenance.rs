@@ -274,7 +274,8 @@ fn threads_sharing_a_transaction_read_its_snapshot_while_the_view_changes() {
 
 /// A range read by reference from the front, then from the back, stops where the front
 /// stands: the front's last key, lent and not copied while the back had not begun, is taken
-/// when the back begins; with pending writes laid over the committed keys too.
+/// when the back begins; with pending writes laid over the committed keys too. And the same
+/// from the back first.
 #[test]
 fn a_range_lent_from_the_front_then_read_from_the_back_meets_in_the_middle() {
     let fs = MemFs::new();
@@ -305,6 +306,25 @@ fn a_range_lent_from_the_front_then_read_from_the_back_meets_in_the_middle() {
             want.push(b"k025".to_vec());
         }
         assert_eq!(back, want, "pending {pending}: the back stopped after the front's last key");
+
+        // The mirror: the back lends its keys first (entries it produced owned), then the
+        // front begins and stops before the back's last key.
+        let mut it = txn.range(&engine, KeyRange::all(), None, None, false).expect("range");
+        let mut back = Vec::new();
+        for _ in 0..3 {
+            back.push(it.next_back_ref().expect("an entry").expect("read").0.to_vec());
+        }
+        let mut front = Vec::new();
+        while let Some(r) = it.next_ref() {
+            front.push(r.expect("read").0.to_vec());
+        }
+        assert!(it.next_back_ref().is_none(), "the ends met");
+        assert_eq!(back, [key(9), key(8), key(7)], "pending {pending}");
+        let mut want: Vec<Vec<u8>> = (0..7).map(key).collect();
+        if pending {
+            want.insert(3, b"k025".to_vec());
+        }
+        assert_eq!(front, want, "pending {pending}: the front stopped before the back's last key");
     }
 }
 
