@@ -158,6 +158,13 @@ impl MergeCursor {
             self.current = Some(0);
             return;
         }
+        self.pick_among();
+    }
+
+    /// [`pick`](Self::pick) among several sources: out of line, so that the one-source step
+    /// stays small enough to inline.
+    #[inline(never)]
+    fn pick_among(&mut self) {
         let mut best: Option<(usize, EntryRef<'_>)> = None;
         let mut exhausted = false;
         for (i, s) in self.sources.iter().enumerate() {
@@ -249,6 +256,7 @@ impl KeyRange {
         self.above_lower(key) && self.below_upper(key)
     }
 
+    #[inline]
     fn above_lower(&self, key: &[u8]) -> bool {
         match &self.lower {
             Bound::Included(l) => key >= l.as_ref(),
@@ -257,6 +265,7 @@ impl KeyRange {
         }
     }
 
+    #[inline]
     fn below_upper(&self, key: &[u8]) -> bool {
         match &self.upper {
             Bound::Included(u) => key <= u.as_ref(),
@@ -295,6 +304,7 @@ impl KeyRange {
     }
 
     /// `true` once a key in the walking direction has passed the far bound.
+    #[inline]
     pub(crate) fn past_end(&self, key: &[u8], forward: bool) -> bool {
         if forward { !self.below_upper(key) } else { !self.above_lower(key) }
     }
@@ -914,6 +924,7 @@ impl Progress {
     /// holds the entry when that end begins ([`record_lent`](Self::record_lent)). A scan in one
     /// direction then copies no key (a tenth of a 100-key scan's instructions went to these
     /// copies).
+    #[inline]
     fn accept<K: AsRef<[u8]>, V>(
         &mut self,
         forward: bool,

@@ -412,6 +412,17 @@ impl<R: RandomRead> TableCursor<R> {
     /// After a positioning step: skip empty blocks, and on error become exhausted.
     #[inline]
     fn finish_step(&mut self, r: Result<()>) -> Result<()> {
+        if r.is_ok() && (self.lazy.is_some() || !self.buf.is_empty() || self.done) {
+            // Still inside a block (nearly every step): nothing to load.
+            return r;
+        }
+        self.finish_step_slow(r)
+    }
+
+    /// [`finish_step`](Self::finish_step) at a block's end or after an error: kept out of
+    /// line so that the step within a block stays small enough to inline.
+    #[inline(never)]
+    fn finish_step_slow(&mut self, r: Result<()>) -> Result<()> {
         let r = r.and_then(|()| self.fill());
         if r.is_err() {
             self.done = true;
