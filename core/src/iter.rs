@@ -388,6 +388,73 @@ impl ValueFetch {
     }
 }
 
+/// The 8 bytes of `s` from `at`, if there are that many.
+#[inline]
+fn word_at(s: &[u8], at: usize) -> Option<[u8; 8]> {
+    s.get(at..at.checked_add(8)?).and_then(|w| <[u8; 8]>::try_from(w).ok())
+}
+
+/// `a == b` for user keys, without a call into `memcmp` for keys of 8 to 16 bytes: two
+/// overlapping 8-byte words cover such a key. A forward read asks this once per entry (is it
+/// another version of the key just decided?), nearly always of keys that differ.
+#[inline]
+fn same_key(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if (8..=16).contains(&n) {
+        return word_at(a, 0) == word_at(b, 0) && word_at(a, n - 8) == word_at(b, n - 8);
+    }
+    a == b
+}
+
+/// A reused copy of one user key. Keys of 8 to 16 bytes (the common size) are copied as two
+/// overlapping 8-byte words into an inline array, without a call into `memcpy`; others go to
+/// a buffer. A forward read copies each key it decides.
+#[derive(Debug, Default)]
+struct KeyCopy {
+    short: [u8; 16],
+    /// Length of the key in `short`; `None` when the key is in `long` (or there is none).
+    short_len: Option<usize>,
+    long: Vec<u8>,
+    set: bool,
+}
+
+impl KeyCopy {
+    #[inline]
+    fn set(&mut self, key: &[u8]) {
+        self.set = true;
+        let n = key.len();
+        if let (true, Some(head), Some(tail)) =
+            ((8..=16).contains(&n), word_at(key, 0), word_at(key, n.wrapping_sub(8)))
+        {
+            if let Some(d) = self.short.get_mut(..8) {
+                d.copy_from_slice(&head);
+            }
+            if let Some(d) = self.short.get_mut(n - 8..n) {
+                d.copy_from_slice(&tail);
+            }
+            self.short_len = Some(n);
+            return;
+        }
+        self.short_len = None;
+        self.long.clear();
+        self.long.extend_from_slice(key);
+    }
+
+    #[inline]
+    fn get(&self) -> Option<&[u8]> {
+        if !self.set {
+            return None;
+        }
+        match self.short_len {
+            Some(n) => self.short.get(..n),
+            None => Some(&self.long),
+        }
+    }
+}
+
 /// Live user keys with their newest visible value, in one direction.
 ///
 /// Forward, the versions of a key arrive newest first, so the first visible one decides the
@@ -407,7 +474,7 @@ pub struct VisibleIter {
     current: Option<Bytes>,
     /// Forward: the key already decided (its older versions are skipped), if any; a copy
     /// kept in a reused buffer, so deciding a key costs no reference count.
-    decided: Option<Vec<u8>>,
+    decided: KeyCopy,
     /// Backward: the newest visible version of `current` so far.
     candidate: Option<(ValueKind, Bytes)>,
     /// Forward: a key above the range's lower bound has been seen (the upper bound is checked
@@ -439,7 +506,7 @@ impl VisibleIter {
             vis,
             range,
             current: None,
-            decided: None,
+            decided: KeyCopy::default(),
             candidate: None,
             above_lower: false,
             held: Held::Nothing,
@@ -555,14 +622,12 @@ impl VisibleIter {
             if self.range.past_end(e.user_key, true) {
                 return Ok(None);
             }
-            let decided = self.decided.as_deref() == Some(e.user_key);
+            let decided = self.decided.get().is_some_and(|d| same_key(d, e.user_key));
             // Keys only grow going forward: once one is above the lower bound, all are.
             self.above_lower = self.above_lower || self.range.above_lower(e.user_key);
             let skip = !self.above_lower || decided || !self.vis.sees_parts(e.seq, e.ts);
             if !skip {
-                let buf = self.decided.get_or_insert_with(Vec::new);
-                buf.clear();
-                buf.extend_from_slice(e.user_key);
+                self.decided.set(e.user_key);
                 return Ok(Some(e.kind));
             }
             if run > 0 && run_key == e.user_key {
@@ -1153,6 +1218,30 @@ mod tests {
     use super::*;
     use crate::memtable::{MemCursor, Memtable};
     use alloc::sync::Arc;
+
+    /// The word-wise copy and comparison (keys of 8 to 16 bytes) and the general ones agree
+    /// with plain slices at every length, including a copy that moves between the two forms.
+    #[test]
+    fn key_copies_and_comparisons_agree_with_slices_at_every_length() {
+        let keys: Vec<Vec<u8>> =
+            (0..=40usize).map(|n| (0..n).map(|i| (i * 7 + n) as u8).collect()).collect();
+        let mut copy = KeyCopy::default();
+        assert_eq!(copy.get(), None);
+        for a in keys.iter().chain(keys.iter().rev()) {
+            copy.set(a);
+            assert_eq!(copy.get(), Some(a.as_slice()), "length {}", a.len());
+            for b in &keys {
+                assert_eq!(same_key(a, b), a == b, "{a:?} {b:?}");
+            }
+            for i in 0..a.len() {
+                let mut b = a.clone();
+                if let Some(x) = b.get_mut(i) {
+                    *x ^= 0x80;
+                }
+                assert!(!same_key(a, &b) && !same_key(&b, a), "differs at {i} of {}", a.len());
+            }
+        }
+    }
 
     struct MemSource {
         mem: Arc<Memtable>,
