@@ -268,9 +268,9 @@ impl<'a> KeyRef<'a> {
 
     /// The same order as [`InternalKey`]'s: user key ascending, then timestamp descending,
     /// then sequence number and kind descending.
+    #[inline]
     pub fn cmp_key(&self, other: &KeyRef<'_>) -> Ordering {
-        self.user_key
-            .cmp(other.user_key)
+        crate::key::user_keys_cmp(self.user_key, other.user_key)
             .then_with(|| other.ts.cmp(&self.ts))
             .then_with(|| other.packed.cmp(&self.packed))
     }

@@ -16,7 +16,7 @@ use super::bloom::Filter;
 use super::format::{self, BlockHandle, FOOTER_LEN, Footer, IndexKind, KeyRef};
 use crate::cache::BlockCache;
 use crate::error::{CorruptionKind, Error, IoOp, Result};
-use crate::key::{MAX_SEQ, SeqNo, Timestamp, ValueKind};
+use crate::key::{MAX_SEQ, SeqNo, Timestamp, ValueKind, user_keys_cmp, user_keys_equal};
 use crate::memtable::Lookup;
 
 /// One index entry, decoded: the last key of the block (or partition) it points at.
@@ -335,8 +335,8 @@ impl<R: RandomRead> Table<R> {
         snapshot: SeqNo,
         at_ts: Option<Timestamp>,
     ) -> Result<Lookup> {
-        let outside = user_key < self.props.smallest.user_key.as_ref()
-            || user_key > self.props.largest.user_key.as_ref();
+        let outside = user_keys_cmp(user_key, &self.props.smallest.user_key).is_lt()
+            || user_keys_cmp(user_key, &self.props.largest.user_key).is_gt();
         if outside || !self.may_contain(user_key) {
             return Ok(Lookup::Absent);
         }
@@ -354,7 +354,7 @@ impl<R: RandomRead> Table<R> {
             let mut more = positioned.map_err(|k| self.bad(h, k))?;
             while more {
                 let k = KeyRef::parse(it.key()).map_err(|c| self.bad(h, c))?;
-                if k.user_key != user_key {
+                if !user_keys_equal(k.user_key, user_key) {
                     return Ok(Lookup::Absent);
                 }
                 if k.seq() <= snapshot {

@@ -10,7 +10,7 @@
 use alloc::vec::Vec;
 
 use crate::error::CorruptionKind;
-use crate::key::{InternalKey, SeqNo, Timestamp};
+use crate::key::{InternalKey, SeqNo, Timestamp, user_keys_cmp};
 
 /// One change to the set of value log files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,8 +76,11 @@ impl FileMeta {
     }
 
     /// `true` if `user_key` lies in the file's user-key range.
+    #[inline]
     pub fn contains(&self, user_key: &[u8]) -> bool {
-        self.overlaps(user_key, user_key)
+        // Asked for every file a point read passes: compared word-wise (`user_keys_cmp`).
+        let (lo, hi) = (self.smallest.user_key.as_ref(), self.largest.user_key.as_ref());
+        user_keys_cmp(lo, user_key).is_le() && user_keys_cmp(hi, user_key).is_ge()
     }
 
     /// Checks the fields agree with each other: keys in order, ranges not inverted.

@@ -26,6 +26,7 @@ pub use builder::VersionBuilder;
 pub use edit::{FileMeta, MAX_LEVELS, VersionEdit, VlogEdit};
 
 use crate::error::CorruptionKind;
+use crate::key::user_keys_cmp;
 
 /// The live table files, per level. Cheap to share (`Arc<Version>`), never mutated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,7 +139,7 @@ impl Version {
         let candidates = if level == 0 {
             files
         } else {
-            let i = files.partition_point(|f| f.largest.user_key.as_ref() < user_key);
+            let i = files.partition_point(|f| user_keys_cmp(&f.largest.user_key, user_key).is_lt());
             files.get(i..=i).unwrap_or_default()
         };
         FilesForKey { files: candidates.iter(), key: user_key }
