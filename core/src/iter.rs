@@ -60,18 +60,20 @@ impl<'a> EntryRef<'a> {
 
     /// [`InternalKey`]'s order (user key ascending, then timestamp, sequence number and kind
     /// descending) between this entry's key and `other`'s.
+    #[inline]
     pub fn cmp_entry(&self, other: &EntryRef<'_>) -> Ordering {
         self.cmp_parts(other.user_key, other.ts, other.seq, other.kind)
     }
 
     /// The same order between this entry's key and `key`.
+    #[inline]
     pub fn cmp_key(&self, key: &InternalKey) -> Ordering {
         self.cmp_parts(&key.user_key, key.ts, key.seq, key.kind)
     }
 
+    #[inline]
     fn cmp_parts(&self, user_key: &[u8], ts: Timestamp, seq: SeqNo, kind: ValueKind) -> Ordering {
-        self.user_key
-            .cmp(user_key)
+        crate::key::user_keys_cmp(self.user_key, user_key)
             .then_with(|| ts.cmp(&self.ts))
             .then_with(|| seq.cmp(&self.seq))
             .then_with(|| (kind as u8).cmp(&(self.kind as u8)))

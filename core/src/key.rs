@@ -96,9 +96,7 @@ impl InternalKey {
 
 impl Ord for InternalKey {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.user_key
-            .as_ref()
-            .cmp(other.user_key.as_ref())
+        user_keys_cmp(&self.user_key, &other.user_key)
             .then_with(|| other.ts.cmp(&self.ts))
             .then_with(|| other.seq.cmp(&self.seq))
             .then_with(|| (other.kind as u8).cmp(&(self.kind as u8)))
