@@ -120,8 +120,18 @@ impl<V: EngineFs> TableStore<V> {
         start: Option<&InternalKey>,
         fill_cache: bool,
     ) -> Result<Box<dyn Cursor>> {
-        let table = self.table(meta)?;
-        Ok(Box::new(TableCursor::with_cache_fill(table, forward, start, fill_cache)?))
+        Ok(Box::new(self.table_cursor(meta, forward, start, fill_cache)?))
+    }
+
+    /// [`cursor`](Self::cursor) as its concrete type, for a walker that calls it directly.
+    fn table_cursor(
+        &self,
+        meta: &FileMeta,
+        forward: bool,
+        start: Option<&InternalKey>,
+        fill_cache: bool,
+    ) -> Result<TableCursor<V::Read>> {
+        TableCursor::with_cache_fill(self.table(meta)?, forward, start, fill_cache)
     }
 }
 
@@ -133,7 +143,9 @@ pub struct LevelCursor<V: EngineFs> {
     forward: bool,
     /// Index into `files` of the table `current` walks.
     pos: usize,
-    current: Option<Box<dyn Cursor>>,
+    /// Held as its concrete type, not as a `dyn Cursor`, so that each step into it is a
+    /// direct call the compiler can inline (a scan takes one per entry).
+    current: Option<TableCursor<V::Read>>,
     fill_cache: bool,
 }
 
@@ -180,7 +192,7 @@ impl<V: EngineFs> LevelCursor<V> {
                 _ => true,
             };
             if in_range {
-                c.current = Some(c.store.cursor(&meta, forward, start, fill_cache)?);
+                c.current = Some(c.store.table_cursor(&meta, forward, start, fill_cache)?);
             }
         }
         c.skip_exhausted()?;
@@ -188,14 +200,29 @@ impl<V: EngineFs> LevelCursor<V> {
     }
 
     /// Moves to the next file while the current one has nothing left.
+    #[inline]
     fn skip_exhausted(&mut self) -> Result<()> {
+        if self.current.as_ref().is_some_and(|c| c.exhausted()) {
+            return self.next_file();
+        }
+        Ok(())
+    }
+
+    /// [`skip_exhausted`](Self::skip_exhausted) at a file's end: out of line, so that the step
+    /// within a file stays small enough to inline.
+    #[inline(never)]
+    fn next_file(&mut self) -> Result<()> {
         while self.current.as_ref().is_some_and(|c| c.exhausted()) {
             let next = if self.forward { self.pos.checked_add(1) } else { self.pos.checked_sub(1) };
             match next.and_then(|p| self.files.get(p).cloned().map(|m| (p, m))) {
                 Some((p, meta)) => {
                     self.pos = p;
-                    self.current =
-                        Some(self.store.cursor(&meta, self.forward, None, self.fill_cache)?);
+                    self.current = Some(self.store.table_cursor(
+                        &meta,
+                        self.forward,
+                        None,
+                        self.fill_cache,
+                    )?);
                 }
                 None => self.current = None,
             }
@@ -241,8 +268,12 @@ impl<V: EngineFs> Cursor for LevelCursor<V> {
             match self.files.get(pos).cloned() {
                 Some(meta) => {
                     self.pos = pos;
-                    self.current =
-                        Some(self.store.cursor(&meta, true, Some(target), self.fill_cache)?);
+                    self.current = Some(self.store.table_cursor(
+                        &meta,
+                        true,
+                        Some(target),
+                        self.fill_cache,
+                    )?);
                 }
                 None => {
                     self.pos = self.files.len();

@@ -285,6 +285,7 @@ impl<R: RandomRead> TableCursor<R> {
 
     /// Reading in place: moves the block iterator to its next entry (none at the block's
     /// end).
+    #[inline]
     fn step_lazy(&mut self) -> Result<()> {
         self.lazy = None;
         let Some(it) = self.iter.as_mut() else { return Ok(()) };
@@ -512,6 +513,7 @@ impl<R: RandomRead> TableCursor<R> {
     }
 
     /// Moves to the next entry in this cursor's direction.
+    #[inline]
     pub fn advance(&mut self) -> Result<()> {
         if self.lazy.is_some() {
             let r = self.step_lazy();
