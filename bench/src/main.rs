@@ -148,22 +148,24 @@ fn parse_args() -> Result<Args> {
     })
 }
 
-/// `--report DIR [--charts DIR]`, with `--report` at `argv[at]`.
-fn report_only(argv: &[String], at: usize) -> Result<()> {
-    let dir = argv.get(at + 1).ok_or("--report needs a directory")?;
-    let charts = argv.iter().position(|a| a == "--charts").map(|i| argv.get(i + 1));
-    let charts = match charts {
-        None => None,
-        Some(Some(c)) => Some(PathBuf::from(c)),
-        Some(None) => return Err("--charts needs a directory".into()),
-    };
-    let known = |i: usize| i == 0 || i == at || i == at + 1 || argv[i] == "--charts";
-    if let Some(extra) =
-        (0..argv.len()).find(|&i| !known(i) && (i == 0 || argv[i - 1] != "--charts"))
-    {
-        return Err(format!("--report takes only --charts, not {:?}", argv[extra]).into());
+/// `--report DIR [--charts DIR]`: the arguments after the program name, in any order.
+fn report_only(argv: &[String]) -> Result<()> {
+    let (mut dir, mut charts) = (None, None);
+    let mut args = argv.iter().skip(1);
+    while let Some(a) = args.next() {
+        let slot = match a.as_str() {
+            "--report" => &mut dir,
+            "--charts" => &mut charts,
+            other => return Err(format!("--report takes only --charts, not {other:?}").into()),
+        };
+        let value = args.next().filter(|v| !v.starts_with("--"));
+        let value = value.ok_or_else(|| format!("{a} needs a directory"))?;
+        if slot.replace(PathBuf::from(value)).is_some() {
+            return Err(format!("{a} given twice").into());
+        }
     }
-    report::rewrite(std::path::Path::new(dir), charts.as_deref())
+    let dir = dir.ok_or("--report needs a directory")?;
+    report::rewrite(&dir, charts.as_deref())
 }
 
 fn main() -> ExitCode {
@@ -173,8 +175,8 @@ fn main() -> ExitCode {
             Some(task) => child::main(task),
             None => Err("child needs a task".into()),
         }
-    } else if let Some(i) = argv.iter().position(|a| a == "--report") {
-        report_only(&argv, i)
+    } else if argv.iter().any(|a| a == "--report") {
+        report_only(&argv)
     } else if argv.iter().any(|a| a == "--help" || a == "-h") {
         print!("{USAGE}");
         Ok(())

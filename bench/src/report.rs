@@ -135,22 +135,25 @@ pub fn rows(samples: &[Sample], figure: impl Fn(&Sample) -> Option<f64>) -> Vec<
 pub const CRASH_KEPT: &str = "open_after_crash, engines that kept every key";
 
 /// `open_after_crash` again, with only the engines that found every key written before the
-/// kill (`written`) in each repetition. An engine that kept its commits in process memory
-/// (redb's `Durability::None`, sled before a flush) finds none after the kill: its open has
-/// nothing to recover, so its time is not the same work as a recovery, and it cannot be the
-/// best peer of one. The plain `open_after_crash` row still lists every engine.
-pub fn kept_every_key(samples: &[Sample], written: u64) -> Vec<Row> {
-    let crash = |s: &&Sample| s.workload == "open_after_crash" && s.error.is_none();
-    let lost: std::collections::BTreeSet<(&str, &str)> = samples
-        .iter()
-        .filter(crash)
-        .filter(|s| s.extra.get("keys_found").is_none_or(|&n| n < written as f64))
-        .map(|s| (s.profile.as_str(), s.engine.as_str()))
-        .collect();
-    let kept: Vec<Sample> = samples
-        .iter()
-        .filter(crash)
-        .filter(|s| !lost.contains(&(s.profile.as_str(), s.engine.as_str())))
+/// kill (`written`) in each of the run's `reps` repetitions. An engine that kept its commits
+/// in process memory (redb's `Durability::None`, sled before a flush) finds none after the
+/// kill: its open has nothing to recover, so its time is not the same work as a recovery, and
+/// it cannot be the best peer of one. A repetition whose open failed, or that has no open at
+/// all (its crash fill failed), counts as keys lost. The plain `open_after_crash` row still
+/// lists every engine.
+pub fn kept_every_key(samples: &[Sample], written: u64, reps: usize) -> Vec<Row> {
+    let crash: Vec<&Sample> = samples.iter().filter(|s| s.workload == "open_after_crash").collect();
+    // Per (profile, engine): the repetitions that kept every key, or `None` once one did not.
+    let mut whole: BTreeMap<(&str, &str), Option<usize>> = BTreeMap::new();
+    for s in &crash {
+        let kept_all =
+            s.error.is_none() && s.extra.get("keys_found").is_some_and(|&n| n >= written as f64);
+        let count = whole.entry((s.profile.as_str(), s.engine.as_str())).or_insert(Some(0));
+        *count = count.filter(|_| kept_all).map(|n| n + 1);
+    }
+    let kept: Vec<Sample> = crash
+        .into_iter()
+        .filter(|s| whole.get(&(s.profile.as_str(), s.engine.as_str())) == Some(&Some(reps)))
         .cloned()
         .collect();
     let mut rows = rows(&kept, |s| Some(s.value));
@@ -281,7 +284,8 @@ pub fn summary(engines: &[String], written: u64, results: &Results) -> String {
         "\nRatios: above 1 means Strata is ahead of the best peer (Strata / peer for rates, peer / Strata for times, bytes and RSS).\n"
     );
     let all = rows(&results.samples, |s| Some(s.value));
-    let kept = kept_every_key(&results.samples, written);
+    let reps = results.sizes.get("reps").and_then(serde_json::Value::as_u64).unwrap_or(1);
+    let kept = kept_every_key(&results.samples, written, reps as usize);
     for profile in ["default", "cache64"] {
         let mut sel: Vec<Row> = Vec::new();
         for r in all.iter().filter(|r| r.profile == profile) {
@@ -356,11 +360,17 @@ pub fn rewrite(dir: &Path, charts: Option<&Path>) -> Result<()> {
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let results: Results =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let engines: Vec<String> = ENGINES
+    // Known engines in their usual column order, then any other engine the samples name.
+    let mut engines: Vec<String> = ENGINES
         .iter()
         .filter(|e| results.samples.iter().any(|s| s.engine == **e))
         .map(|e| e.to_string())
         .collect();
+    for s in &results.samples {
+        if !engines.contains(&s.engine) {
+            engines.push(s.engine.clone());
+        }
+    }
     let written = results
         .sizes
         .get("num")
@@ -407,24 +417,35 @@ mod tests {
 
     #[test]
     fn a_crash_peer_that_lost_keys_is_left_out_of_the_kept_every_key_row() {
+        let rep1 = |s: Sample| Sample { rep: 1, ..s };
         let samples = [
             crash_sample("strata", 0.030, Some(1000.0)),
+            rep1(crash_sample("strata", 0.032, Some(1000.0))),
             crash_sample("fjall", 0.060, Some(1000.0)),
+            rep1(crash_sample("fjall", 0.060, Some(1000.0))),
             crash_sample("redb", 0.001, Some(0.0)),
-            // One repetition short is enough to leave an engine out.
+            rep1(crash_sample("redb", 0.001, Some(0.0))),
+            // One repetition short is enough to leave an engine out: a key lost, ...
             crash_sample("rocksdb", 0.100, Some(1000.0)),
-            Sample { rep: 1, ..crash_sample("rocksdb", 0.100, Some(999.0)) },
-            crash_sample("sled", 0.002, None),
+            rep1(crash_sample("rocksdb", 0.100, Some(999.0))),
+            // ... an open that failed, ...
+            crash_sample("surrealkv", 0.050, Some(1000.0)),
+            Sample {
+                error: Some("corrupt".into()),
+                ..rep1(crash_sample("surrealkv", 0.050, Some(1000.0)))
+            },
+            // ... or a repetition with no open at all (its crash fill failed).
+            crash_sample("sled", 0.002, Some(1000.0)),
         ];
         let all = rows(&samples, |s| Some(s.value));
         assert_eq!(all[0].best_peer(), Some(("redb", 0.001)));
-        let kept = kept_every_key(&samples, 1000);
+        let kept = kept_every_key(&samples, 1000, 2);
         assert_eq!(kept.len(), 1);
         assert_eq!(kept[0].workload, CRASH_KEPT);
         let engines: Vec<&str> = kept[0].medians.keys().map(String::as_str).collect();
         assert_eq!(engines, ["fjall", "strata"]);
         assert_eq!(kept[0].best_peer(), Some(("fjall", 0.060)));
-        assert!((kept[0].ratio().unwrap() - 2.0).abs() < 1e-9);
+        assert!((kept[0].ratio().unwrap() - 0.060 / 0.031).abs() < 1e-9);
     }
 
     #[test]
