@@ -155,6 +155,9 @@ impl Loop {
             .with_vlog_max_file_size(self.cfg.vlog_file)
             .with_block_size(self.cfg.block_size)
             .with_compression(self.cfg.compression)
+            // One coin for both, as before value-log compression had its own switch: a new
+            // draw would change every seed's configuration.
+            .with_vlog_compression(self.cfg.compression)
             .with_isolation(self.cfg.isolation)
     }
 

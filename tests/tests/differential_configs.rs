@@ -49,6 +49,8 @@ struct Config {
     vlog_threshold: Option<usize>,
     block_size: usize,
     compression: bool,
+    /// Value-log values lz4-compressed (`with_vlog_compression`; off by default).
+    vlog_compression: bool,
     cache: usize,
     background: bool,
     wal_segment: u64,
@@ -64,6 +66,7 @@ fn configs() -> Vec<Config> {
         vlog_threshold: None,
         block_size: 4 * KIB,
         compression: true,
+        vlog_compression: false,
         cache: 64 * MIB,
         background: true,
         wal_segment: 64 * MIB as u64,
@@ -74,8 +77,9 @@ fn configs() -> Vec<Config> {
         Config { name: "tiny memtable, no threads", background: false, ..tiny.clone() },
         Config { name: "tiny memtable, threads", ..tiny.clone() },
         Config {
-            name: "vlog threshold 1, no threads",
+            name: "vlog threshold 1, vlog compressed, no threads",
             vlog_threshold: Some(1),
+            vlog_compression: true,
             background: false,
             ..tiny.clone()
         },
@@ -85,8 +89,9 @@ fn configs() -> Vec<Config> {
             ..tiny.clone()
         },
         Config {
-            name: "vlog default threshold, large memtable",
+            name: "vlog default threshold, vlog compressed, large memtable",
             vlog_threshold: Some(4096),
+            vlog_compression: true,
             ..base.clone()
         },
         Config {
@@ -128,6 +133,7 @@ impl Config {
             .with_max_memtable_size(self.memtable)
             .with_block_size(self.block_size)
             .with_compression(self.compression)
+            .with_vlog_compression(self.vlog_compression)
             .with_block_cache_capacity(self.cache)
             .with_background_threads(self.background)
             .with_wal_segment_size(self.wal_segment)

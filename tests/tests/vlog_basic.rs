@@ -226,36 +226,71 @@ fn damage_inside_the_head_after_an_unclean_stop_is_corruption_not_a_torn_tail() 
     assert_eq!(dump(&t).expect("dump").len(), 10);
 }
 
-/// Compressible values are stored lz4-compressed in the log (unless compression is off), read
-/// back exactly, and survive garbage collection and reopen.
+/// Compressible values are stored raw in the log by default and lz4-compressed with
+/// `with_vlog_compression(true)` (the table switch `with_compression` does not decide it), read
+/// back exactly, and survive garbage collection and reopen; a log holding both kinds of record
+/// (compression switched between opens) reads back too.
 #[test]
-fn compressible_values_are_compressed_in_the_log() {
+fn compressible_values_are_compressed_in_the_log_only_when_asked() {
     let text = |i: u64| format!("{{\"id\":{i},\"body\":\"{}\"}}", "lorem ipsum ".repeat(700));
-    for compression in [true, false] {
+    let user: u64 = (0..200u64).map(|i| text(i).len() as u64).sum::<u64>() * 350 / 200;
+    for vlog_compression in [None, Some(true), Some(false)] {
         let mem = MemFs::new();
-        let tree = vlog_builder(&mem).with_compression(compression).build().expect("open");
+        let builder = |mem: &MemFs| {
+            // Table compression stays on: it must not decide the log's.
+            let b = vlog_builder(mem).with_compression(true);
+            match vlog_compression {
+                Some(on) => b.with_vlog_compression(on),
+                None => b,
+            }
+        };
+        let tree = builder(&mem).build().expect("open");
         for i in 0..200u64 {
             put(&tree, &key(i), text(i).as_bytes());
         }
         for i in 0..150u64 {
             put(&tree, &key(i), text(1000 + i).as_bytes());
         }
-        let user: u64 = (0..200u64).map(|i| text(i).len() as u64).sum::<u64>() * 350 / 200;
         let disk = tree.stats().vlog_disk_bytes;
-        if compression {
+        if vlog_compression == Some(true) {
             assert!(disk < user / 4, "compressed: {disk} bytes for {user}");
         } else {
-            assert!(disk > user, "raw: {disk} bytes for {user}");
+            assert!(disk > user, "raw ({vlog_compression:?}): {disk} bytes for {user}");
         }
         tree.run_vlog_gc().expect("gc");
         tree.close().expect("close");
-        let tree = vlog_builder(&mem).with_compression(compression).build().expect("reopen");
+        let tree = builder(&mem).build().expect("reopen");
         let t = tree.begin().expect("begin");
         for i in 0..200u64 {
             let want = if i < 150 { text(1000 + i) } else { text(i) };
             assert_eq!(t.get(&key(i)).expect("get").as_deref(), Some(want.as_bytes()));
         }
     }
+
+    // Compressed records, then raw ones after a reopen with compression off: both read back,
+    // before and after GC moves them.
+    let mem = MemFs::new();
+    let tree = vlog_builder(&mem).with_vlog_compression(true).build().expect("open");
+    for i in 0..100u64 {
+        put(&tree, &key(i), text(i).as_bytes());
+    }
+    tree.close().expect("close");
+    let tree = vlog_builder(&mem).with_vlog_compression(false).build().expect("reopen");
+    for i in 50..150u64 {
+        put(&tree, &key(i), text(2000 + i).as_bytes());
+    }
+    let check = |tree: &Tree| {
+        let t = tree.begin().expect("begin");
+        for i in 0..150u64 {
+            let want = if i < 50 { text(i) } else { text(2000 + i) };
+            assert_eq!(t.get(&key(i)).expect("get").as_deref(), Some(want.as_bytes()), "{i}");
+        }
+    };
+    check(&tree);
+    tree.run_vlog_gc().expect("gc");
+    check(&tree);
+    tree.close().expect("close");
+    check(&vlog_builder(&mem).build().expect("reopen"));
 }
 
 /// A tree on `mem` whose 600-byte values go to the log, with GC at `ratio`.

@@ -77,7 +77,7 @@ impl<V: EngineFs> Engine<V> {
                 edit.vlog.push(VlogEdit::Seal { id: old.id(), len: old.len() });
             }
             let id = self.next_file.fetch_add(1, Ordering::Relaxed);
-            let head = VlogWriter::create(self.vfs(), id, self.opts.compression)?;
+            let head = VlogWriter::create(self.vfs(), id, self.opts.vlog_compression)?;
             edit.vlog.push(VlogEdit::Add { id, file_no: id });
             edit.next_file_number = Some(self.next_file.load(Ordering::Relaxed));
             self.append_vlog_edit(&edit)?;
