@@ -290,40 +290,31 @@ fn a_range_lent_from_the_front_then_read_from_the_back_meets_in_the_middle() {
             txn.set(&key(2), b"pending").expect("set");
             txn.set(b"k025", b"new").expect("set");
         }
-        let mut it = txn.range(&engine, KeyRange::all(), None, None, false).expect("range");
-        let mut front = Vec::new();
-        for _ in 0..3 {
-            front.push(it.next_ref().expect("an entry").expect("read").0.to_vec());
-        }
-        let mut back = Vec::new();
-        while let Some(r) = it.next_back_ref() {
-            back.push(r.expect("read").0.to_vec());
-        }
-        assert!(it.next_ref().is_none(), "the ends met");
+        // Three keys lent by one end, then the other end read to its end.
+        let read = |first_forward: bool| {
+            let mut it = txn.range(&engine, KeyRange::all(), None, None, false).expect("range");
+            let mut step = |forward: bool| {
+                let r = if forward { it.next_ref() } else { it.next_back_ref() };
+                r.map(|r| r.expect("read").0.to_vec())
+            };
+            let first: Vec<Vec<u8>> =
+                (0..3).map(|_| step(first_forward).expect("an entry")).collect();
+            let then: Vec<Vec<u8>> = std::iter::from_fn(|| step(!first_forward)).collect();
+            assert!(step(first_forward).is_none(), "the ends met");
+            (first, then)
+        };
+        let new_key = pending.then(|| b"k025".to_vec());
+
+        let (front, back) = read(true);
         assert_eq!(front, [key(0), key(1), key(2)], "pending {pending}");
-        let mut want: Vec<Vec<u8>> = (3..10).rev().map(key).collect();
-        if pending {
-            want.push(b"k025".to_vec());
-        }
+        let want: Vec<Vec<u8>> = (3..10).rev().map(key).chain(new_key.clone()).collect();
         assert_eq!(back, want, "pending {pending}: the back stopped after the front's last key");
 
         // The mirror: the back lends its keys first (entries it produced owned), then the
         // front begins and stops before the back's last key.
-        let mut it = txn.range(&engine, KeyRange::all(), None, None, false).expect("range");
-        let mut back = Vec::new();
-        for _ in 0..3 {
-            back.push(it.next_back_ref().expect("an entry").expect("read").0.to_vec());
-        }
-        let mut front = Vec::new();
-        while let Some(r) = it.next_ref() {
-            front.push(r.expect("read").0.to_vec());
-        }
-        assert!(it.next_back_ref().is_none(), "the ends met");
+        let (back, front) = read(false);
         assert_eq!(back, [key(9), key(8), key(7)], "pending {pending}");
-        let mut want: Vec<Vec<u8>> = (0..7).map(key).collect();
-        if pending {
-            want.insert(3, b"k025".to_vec());
-        }
+        let want: Vec<Vec<u8>> = (0..3).map(key).chain(new_key).chain((3..7).map(key)).collect();
         assert_eq!(front, want, "pending {pending}: the front stopped before the back's last key");
     }
 }
