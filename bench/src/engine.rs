@@ -100,7 +100,11 @@ pub trait Reader {
     ) -> Result<usize>;
 }
 
-/// Which engines this build has, by name, in the order runs rotate through.
+/// Every engine the harness knows, in the order runs rotate through and tables list them;
+/// [`compiled_engines`] is the part of it this build has.
+pub const ALL_ENGINES: &[&str] = &["strata", "rocksdb", "fjall", "surrealkv", "redb", "sled"];
+
+/// Which engines this build has, by name, in the order of [`ALL_ENGINES`].
 #[allow(clippy::vec_init_then_push)] // each push is behind its own feature
 pub fn compiled_engines() -> Vec<&'static str> {
     #[allow(unused_mut)] // a build with no engine pushes nothing

@@ -349,9 +349,6 @@ fn write_to(out: &Path, engines: &[String], written: u64, results: &Results) -> 
     Ok(())
 }
 
-/// Every engine the harness knows, in the order of its columns.
-const ENGINES: &[&str] = &["strata", "rocksdb", "fjall", "surrealkv", "redb", "sled"];
-
 /// `--report DIR`: rewrites `DIR/results.csv` and `DIR/summary.md` (and the charts, with
 /// `charts`) from the samples a run left in `DIR/results.json`, so that a change to the
 /// report applies to runs already made without running them again.
@@ -361,7 +358,7 @@ pub fn rewrite(dir: &Path, charts: Option<&Path>) -> Result<()> {
     let results: Results =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     // Known engines in their usual column order, then any other engine the samples name.
-    let mut engines: Vec<String> = ENGINES
+    let mut engines: Vec<String> = crate::engine::ALL_ENGINES
         .iter()
         .filter(|e| results.samples.iter().any(|s| s.engine == **e))
         .map(|e| e.to_string())
@@ -446,6 +443,14 @@ mod tests {
         assert_eq!(engines, ["fjall", "strata"]);
         assert_eq!(kept[0].best_peer(), Some(("fjall", 0.060)));
         assert!((kept[0].ratio().unwrap() - 0.060 / 0.031).abs() < 1e-9);
+    }
+
+    #[test]
+    fn compiled_engines_keep_the_order_of_all_engines() {
+        let compiled = crate::engine::compiled_engines();
+        let in_order: Vec<&str> =
+            crate::engine::ALL_ENGINES.iter().copied().filter(|e| compiled.contains(e)).collect();
+        assert_eq!(compiled, in_order);
     }
 
     #[test]
